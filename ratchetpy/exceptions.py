@@ -1,0 +1,98 @@
+"""
+The one exception hierarchy of ratchetpy.
+
+.. code-block:: text
+
+    RatchetError
+    ├── ComponentError          a component does not fit the layer it is given to
+    ├── ConfigurationError      a bad option value (size, timeout, address, ...)
+    └── HttpError               an HTTP request is refused; carries the status
+        ├── BadRequest              400: malformed request head
+        ├── RequestTimeout          408: the head did not arrive in time
+        ├── RequestHeadTooLarge     431: the head is over the size limit
+        └── HttpVersionNotSupported 505
+
+``ComponentError`` and ``ConfigurationError`` also derive from the builtin
+``TypeError``/``ValueError`` so generic handlers keep working.
+
+Exceptions raised by user components are never wrapped: they reach the
+component's ``on_error(conn, exc)`` as they were raised.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from http import HTTPStatus
+
+__all__ = [
+    "RatchetError",
+    "ComponentError",
+    "ConfigurationError",
+    "HttpError",
+    "BadRequest",
+    "RequestTimeout",
+    "RequestHeadTooLarge",
+    "HttpVersionNotSupported",
+]
+
+
+class RatchetError(Exception):
+    """Base class of every exception ratchetpy raises itself."""
+
+
+class ComponentError(RatchetError, TypeError):
+    """A component lacks a method its layer calls, or uses PHP-style names."""
+
+
+class ConfigurationError(RatchetError, ValueError):
+    """An option was given a value that cannot work."""
+
+
+class HttpError(RatchetError):
+    """
+    An HTTP request is refused with ``status``.
+
+    ``reason`` is the status line's phrase and ``headers`` extra response
+    headers; ``detail`` is for the log only and never sent to the peer.
+    """
+
+    status: int = 400
+
+    def __init__(
+        self,
+        detail: str = "",
+        *,
+        status: int | None = None,
+        reason: str | None = None,
+        headers: Sequence[tuple[str, str]] = (),
+    ) -> None:
+        if status is not None:
+            self.status = status
+        self.detail = detail
+        self.reason = reason or HTTPStatus(self.status).phrase
+        self.headers = tuple(headers)
+        super().__init__(detail or self.reason)
+
+
+class BadRequest(HttpError):
+    """The request head is not valid HTTP/1.x."""
+
+    status = 400
+
+
+class RequestTimeout(HttpError):
+    """The request head did not arrive within the configured time."""
+
+    status = 408
+
+
+class RequestHeadTooLarge(HttpError):
+    """The request head is larger than ``HttpServer(max_request_size=...)``."""
+
+    status = 431
+
+
+class HttpVersionNotSupported(HttpError):
+    """The request is not HTTP/1.1 (WebSocket needs 1.1)."""
+
+    status = 505

@@ -1,0 +1,204 @@
+# -*- test-case-name: tests.test_http -*-
+"""
+HTTP/1.x request heads: a strict parser and the ``Request`` it produces.
+
+Only the head is parsed (request line and header fields, RFC 9112 §2–5):
+a WebSocket handshake has no body, and anything after the blank line is
+handed on untouched to the next layer.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from urllib.parse import parse_qsl
+
+from ..exceptions import BadRequest
+
+__all__ = ["Headers", "Request", "parse_request_head", "parse_cookies"]
+
+_TOKEN = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+_VERSION = re.compile(rb"HTTP/(\d)\.(\d)")
+_FIELD_VALUE_BAD = re.compile(rb"[\x00-\x08\x0a-\x1f\x7f]")
+
+
+class Headers(Mapping[str, str]):
+    """
+    Case-insensitive, ordered, multi-valued header fields.
+
+    ``headers["Cookie"]`` joins repeated fields with ``", "``;
+    ``get_all(name)`` returns each value; iteration yields each name once,
+    lower-cased.
+    """
+
+    __slots__ = ("_items", "_index")
+
+    def __init__(self, items: list[tuple[str, str]] | None = None) -> None:
+        self._items: list[tuple[str, str]] = list(items or ())
+        self._index: dict[str, list[str]] = {}
+        for name, value in self._items:
+            self._index.setdefault(name.lower(), []).append(value)
+
+    def __getitem__(self, name: str) -> str:
+        return ", ".join(self._index[name.lower()])
+
+    def __contains__(self, name: object) -> bool:
+        return isinstance(name, str) and name.lower() in self._index
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._index)
+
+    def __len__(self) -> int:
+        return len(self._index)
+
+    def get_all(self, name: str) -> list[str]:
+        """Every value of ``name``, in order; ``[]`` if absent."""
+        return list(self._index.get(name.lower(), ()))
+
+    def raw_items(self) -> list[tuple[str, str]]:
+        """The fields as received: original names, in order, repeats kept."""
+        return list(self._items)
+
+    def __repr__(self) -> str:
+        return f"Headers({self._items!r})"
+
+
+def parse_cookies(headers: Headers) -> dict[str, str]:
+    """
+    Parse every ``Cookie`` field into a dict (a later repeat of a name loses).
+
+    Values keep their bytes except surrounding double quotes; nothing is
+    URL-decoded, so a session id reads exactly as the browser sent it.
+    """
+    cookies: dict[str, str] = {}
+    for line in headers.get_all("cookie"):
+        for part in line.split(";"):
+            name, sep, value = part.strip().partition("=")
+            if not sep or not name:
+                continue
+            value = value.strip()
+            if len(value) >= 2 and value[0] == value[-1] == '"':
+                value = value[1:-1]
+            cookies.setdefault(name.strip(), value)
+    return cookies
+
+
+@dataclass(eq=False)
+class Request:
+    """
+    A parsed request head.
+
+    Attributes:
+        method: e.g. ``"GET"``.
+        target: the request-target as sent (``/chat?room=1``).
+        path: the path part of ``target``, not percent-decoded.
+        query_string: the part after ``?`` (``""`` if none).
+        version: e.g. ``"HTTP/1.1"``.
+        headers: a case-insensitive :class:`Headers`.
+        raw: the head's exact bytes, blank line included.
+        route_params: filled by ``Router`` from the matched route.
+    """
+
+    method: str
+    target: str
+    version: str
+    headers: Headers
+    raw: bytes = b""
+    route_params: dict[str, str] = field(default_factory=dict)
+    _query: dict[str, str] | None = field(default=None, repr=False)
+    _cookies: dict[str, str] | None = field(default=None, repr=False)
+
+    @property
+    def path(self) -> str:
+        return self.target.partition("?")[0]
+
+    @property
+    def query_string(self) -> str:
+        return self.target.partition("?")[2]
+
+    @property
+    def query(self) -> dict[str, str]:
+        """The query as a dict; for a repeated name the last value wins (as PHP)."""
+        if self._query is None:
+            self._query = dict(parse_qsl(self.query_string, keep_blank_values=True))
+        return self._query
+
+    @query.setter
+    def query(self, value: dict[str, str]) -> None:
+        self._query = dict(value)
+
+    @property
+    def cookies(self) -> dict[str, str]:
+        """Cookies from every ``Cookie`` field, by name."""
+        if self._cookies is None:
+            self._cookies = parse_cookies(self.headers)
+        return self._cookies
+
+    @property
+    def host(self) -> str:
+        """The ``Host`` field without its port, lower-cased (``""`` if absent)."""
+        value = self.headers.get("host", "").strip().lower()
+        if value.startswith("["):
+            return value[1 : value.find("]")] if "]" in value else value
+        return value.rpartition(":")[0] if value.count(":") == 1 else value
+
+    def get_header(self, name: str) -> list[str]:
+        """PSR-7's ``getHeader``: every value of ``name``."""
+        return self.headers.get_all(name)
+
+    def get_header_line(self, name: str) -> str:
+        """PSR-7's ``getHeaderLine``: the values joined by ``", "``."""
+        return ", ".join(self.headers.get_all(name))
+
+    def has_header(self, name: str) -> bool:
+        return name in self.headers
+
+
+def parse_request_head(head: bytes) -> Request:
+    """
+    Parse ``head`` (request line through the blank line).
+
+    Line endings must be CRLF, or bare LF (tolerated as RFC 9112 §2.2
+    allows); obsolete line folding and control characters are refused.
+
+    Raises:
+        BadRequest: the head is not a valid HTTP/1.x request; ``detail``
+            says what is wrong.
+    """
+    lines = head.split(b"\n")
+    if lines and lines[-1] == b"":
+        lines.pop()
+    if lines and lines[-1] in (b"", b"\r"):
+        lines.pop()
+    lines = [line[:-1] if line.endswith(b"\r") else line for line in lines]
+    if not lines:
+        raise BadRequest("empty request")
+    parts = lines[0].split(b" ")
+    if len(parts) != 3 or not all(parts):
+        raise BadRequest(f"malformed request line {lines[0][:100]!r}")
+    method, target, version = parts
+    if not _TOKEN.fullmatch(method):
+        raise BadRequest(f"malformed method {method[:50]!r}")
+    if not _VERSION.fullmatch(version):
+        raise BadRequest(f"malformed HTTP version {version[:50]!r}")
+    if any(c <= 0x20 or c >= 0x7F for c in target):
+        raise BadRequest("request-target contains spaces or non-ASCII bytes")
+    items: list[tuple[str, str]] = []
+    for line in lines[1:]:
+        if line[:1] in (b" ", b"\t"):
+            raise BadRequest("obsolete header line folding is not accepted")
+        name, sep, value = line.partition(b":")
+        if not sep or not _TOKEN.fullmatch(name):
+            raise BadRequest(f"malformed header field {line[:100]!r}")
+        value = value.strip(b" \t")
+        if _FIELD_VALUE_BAD.search(value):
+            raise BadRequest(f"control character in header {name.decode()!r}")
+        items.append((name.decode("ascii"), value.decode("latin-1")))
+    return Request(
+        method=method.decode("ascii"),
+        target=target.decode("ascii"),
+        version=version.decode("ascii"),
+        headers=Headers(items),
+        raw=bytes(head),
+    )

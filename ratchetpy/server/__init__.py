@@ -1,0 +1,6 @@
+"""Ratchet's ``Ratchet\\Server`` namespace: the I/O server and plain components."""
+
+from .echo import EchoServer
+from .io import IoConnection, IoServer
+
+__all__ = ["IoServer", "IoConnection", "EchoServer"]

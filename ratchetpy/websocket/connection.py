@@ -1,0 +1,74 @@
+# -*- test-case-name: tests.test_websocket -*-
+"""``WsConnection``: a connection as a WebSocket component sees it."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from ..connection import AbstractConnectionDecorator
+from ._engine import STATE_OPEN
+
+if TYPE_CHECKING:
+    from .protocol import WsServerProtocol
+
+__all__ = ["WsConnection", "is_valid_close_code"]
+
+
+def is_valid_close_code(code: int) -> bool:
+    """True for codes an endpoint may send (RFC 6455 §7.4, IANA registry)."""
+    return code in (1000, 1001, 1002, 1003) or 1007 <= code <= 1014 or 3000 <= code <= 4999
+
+
+class WsConnection(AbstractConnectionDecorator):
+    """
+    A WebSocket connection: ``send(str)`` sends text, ``send(bytes)`` binary.
+
+    Attributes shared with the raw connection: ``resource_id``,
+    ``remote_address``, ``http_request`` and whatever you set.
+
+    Attributes:
+        close_code: after ``on_close``, the peer's close code (1006 if the
+            connection was lost without a closing handshake).
+        close_reason: after ``on_close``, the peer's close reason.
+    """
+
+    close_code: int | None = None
+    close_reason: str | None = None
+
+    def __init__(self, wrapped: Any, protocol: WsServerProtocol) -> None:
+        super().__init__(wrapped)
+        self._ws = protocol
+
+    @property
+    def closing(self) -> bool:
+        """True once the connection is no longer open for messages."""
+        return self._ws.state != STATE_OPEN
+
+    @property
+    def sub_protocol(self) -> str | None:
+        """The negotiated subprotocol, or ``None``."""
+        return self._ws.websocket_protocol_in_use
+
+    def send(self, data: str | bytes) -> WsConnection:
+        """
+        Send one message: a text frame for ``str``, a binary frame for
+        ``bytes``. Dropped quietly once the connection is closing.
+        """
+        self._ws.send_message(data)
+        return self
+
+    def close(self, code: int = 1000, reason: str = "") -> None:
+        """
+        Start the closing handshake with ``code`` and ``reason``.
+
+        ``on_close`` follows once the peer answers or the close timeout
+        passes. Does nothing if already closing.
+
+        Raises:
+            ValueError: ``code`` is not one an endpoint may send.
+        """
+        if not isinstance(code, int) or not is_valid_close_code(code):
+            raise ValueError(
+                f"invalid close code {code!r}: use 1000-1003, 1007-1014 or 3000-4999"
+            )
+        self._ws.close_with(code, reason)

@@ -1,0 +1,189 @@
+# -*- test-case-name: tests.test_websocket -*-
+"""
+``WsServer``: the WebSocket layer, wrapping your component.
+
+Once the HTTP layers below have accepted a request, ``WsServer`` checks the
+handshake (Ratchet's statuses: 400/405/426/505), then hands the connection to
+an Autobahn protocol which completes the handshake and carries every frame.
+From then on bytes go from the transport to Autobahn directly; the layers
+below see only the connection's close.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from twisted.internet.protocol import connectionDone
+from twisted.logger import Logger
+
+from ..exceptions import ConfigurationError
+from ..http.interfaces import HttpServerInterface
+from ..http.request import Request
+from ..http.response import close_response
+from ..interfaces import check_component
+from ._engine import build_factory
+from .handshake import negotiate
+from .protocol import WsServerProtocol
+
+__all__ = ["WsServer", "DEFAULT_MAX_MESSAGE_SIZE"]
+
+DEFAULT_MAX_MESSAGE_SIZE = 1024 * 1024
+"""Largest message (and frame) accepted by default; bigger ones close with 1009."""
+
+_log = Logger(namespace="ratchetpy.websocket")
+
+
+def _limit(name: str, value: int | None) -> int:
+    if value is None:
+        return 0  # Autobahn's "unlimited"
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ConfigurationError(f"{name} must be a positive int or None, not {value!r}")
+    return value
+
+
+def _seconds(name: str, value: float) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+        raise ConfigurationError(f"{name} must be a positive number of seconds, not {value!r}")
+    return float(value)
+
+
+class WsServer(HttpServerInterface):
+    """
+    Serve ``component`` over WebSocket.
+
+    Args:
+        component: a message component; if it has ``get_sub_protocols()``
+            (``WsServerInterface``) those subprotocols are negotiated.
+        max_message_size: largest incoming message in bytes, after
+            reassembly (``None``: unlimited); over it the peer gets 1009.
+        max_frame_size: largest incoming frame (default: the message limit).
+        open_timeout: seconds for the opening handshake to complete.
+        close_timeout: seconds to wait for the peer's close frame after ours.
+        strict_sub_protocols: refuse (426) a client whose offered
+            subprotocols do not match, as Ratchet does.
+        log_connections: log each connection's open and close at info level.
+    """
+
+    def __init__(
+        self,
+        component: Any,
+        *,
+        max_message_size: int | None = DEFAULT_MAX_MESSAGE_SIZE,
+        max_frame_size: int | None = None,
+        open_timeout: float = 10.0,
+        close_timeout: float = 5.0,
+        strict_sub_protocols: bool = True,
+        log_connections: bool = True,
+    ) -> None:
+        check_component(
+            component, ("on_open", "on_message", "on_close", "on_error"), "WsServer"
+        )
+        self.component = component
+        get_sub_protocols = getattr(component, "get_sub_protocols", None)
+        self.sub_protocols: list[str] = list(get_sub_protocols()) if get_sub_protocols else []
+        self.strict_sub_protocols = bool(strict_sub_protocols)
+        self.log_connections = log_connections
+        message = _limit("max_message_size", max_message_size)
+        frame = message if max_frame_size is None else _limit("max_frame_size", max_frame_size)
+        self._options: dict[str, Any] = {
+            "maxMessagePayloadSize": message,
+            "maxFramePayloadSize": frame,
+            "openHandshakeTimeout": _seconds("open_timeout", open_timeout),
+            "closeHandshakeTimeout": _seconds("close_timeout", close_timeout),
+            # Ratchet compatibility: echo the peer's close code and reason, and
+            # fail with a close frame (code + reason) rather than a bare drop.
+            "echoCloseCodeReason": True,
+            "failByDrop": False,
+            "webStatus": False,
+            "utf8validateIncoming": True,
+        }
+        self._factory: Any = None
+        self._reactor: Any = None
+
+    # -- configuration (Ratchet names) -------------------------------------
+
+    def set_strict_sub_protocol_check(self, enable: bool) -> WsServer:
+        """Ratchet's ``setStrictSubProtocolCheck``."""
+        self.strict_sub_protocols = bool(enable)
+        return self
+
+    def enable_keep_alive(self, loop: Any = None, interval: float = 30) -> WsServer:
+        """
+        Ping every connection each ``interval`` seconds and close those
+        whose pong has not come back by the next ping.
+
+        Accepts Ratchet's ``enableKeepAlive($loop, 30)`` shape as well as
+        ``enable_keep_alive(30)`` and ``enable_keep_alive(interval=30)``.
+        ``interval=0`` turns keepalive off.
+        """
+        if isinstance(loop, (int, float)) and not isinstance(loop, bool):
+            interval = loop
+        if interval == 0:
+            self._set_options(autoPingInterval=0, autoPingTimeout=0)
+        else:
+            seconds = _seconds("interval", interval)
+            self._set_options(autoPingInterval=seconds, autoPingTimeout=seconds)
+        return self
+
+    @property
+    def keep_alive_interval(self) -> float:
+        """Seconds between keepalive pings; 0 when off."""
+        return float(self._options.get("autoPingInterval", 0))
+
+    def _set_options(self, **options: Any) -> None:
+        self._options.update(options)
+        if self._factory is not None:
+            self._factory.setProtocolOptions(**options)
+
+    def _factory_for(self, reactor: Any) -> Any:
+        if self._factory is None or self._reactor is not reactor:
+            self._factory = build_factory(reactor, self._options)
+            self._reactor = reactor
+        return self._factory
+
+    # -- HttpServerInterface -----------------------------------------------
+
+    def on_open(self, conn: Any, request: Request) -> None:  # type: ignore[override]
+        result = negotiate(request, self.sub_protocols, self.strict_sub_protocols)
+        if not result.accepted:
+            _log.info(
+                "Refused WebSocket handshake from {peer} with {status}: {detail}",
+                peer=conn.remote_address,
+                status=result.status,
+                detail=result.detail,
+            )
+            close_response(conn, result.status, result.headers, result.reason)
+            return
+        conn.http_request = request
+        self._factory_for(conn._reactor)
+        protocol = WsServerProtocol(self, conn, result.sub_protocol)
+        conn._ws_protocol = protocol
+        conn._take_over(protocol)
+        protocol.dataReceived(request.raw)
+
+    def on_message(self, conn: Any, data: bytes) -> None:
+        # Only bytes that arrived in the same read as the request head come
+        # this way; later ones go from the transport to Autobahn directly.
+        protocol = getattr(conn, "_ws_protocol", None)
+        if protocol is not None:
+            protocol.dataReceived(data)
+
+    def on_close(self, conn: Any) -> None:
+        protocol = getattr(conn, "_ws_protocol", None)
+        if protocol is not None:
+            del conn._ws_protocol
+            protocol.connectionLost(conn._lost_reason or connectionDone)
+
+    def on_error(self, conn: Any, exc: Exception) -> None:
+        protocol = getattr(conn, "_ws_protocol", None)
+        if protocol is not None and protocol._opened:
+            protocol._route_error(exc)
+        elif protocol is None:
+            _log.error(
+                "Error during the WebSocket handshake of {peer}: {error!r}",
+                peer=conn.remote_address,
+                error=exc,
+            )
+            close_response(conn, 500)
+        else:
+            conn.abort()

@@ -1,0 +1,58 @@
+"""Every public module declares ``__all__``, and every name in it exists."""
+
+import importlib
+
+import pytest
+
+MODULES = [
+    "ratchetpy",
+    "ratchetpy.interfaces",
+    "ratchetpy.connection",
+    "ratchetpy.exceptions",
+    "ratchetpy.testing",
+    "ratchetpy.server",
+    "ratchetpy.server.io",
+    "ratchetpy.server.echo",
+    "ratchetpy.http",
+    "ratchetpy.http.request",
+    "ratchetpy.http.response",
+    "ratchetpy.http.server",
+    "ratchetpy.http.interfaces",
+    "ratchetpy.websocket",
+    "ratchetpy.websocket.server",
+    "ratchetpy.websocket.connection",
+    "ratchetpy.websocket.handshake",
+    "ratchetpy.websocket.frames",
+    "ratchetpy.websocket.broadcast",
+]
+
+
+@pytest.mark.parametrize("name", MODULES)
+def test_all_names_exist(name):
+    """Each name in a module's __all__ is importable from it."""
+    module = importlib.import_module(name)
+    assert module.__all__, f"{name} has an empty __all__"
+    missing = [n for n in module.__all__ if not hasattr(module, n)]
+    assert missing == []
+
+
+def test_package_reexports_subpackages():
+    """The package root re-exports each subpackage's public names it promises."""
+    import ratchetpy
+
+    for sub in ("ratchetpy.server", "ratchetpy.websocket"):
+        module = importlib.import_module(sub)
+        for n in module.__all__:
+            if n in ("HandshakeResult", "negotiate"):
+                continue
+            assert getattr(ratchetpy, n) is getattr(module, n)
+
+
+def test_importing_does_not_install_a_reactor():
+    """Importing ratchetpy leaves the choice of reactor to the application."""
+    import subprocess
+    import sys
+
+    code = "import sys, ratchetpy, ratchetpy.testing; print('twisted.internet.reactor' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
