@@ -5,9 +5,9 @@ implementation independent of the server's (Autobahn) WebSocket code.
 Ordering makes "nothing arrived" checks deterministic without timers: a
 server handles one connection's messages in order and writes to other
 connections synchronously, so after a *barrier* call (a CALL the server
-answers) has been answered, everything caused by earlier messages has
+answers, with a result or an error) has been answered, everything caused by earlier messages has
 already been sent. Every server app used with ``barrier()`` must answer a
-call to ``BARRIER_URI`` with a CALLRESULT.
+call to ``BARRIER_URI``.
 """
 
 from __future__ import annotations
@@ -75,7 +75,7 @@ class WampClient:
         while True:
             message = self.recv()
             parsed = json.loads(message)
-            if parsed[:2] == [3, call_id]:
+            if parsed[0] in (3, 4) and parsed[1] == call_id:
                 return before
             before.append(message)
 
