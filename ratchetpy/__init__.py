@@ -16,9 +16,11 @@ from .exceptions import (
     ConfigurationError,
     HttpError,
     HttpVersionNotSupported,
+    JsonError,
     RatchetError,
     RequestHeadTooLarge,
     RequestTimeout,
+    WampError,
 )
 from .http import HttpServer, HttpServerInterface, Request
 from .interfaces import (
@@ -58,4 +60,6 @@ __all__ = [
     "RequestTimeout",
     "RequestHeadTooLarge",
     "HttpVersionNotSupported",
+    "WampError",
+    "JsonError",
 ]

@@ -24,6 +24,12 @@ MODULES = [
     "ratchetpy.websocket.handshake",
     "ratchetpy.websocket.frames",
     "ratchetpy.websocket.broadcast",
+    "ratchetpy.wamp",
+    "ratchetpy.wamp.interfaces",
+    "ratchetpy.wamp.server",
+    "ratchetpy.wamp.protocol",
+    "ratchetpy.wamp.connection",
+    "ratchetpy.wamp.topic",
 ]
 
 

@@ -140,7 +140,7 @@ def replay(url: str, rows: list[dict[str, Any]]) -> list[tuple[str, Any, Any]]:
             elif kind == "malformed":
                 label = row["label"]
                 with WampClient(url) as c:
-                    c.send(json.dumps(THROW_SENT[label]) if label in THROW_SENT else row["bytes"])
+                    c.send(json.dumps(THROW_SENT[label]) if label in THROW_SENT else row["bytes"].decode())
                     code, reason = c.expect_close()
                 results.append((label, (DEVIATIONS.get(label, row["code"]), row["reason"]),
                                 (code, reason)))
