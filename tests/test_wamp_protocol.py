@@ -453,6 +453,21 @@ def test_on_close_gets_the_same_connection() -> None:
     assert app.events[0][1] is app.events[1][1]
 
 
+def test_error_in_on_close_reaches_on_error_with_the_wamp_connection() -> None:
+    """An exception from on_close goes to on_error with the same WampConnection."""
+
+    class FailingClose(Recorder):
+        def on_close(self, conn: Any) -> None:
+            super().on_close(conn)
+            raise RuntimeError("bug in on_close")
+
+    app = FailingClose()
+    peer, _ = open_peer(app)
+    peer.memory.lose()
+    assert [e[0] for e in app.events] == ["open", "close", "error"]
+    assert app.events[2][1] is app.events[0][1]
+
+
 def test_wamp_state_is_shared_through_the_bag() -> None:
     """``conn.wamp`` and user attributes are visible from every layer."""
     protocol, fake, conn = protocol_with()

@@ -129,6 +129,9 @@ class ServerProtocol(MessageComponentInterface, WsServerInterface):
     def on_open(self, conn: Any) -> None:
         wamp_conn = WampConnection(conn, self.server_ident, self.default_close_code)
         self._connections[conn] = wamp_conn
+        # Kept on the underlying view too, so an error raised by the app's
+        # on_close still reaches on_error with the WampConnection.
+        conn._wamp_connection = wamp_conn
         self.app.on_open(wamp_conn)
 
     def on_message(self, conn: Any, msg: str | bytes) -> None:
@@ -203,7 +206,8 @@ class ServerProtocol(MessageComponentInterface, WsServerInterface):
             self.app.on_close(wamp_conn)
 
     def on_error(self, conn: Any, exc: Exception) -> None:
-        self.app.on_error(self._connections.get(conn, conn), exc)
+        wamp_conn = self._connections.get(conn) or getattr(conn, "_wamp_connection", None)
+        self.app.on_error(wamp_conn if wamp_conn is not None else conn, exc)
 
 
 def _show(msg: str | bytes, limit: int = 80) -> str:
