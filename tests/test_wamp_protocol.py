@@ -509,3 +509,15 @@ def test_json_encoding_matches_php_where_it_matters() -> None:
         encode([float("nan")])
     with pytest.raises(TypeError, match="only carry JSON values"):
         encode([object()])
+
+
+def test_bare_server_protocol_gives_strings_and_routes_errors_to_on_error() -> None:
+    """Under ServerProtocol alone topics are strings and a malformed message is the app's on_error."""
+    app = Recorder()
+    peer = WsPeer(stack=HttpServer(WsServer(ServerProtocol(app))), subprotocols=["wamp"]).open()
+    peer.pump()
+    peer.send_text('[5,"http://example.com/t"]')
+    assert app.last() == ("subscribe", "http://example.com/t")
+    assert peer.send_text("[99]") == []
+    kind, conn, exc = app.last()
+    assert kind == "error" and isinstance(conn, WampConnection) and isinstance(exc, WampError)

@@ -9,7 +9,8 @@ between to give the application ``Topic`` objects; use ``ServerProtocol``
 directly for the string form, as Ratchet's ``ServerProtocol`` allows.
 
 Malformed messages raise ``WampError`` (``JsonError`` for bad JSON), which
-``WampServer`` turns into close 1007.
+``WampServer`` turns into close 1007; under a bare ``ServerProtocol`` they
+reach the application's ``on_error``, as in Ratchet.
 """
 
 from __future__ import annotations
