@@ -47,6 +47,9 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not valid JSON")
 
 
+_decoder = json.JSONDecoder(parse_constant=_reject_constant)
+
+
 def decode(message: str | bytes) -> Any:
     """
     Parse one WAMP message (a text frame's ``str`` or a binary frame's
@@ -58,7 +61,7 @@ def decode(message: str | bytes) -> Any:
     try:
         if not isinstance(message, str):
             message = bytes(message).decode("utf-8")
-        return json.loads(message, parse_constant=_reject_constant)
+        return _decoder.decode(message)
     except UnicodeDecodeError as exc:
         raise JsonError(f"Malformed UTF-8 characters: {exc}") from None
     except ValueError as exc:
