@@ -50,7 +50,7 @@ class ManySubscribersTests(LoopbackMixin, unittest.TestCase):
 
         self.patch(topic_module, "_broadcast", spy)
         app = WampEcho()
-        url = await self.serve(WampServer(app), wait_closed=lambda: not app.open)
+        url = await self.serve(WampServer(app))
         received, publisher_got = await threads.deferToThread(subscribe_and_publish, url)
         expected = '[8,"http:\\/\\/example.com\\/news",{"headline":"\\u00fcn\\u00efcode\\/slash"}]'
         self.assertEqual(received, [expected] * (SUBSCRIBERS - 1))

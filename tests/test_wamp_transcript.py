@@ -165,7 +165,7 @@ class TranscriptTests(LoopbackMixin, unittest.TestCase):
     async def test_replay(self) -> None:
         """Every WAMP row of PHP Ratchet's transcript gets the same answer from ratchetpy."""
         app = WampEcho()
-        url = await self.serve(WampServer(app), wait_closed=lambda: not app.open)
+        url = await self.serve(WampServer(app))
         rows = parse_transcript()
         results = await threads.deferToThread(replay, url + "/wamp", rows)
         mismatches = [(label, exp, got) for label, exp, got in results if exp != got]

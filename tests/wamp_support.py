@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from twisted.internet import defer, task
+from twisted.internet import defer
 
-from ratchetpy import HttpServer, IoServer, WsServer
+from ratchetpy import HttpServer, WsServer
 from ratchetpy.exceptions import WampError
 from ratchetpy.wamp import WampServer, WampServerInterface
 
-from .helpers import seconds
+from .loopback import Served
 
 __all__ = ["WampEcho", "LoopbackMixin"]
 
@@ -69,36 +69,13 @@ class LoopbackMixin:
     """
     For ``twisted.trial.unittest.TestCase``: serve a component on
     127.0.0.1, port 0, with the real reactor, and clean up after the test
-    (stop listening, wait until the server saw every connection close).
+    (wait until the server saw every connection close, stop listening).
     """
 
-    def serve(self, component: Any, wait_closed: Any = None) -> defer.Deferred[str]:
-        """
-        Serve ``IoServer(HttpServer(WsServer(component)))``; fire with the
-        ``ws://`` URL. ``wait_closed()`` is polled at cleanup until true.
-        """
-        from twisted.internet import reactor
-
-        ws_server = WsServer(component)
-        server = IoServer(HttpServer(ws_server), "tcp:0:interface=127.0.0.1", reactor)
-
-        async def cleanup() -> None:
-            await server.stopService()
-            if wait_closed is not None:
-                deadline = reactor.seconds() + seconds(10)
-                while not wait_closed() and reactor.seconds() < deadline:
-                    await task.deferLater(reactor, 0.01, lambda: None)
-            # Autobahn's batched timers keep one DelayedCall per bucket even
-            # after every timer in it was cancelled; trial would call that dirty.
-            factory = ws_server._factory
-            timer = getattr(factory, "_batched_timer", None)
-            for call in list(getattr(timer, "_buckets", {}).values()):
-                delayed = call[0] if isinstance(call, tuple) else call
-                if delayed.active():
-                    delayed.cancel()
-            getattr(timer, "_buckets", {}).clear()
-
-        self.addCleanup(lambda: defer.ensureDeferred(cleanup()))  # type: ignore[attr-defined]
-        d = server.listen()
-        d.addCallback(lambda port: f"ws://127.0.0.1:{port.getHost().port}")
+    def serve(self, component: Any) -> defer.Deferred[str]:
+        """Serve ``IoServer(HttpServer(WsServer(component)))``; fire with the ``ws://`` URL."""
+        served = Served(HttpServer(WsServer(component)))
+        self.addCleanup(served.stop)  # type: ignore[attr-defined]
+        d = served.start()
+        d.addCallback(lambda _: served.url.rstrip("/"))
         return d
