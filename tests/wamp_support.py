@@ -8,7 +8,7 @@ from twisted.internet import defer
 
 from ratchetpy import HttpServer, WsServer
 from ratchetpy.exceptions import WampError
-from ratchetpy.wamp import WampServer, WampServerInterface
+from ratchetpy.wamp import WampServerInterface
 
 from .loopback import Served
 

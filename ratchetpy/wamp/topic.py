@@ -11,7 +11,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 from ..interfaces import check_component
-from ..websocket.broadcast import broadcast as _broadcast
+from ..websocket import broadcast as _broadcast
 from ..websocket.interfaces import WsServerInterface
 from ._json import encode
 from ._messages import MSG_EVENT
