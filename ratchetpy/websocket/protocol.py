@@ -54,6 +54,7 @@ class WsServerProtocol(WebSocketServerProtocol):
 
     def onOpen(self) -> None:
         self._opened = True
+        self._server._track_open(self)
         if self._server.log_connections:
             _log.info(
                 "WebSocket #{rid} from {peer} opened {path}",
@@ -94,6 +95,9 @@ class WsServerProtocol(WebSocketServerProtocol):
             self._component.on_close(conn)
         except Exception as exc:
             self._route_error(exc)
+        finally:
+            # After on_close, so a shutdown waiting on this sees it finished.
+            self._server._track_close(self)
 
     # -- used by WsConnection and WsServer ---------------------------------
 
