@@ -190,10 +190,11 @@ class WsServer(HttpServerInterface):
         )
         done: Deferred[int] = Deferred()
         self._drained.append(done)
+        dropped: list[int] = [0]
         for protocol in list(self._open):
             protocol.close_with(code, reason)
         if timeout is not None and self._open and self._reactor is not None:
-            timer = self._reactor.callLater(timeout, self._drop_remaining, done)
+            timer = self._reactor.callLater(timeout, self._drop_remaining, dropped)
 
             def cancel_timer(result: int) -> int:
                 if timer.active():
@@ -201,19 +202,24 @@ class WsServer(HttpServerInterface):
                 return result
 
             done.addBoth(cancel_timer)
-        return done
+        # Every callback is added now: a caller's own come after, and see the count.
+        return done.addCallback(lambda _: dropped[0])
 
-    def _drop_remaining(self, done: Deferred[int]) -> None:
+    def _drop_remaining(self, dropped: list[int]) -> None:
         stuck = list(self._open)
         if not stuck:
             return
+        dropped[0] = len(stuck)
         _log.warn(
             "{count} WebSocket connection(s) did not finish closing in time; dropping them",
             count=len(stuck),
         )
-        # Report the count once the drops have run through on_close.
-        done.addCallback(lambda _: len(stuck))
         for protocol in stuck:
+            # Autobahn leaves this timer behind when the connection is lost.
+            timer = getattr(protocol, "closeHandshakeTimeoutCall", None)
+            if timer is not None:
+                timer.cancel()
+                protocol.closeHandshakeTimeoutCall = None
             transport = protocol.transport
             if transport is not None:
                 transport.abortConnection()
