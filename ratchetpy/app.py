@@ -298,9 +298,11 @@ class App(Service):
                 if server.port is not None:
                     server.stopService()
             server, failure = failures[0]
+            reason = getattr(failure.value, "socketError", None) or failure.value
+            reason = getattr(reason, "strerror", None) or str(reason)
             raise ListenError(
                 f"cannot listen on {_describe(server.endpoint)}: "
-                f"{failure.getErrorMessage()} (choose a free port with --listen / App(port=...), "
+                f"{reason} (choose a free port with --listen / App(port=...), "
                 "or stop the process using it)"
             )
 

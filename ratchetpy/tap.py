@@ -382,7 +382,7 @@ class _TwistdApp(App):
         try:
             super().privilegedStartService()
         except ListenError as exc:
-            _log.error("{error}", error=str(exc))
+            # twistd sends stderr to its log, so this line lands there too.
             raise SystemExit(f"twistd ratchetpy: error: {exc}") from None
 
 
