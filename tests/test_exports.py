@@ -24,6 +24,14 @@ MODULES = [
     "ratchetpy.websocket.handshake",
     "ratchetpy.websocket.frames",
     "ratchetpy.websocket.broadcast",
+    "ratchetpy.app",
+    "ratchetpy.tap",
+    "ratchetpy.builtins",
+    "ratchetpy.http.router",
+    "ratchetpy.http.origin",
+    "ratchetpy.http.controllers",
+    "ratchetpy.server.blacklist",
+    "ratchetpy.server.tls",
 ]
 
 
