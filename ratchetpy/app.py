@@ -227,7 +227,13 @@ class App(Service):
                 decorated, origins, allow_missing=self.allow_missing_origin
             )
         self.router.add(path, decorated, methods=("GET",), host=host)
-        _log.info("Route {path} (host {host}) -> {component!r}", path=path, host=host, component=component)
+        _log.info(
+            "Route {path} -> {name} (Host {host}; origins {origins})",
+            path=path,
+            name=type(component).__name__,
+            host="any" if host == "*" else host,
+            origins=", ".join(origins) if "*" not in origins else "any",
+        )
         return decorated
 
     def _collect_ws_servers(self, component: Any) -> None:
