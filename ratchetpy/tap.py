@@ -372,6 +372,10 @@ def resolve_target(target: str) -> Any:
             ) from exc
         except ComponentError as exc:
             raise ConfigurationError(f"{name} is not a usable component: {exc}") from exc
+        except Exception as exc:
+            raise ConfigurationError(
+                f"creating {name}() raised {type(exc).__name__}: {exc}"
+            ) from exc
     return _check_routable(obj, name)
 
 

@@ -106,6 +106,7 @@ def test_wamp_class_target_needs_ratchetpy_wamp(monkeypatch):
         (["--route", "/x=tests.tap_targets:NotAComponent"], "is not a component"),
         (["--route", "/x=tests.tap_targets:NeedsArgs"], "with no arguments"),
         (["--route", "/x=justaword"], "write package.module:Name"),
+        (["--route", "/x=tests.tap_targets:Explodes"], "raised RuntimeError: database is down"),
         (["--route", "/chat", "--route", "/chat"], "routed twice"),
         (["--route", "/chat", "--keepalive", "soon"], "--keepalive 'soon'"),
         (["--route", "/chat", "--shutdown-timeout", "0"], "--shutdown-timeout '0'"),
@@ -122,6 +123,17 @@ def test_bad_input_is_one_line_naming_the_flag(args, expected):
     message = error(*args)
     assert message.startswith("twistd ratchetpy: error: ")
     assert expected in message
+
+
+def test_health_check_route():
+    """A plain HTTP controller class can be routed from the command line."""
+    from ratchetpy import HealthCheck
+
+    options = parse("--route", "/chat", "--route", "/health=ratchetpy:HealthCheck")
+    service = makeService(options, reactor=MemoryReactor())
+    assert isinstance(dict(options["route_components"])["/health"], HealthCheck)
+    data, _ = send(service.router, b"GET /health HTTP/1.1\r\nHost: localhost\r\n\r\n")
+    assert data.startswith(b"HTTP/1.1 200 OK") and data.endswith(b"ok\n")
 
 
 def test_sizes_and_zero():
