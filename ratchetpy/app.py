@@ -15,6 +15,9 @@ unknown path or a ``Host`` that is not ``http_host`` gets 404, a method
 other than GET 405, an ``Origin`` host not allowed 403, then the WebSocket
 handshake checks (400/426/505).
 
+``app.blacklist`` is an ``IpBlackList`` at the bottom of the stack:
+``app.blacklist.block_address("10.0.0.0/8")``.
+
 ``App`` is a Twisted service too (``app.setServiceParent(application)``):
 starting it listens; stopping it stops listening, closes every WebSocket
 with 1001 (Going Away), waits for the closing handshakes (up to
@@ -42,6 +45,7 @@ from .http.interfaces import HttpServerInterface
 from .http.origin import SAME_HOST, OriginCheck
 from .http.router import Router
 from .http.server import HttpServer
+from .server.blacklist import IpBlackList
 from .server.io import IoServer
 from .websocket.server import DEFAULT_MAX_MESSAGE_SIZE, WsServer
 
@@ -169,12 +173,14 @@ class App(Service):
         self.allow_missing_origin = allow_missing_origin
         self.router = Router()
         self.http = HttpServer(self.router)
+        # Closest to IoServer, as Ratchet advises; empty unless you block.
+        self.blacklist = IpBlackList(self.http)
         self.ws_servers: list[WsServer] = []
         if listen is None:
             listen = [self._endpoint(port, address, tls)]
         elif not listen:
             raise ConfigurationError("App(listen=...) needs at least one endpoint")
-        self.servers = [IoServer(self.http, spec, self.reactor) for spec in listen]
+        self.servers = [IoServer(self.blacklist, spec, self.reactor) for spec in listen]
 
     # -- Ratchet's API -----------------------------------------------------
 

@@ -34,6 +34,7 @@ from .http.interfaces import HttpServerInterface
 from .http.origin import SAME_HOST
 from .http.router import Route
 from .interfaces import check_component
+from .server.blacklist import parse_network
 from .server.tls import tls_listen_spec, tls_options
 from .websocket.server import DEFAULT_MAX_MESSAGE_SIZE, WsServer
 
@@ -49,6 +50,7 @@ CONFIG_KEYS = (
     "listen",
     "route",
     "origin",
+    "block",
     "http-host",
     "keepalive",
     "max-message-size",
@@ -60,7 +62,7 @@ CONFIG_KEYS = (
 )
 """Keys an ``--config`` ini file may set (in ``[ratchetpy]``), the flags' names."""
 
-_LISTS = {"listen": "listen", "route": "routes", "origin": "origins"}
+_LISTS = {"listen": "listen", "route": "routes", "origin": "origins", "block": "blocked"}
 _SIZE = re.compile(r"(\d+)\s*([kKmMgG]?)(?:i?[bB])?")
 
 
@@ -97,6 +99,7 @@ class Options(usage.Options):
         self["listen"] = []
         self["routes"] = []
         self["origins"] = []
+        self["blocked"] = []
         self["quiet"] = 0
         self["no-demo"] = 0
         self._flag_given: set[str] = set()
@@ -112,6 +115,10 @@ class Options(usage.Options):
     def opt_origin(self, origin: str) -> None:
         """Allowed Origin host (repeatable; '*' = any). [default: pages on the Host the client connected to, and clients that send no Origin]"""
         self["origins"].extend(o.strip() for o in origin.split(",") if o.strip())
+
+    def opt_block(self, address: str) -> None:
+        """Refuse connections from this address or CIDR range (repeatable), e.g. 10.0.0.0/8"""
+        self["blocked"].extend(a.strip() for a in address.split(",") if a.strip())
 
     def opt_quiet(self) -> None:
         """Do not log each WebSocket's open and close."""
@@ -152,6 +159,11 @@ class Options(usage.Options):
         for spec in self["listen"]:
             _check_endpoint(spec)
         self["http-host"] = (self["http-host"] or "*").strip().lower()
+        for entry in self["blocked"]:
+            try:
+                parse_network(entry)
+            except ConfigurationError as exc:
+                raise usage.UsageError(f"--block {entry}: {exc}") from exc
         self._build_routes()
 
     def _read_config(self, path: str) -> None:
@@ -177,7 +189,8 @@ class Options(usage.Options):
             if key in _LISTS:
                 name = _LISTS[key]
                 if not self[name]:  # a flag on the command line wins
-                    values = [v.strip() for v in re.split(r"[\n]" if key != "origin" else r"[\n,]", value)]
+                    separators = r"[\n,]" if key in ("origin", "block") else r"[\n]"
+                    values = [v.strip() for v in re.split(separators, value)]
                     self[name] = [v for v in values if v]
             elif key in ("quiet", "no-demo"):
                 if key not in self._flag_given:
@@ -405,6 +418,8 @@ def makeService(options: Options, reactor: Any = None) -> App:
         # clients (which send no Origin) are let through.
         allow_missing_origin=not origins,
     )
+    for entry in options["blocked"]:
+        app.blacklist.block_address(entry)
     for path, component in options["route_components"]:
         if isinstance(component, HttpServerInterface) and path == "/" and options.get("demo"):
             app.route(path, component, ["*"])

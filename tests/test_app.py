@@ -279,3 +279,17 @@ class ListenErrorTests(unittest.TestCase):
             app.privilegedStartService()
         self.assertIn(f"tcp:{port}", str(caught.exception))
         self.assertIn("free port", str(caught.exception))
+
+
+def test_app_blacklist_refuses_blocked_peers():
+    """app.blacklist sits under HttpServer: a blocked peer gets no answer at all."""
+    from .helpers import MemoryConnection
+
+    app = App("localhost", reactor=MemoryReactor())
+    app.route("/echo", EchoServer(), ["*"])
+    assert app.servers[0].app is app.blacklist
+    app.blacklist.block_address("127.0.0.0/8")
+    memory = MemoryConnection(app.blacklist)
+    memory.feed(handshake(), one_byte_at_a_time=False)
+    assert memory.take() == b""
+    assert memory.transport.disconnecting or not memory.transport.connected

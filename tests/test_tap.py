@@ -116,6 +116,7 @@ def test_wamp_class_target_needs_ratchetpy_wamp(monkeypatch):
         (["--route", "/chat", "--tls-key", "key.pem"], "--tls-key needs --tls-cert"),
         (["--route", "/chat", "--config", "/no/such.ini"], "--config /no/such.ini: cannot read"),
         (["--route", "/chat", "--bogus"], "--bogus"),
+        (["--route", "/chat", "--block", "10.0.0.0/33"], "--block 10.0.0.0/33: not an IP address"),
     ],
 )
 def test_bad_input_is_one_line_naming_the_flag(args, expected):
@@ -134,6 +135,14 @@ def test_health_check_route():
     assert isinstance(dict(options["route_components"])["/health"], HealthCheck)
     data, _ = send(service.router, b"GET /health HTTP/1.1\r\nHost: localhost\r\n\r\n")
     assert data.startswith(b"HTTP/1.1 200 OK") and data.endswith(b"ok\n")
+
+
+def test_block_flag_fills_the_apps_blacklist():
+    """--block (repeatable, comma-separated) blocks addresses and ranges."""
+    options = parse("--route", "/chat", "--block", "10.0.0.0/8,192.0.2.7", "--block", "2001:db8::/32")
+    service = makeService(options, reactor=MemoryReactor())
+    assert service.blacklist.get_blocked_addresses() == ["10.0.0.0/8", "192.0.2.7", "2001:db8::/32"]
+    assert service.blacklist.is_blocked("10.9.9.9") and not service.blacklist.is_blocked("127.0.0.1")
 
 
 def test_sizes_and_zero():

@@ -23,14 +23,20 @@ from twisted.logger import Logger
 from ..exceptions import ConfigurationError
 from ..interfaces import MessageComponentInterface, check_component
 
-__all__ = ["IpBlackList"]
+__all__ = ["IpBlackList", "parse_network"]
 
 _log = Logger(namespace="ratchetpy.server")
 
 _Network = Union[ipaddress.IPv4Network, ipaddress.IPv6Network]
 
 
-def _network(entry: str) -> _Network:
+def parse_network(entry: str) -> _Network:
+    """
+    Read an address (``192.0.2.7``, ``192.0.2.7:4000``) or CIDR range.
+
+    Raises:
+        ConfigurationError: ``entry`` is neither.
+    """
     try:
         return ipaddress.ip_network(IpBlackList.filter_address(entry), strict=False)
     except ValueError as exc:
@@ -66,7 +72,7 @@ class IpBlackList(MessageComponentInterface):
 
     def block_address(self, address: str) -> IpBlackList:
         """Block an address (``192.0.2.7``) or a CIDR range (``10.0.0.0/8``)."""
-        self._blocked[address] = _network(address)
+        self._blocked[address] = parse_network(address)
         return self
 
     def unblock_address(self, address: str) -> IpBlackList:

@@ -86,9 +86,10 @@ class WsServerProtocol(WebSocketServerProtocol):
         conn.close_reason = reason if wasClean else ""
         if self._server.log_connections:
             _log.info(
-                "WebSocket #{rid} from {peer} closed ({code})",
+                "WebSocket #{rid} from {peer} closed {path} ({code})",
                 rid=conn.resource_id,
                 peer=conn.remote_address,
+                path=self.http_request_path,
                 code=conn.close_code,
             )
         try:
