@@ -13,7 +13,7 @@ from twisted.trial import unittest
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import connect
 
-from ratchetpy import EchoServer, HttpServer, WsServer
+from ratchetpy import EchoServer, WsServer
 from ratchetpy.app import App, ListenError, wrap_component
 from ratchetpy.exceptions import ComponentError
 from ratchetpy.http.controllers import HealthCheck
