@@ -398,9 +398,24 @@ class _TwistdApp(App):
     def privilegedStartService(self) -> None:
         try:
             super().privilegedStartService()
-        except ListenError as exc:
-            # twistd sends stderr to its log, so this line lands there too.
-            raise SystemExit(f"twistd ratchetpy: error: {exc}") from None
+        except ListenError:
+            # Raised on (not SystemExit): twistd reports exceptions from here
+            # to its launcher when daemonizing, and would wait forever for
+            # any other ending. The hook prints it as one line at exit.
+            _install_one_line_hook()
+            raise
+
+
+def _install_one_line_hook() -> None:
+    previous = sys.excepthook
+
+    def hook(kind: type[BaseException], value: BaseException, tb: Any) -> None:
+        if isinstance(value, ConfigurationError):
+            print(f"twistd ratchetpy: error: {value}", file=sys.stderr)
+        else:
+            previous(kind, value, tb)
+
+    sys.excepthook = hook
 
 
 def makeService(options: Options, reactor: Any = None) -> App:

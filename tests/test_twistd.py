@@ -228,3 +228,23 @@ def test_unimportable_target_is_one_line(run):
     """An unimportable route target is one line naming the flag."""
     line = one_line_error(run, "--route", "/x=no_such_module:Chat")
     assert "--route /x=no_such_module:Chat: cannot import module 'no_such_module'" in line
+
+
+def test_port_in_use_when_daemonizing_does_not_hang(tmp_path):
+    """Without -n, a port in use makes twistd's launcher exit 1 with the reason."""
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen(1)
+        port = busy.getsockname()[1]
+        env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]))
+        result = subprocess.run(
+            [
+                str(TWISTD), f"--pidfile={tmp_path / 'twistd.pid'}", f"--logfile={tmp_path / 'twistd.log'}",
+                "ratchetpy", "--route", "/chat", "--listen", f"tcp:{port}:interface=127.0.0.1",
+            ],
+            capture_output=True, text=True, cwd=tmp_path, env=env, timeout=seconds(20),
+        )
+    assert result.returncode == 1
+    assert "cannot listen on tcp:" in result.stderr
+    log = (tmp_path / "twistd.log").read_text()
+    assert "twistd ratchetpy: error: cannot listen on tcp:" in log and "Traceback" not in log
