@@ -244,3 +244,13 @@ def test_tls_shortcut_turns_tcp_into_ssl(tmp_path):
     service = makeService(options, reactor=reactor)
     service.privilegedStartService()
     assert len(reactor.sslServers) == 1 and not reactor.tcpServers
+
+
+def test_example_config_parses():
+    """examples/websock.ini is a valid config."""
+    from pathlib import Path
+
+    ini = Path(__file__).resolve().parent.parent / "examples" / "websock.ini"
+    options = parse("--config", str(ini))
+    assert [p for p, _ in options["route_components"]] == ["/chat", "/echo"]
+    assert options["origins"] == ["localhost"] and options["http-host"] == "localhost"
