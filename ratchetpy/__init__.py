@@ -9,6 +9,7 @@ The names a ported Ratchet application needs are importable from here::
     )
 """
 
+from .app import App
 from .connection import AbstractConnectionDecorator
 from .exceptions import (
     BadRequest,
@@ -22,14 +23,23 @@ from .exceptions import (
     RequestTimeout,
     WampError,
 )
-from .http import HttpServer, HttpServerInterface, Request
+from .http import (
+    HealthCheck,
+    HttpController,
+    HttpServer,
+    HttpServerInterface,
+    OriginCheck,
+    Request,
+    Router,
+    StaticResponse,
+)
 from .interfaces import (
     ComponentInterface,
     ConnectionInterface,
     MessageComponentInterface,
     MessageInterface,
 )
-from .server import EchoServer, IoConnection, IoServer
+from .server import EchoServer, IoConnection, IoServer, IpBlackList
 from .version import RATCHET_COMPAT, VERSION, __version__
 from .websocket import WsConnection, WsServer, WsServerInterface, broadcast
 
@@ -45,6 +55,13 @@ __all__ = [
     "IoServer",
     "IoConnection",
     "EchoServer",
+    "IpBlackList",
+    "App",
+    "Router",
+    "OriginCheck",
+    "HttpController",
+    "StaticResponse",
+    "HealthCheck",
     "HttpServer",
     "HttpServerInterface",
     "Request",

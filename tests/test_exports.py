@@ -30,6 +30,14 @@ MODULES = [
     "ratchetpy.wamp.protocol",
     "ratchetpy.wamp.connection",
     "ratchetpy.wamp.topic",
+    "ratchetpy.app",
+    "ratchetpy.tap",
+    "ratchetpy.builtins",
+    "ratchetpy.http.router",
+    "ratchetpy.http.origin",
+    "ratchetpy.http.controllers",
+    "ratchetpy.server.blacklist",
+    "ratchetpy.server.tls",
 ]
 
 

@@ -54,6 +54,7 @@ class WsServerProtocol(WebSocketServerProtocol):
 
     def onOpen(self) -> None:
         self._opened = True
+        self._server._track_open(self)
         if self._server.log_connections:
             _log.info(
                 "WebSocket #{rid} from {peer} opened {path}",
@@ -85,15 +86,19 @@ class WsServerProtocol(WebSocketServerProtocol):
         conn.close_reason = reason if wasClean else ""
         if self._server.log_connections:
             _log.info(
-                "WebSocket #{rid} from {peer} closed ({code})",
+                "WebSocket #{rid} from {peer} closed {path} ({code})",
                 rid=conn.resource_id,
                 peer=conn.remote_address,
+                path=self.http_request_path,
                 code=conn.close_code,
             )
         try:
             self._component.on_close(conn)
         except Exception as exc:
             self._route_error(exc)
+        finally:
+            # After on_close, so a shutdown waiting on this sees it finished.
+            self._server._track_close(self)
 
     # -- used by WsConnection and WsServer ---------------------------------
 

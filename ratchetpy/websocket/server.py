@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from twisted.internet.defer import Deferred, succeed
 from twisted.internet.protocol import connectionDone
 from twisted.logger import Logger
 
@@ -23,6 +24,7 @@ from ..http.response import close_response
 from ..interfaces import check_component
 from ._engine import build_factory
 from .handshake import negotiate
+from .connection import WsConnection
 from .protocol import WsServerProtocol
 
 __all__ = ["WsServer", "DEFAULT_MAX_MESSAGE_SIZE"]
@@ -99,6 +101,10 @@ class WsServer(HttpServerInterface):
         }
         self._factory: Any = None
         self._reactor: Any = None
+        # Open connections (handshake done, on_close not yet run), for
+        # graceful shutdown; the waiters fire once it is empty.
+        self._open: set[WsServerProtocol] = set()
+        self._drained: list[Deferred[int]] = []
 
     # -- configuration (Ratchet names) -------------------------------------
 
@@ -140,6 +146,83 @@ class WsServer(HttpServerInterface):
             self._factory = build_factory(reactor, self._options)
             self._reactor = reactor
         return self._factory
+
+    # -- open connections and graceful shutdown ------------------------------
+
+    @property
+    def connections(self) -> list[WsConnection]:
+        """The open connections (handshake done, ``on_close`` not yet called)."""
+        return [protocol.conn for protocol in self._open]
+
+    def _track_open(self, protocol: WsServerProtocol) -> None:
+        self._open.add(protocol)
+
+    def _track_close(self, protocol: WsServerProtocol) -> None:
+        self._open.discard(protocol)
+        if not self._open and self._drained:
+            waiters, self._drained = self._drained, []
+            for waiter in waiters:
+                waiter.callback(0)
+
+    def close_all(
+        self,
+        code: int = 1001,
+        reason: str = "Server shutting down",
+        timeout: float | None = 10.0,
+    ) -> Deferred[int]:
+        """
+        Close every open connection with ``code`` (1001 Going Away) and wait.
+
+        Each peer gets a close frame; ``on_close`` runs for each connection
+        as its closing handshake completes. Connections still open after
+        ``timeout`` seconds are dropped (their ``on_close`` still runs).
+
+        Returns:
+            A Deferred that fires once no connection is left, with the
+            number of connections that had to be dropped.
+        """
+        if not self._open:
+            return succeed(0)
+        _log.info(
+            "Closing {count} WebSocket connection(s) with {code}",
+            count=len(self._open),
+            code=code,
+        )
+        done: Deferred[int] = Deferred()
+        self._drained.append(done)
+        dropped: list[int] = [0]
+        for protocol in list(self._open):
+            protocol.close_with(code, reason)
+        if timeout is not None and self._open and self._reactor is not None:
+            timer = self._reactor.callLater(timeout, self._drop_remaining, dropped)
+
+            def cancel_timer(result: int) -> int:
+                if timer.active():
+                    timer.cancel()
+                return result
+
+            done.addBoth(cancel_timer)
+        # Every callback is added now: a caller's own come after, and see the count.
+        return done.addCallback(lambda _: dropped[0])
+
+    def _drop_remaining(self, dropped: list[int]) -> None:
+        stuck = list(self._open)
+        if not stuck:
+            return
+        dropped[0] = len(stuck)
+        _log.warn(
+            "{count} WebSocket connection(s) did not finish closing in time; dropping them",
+            count=len(stuck),
+        )
+        for protocol in stuck:
+            # Autobahn leaves this timer behind when the connection is lost.
+            timer = getattr(protocol, "closeHandshakeTimeoutCall", None)
+            if timer is not None:
+                timer.cancel()
+                protocol.closeHandshakeTimeoutCall = None
+            transport = protocol.transport
+            if transport is not None:
+                transport.abortConnection()
 
     # -- HttpServerInterface -----------------------------------------------
 
