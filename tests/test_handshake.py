@@ -177,3 +177,12 @@ def test_negotiate_is_pure():
     assert negotiate(request, []).accepted
     assert negotiate(request, ["wamp"]).status == 426
     assert negotiate(request, ["wamp"], strict=False).sub_protocol is None
+
+
+@pytest.mark.parametrize("origin", ["example.com", "http://a.example", "null", "not a url at all"])
+def test_origin_is_left_to_origin_check(origin):
+    """WsServer itself accepts any Origin (even a bare host, as Ratchet); OriginCheck decides."""
+    component = RecordingComponent()
+    status_line, _, _, _ = respond(GOOD + f"Origin: {origin}\r\n\r\n", component)
+    assert status_line == "HTTP/1.1 101 Switching Protocols"
+    assert component.events[0][1].http_request.headers["origin"] == origin

@@ -222,7 +222,7 @@ class Router(HttpServerInterface):
                 peer=conn.remote_address,
                 allow=params["allow"],
             )
-            close_response(conn, 405, [("Allow", params["allow"])])
+            close_response(conn, 405, [("Allow", params["allow"])], powered_by_first=True)
             return
         if route is None:
             self._log_not_found(conn, request)

@@ -49,6 +49,16 @@ def _seconds(name: str, value: float) -> float:
     return float(value)
 
 
+def _without_origin(request: Request) -> bytes:
+    # Origin policy belongs to OriginCheck (Ratchet's host-only rules, which
+    # accept a bare "example.com"); Autobahn would apply its own stricter
+    # parse and refuse such requests with 400, so it never sees the header.
+    lines = request.raw.split(b"\n")
+    return b"\n".join(
+        line for line in lines if line.split(b":", 1)[0].strip().lower() != b"origin"
+    )
+
+
 class WsServer(HttpServerInterface):
     """
     Serve ``component`` over WebSocket.
@@ -242,7 +252,7 @@ class WsServer(HttpServerInterface):
         protocol = WsServerProtocol(self, conn, result.sub_protocol)
         conn._ws_protocol = protocol
         conn._take_over(protocol)
-        protocol.dataReceived(request.raw)
+        protocol.dataReceived(_without_origin(request) if "origin" in request.headers else request.raw)
 
     def on_message(self, conn: Any, data: bytes) -> None:
         # Only bytes that arrived in the same read as the request head come
