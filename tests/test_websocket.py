@@ -301,3 +301,15 @@ def test_handshake_timeout_under_slowloris():
     clock.advance(11)
     assert peer.memory.take().startswith(b"HTTP/1.1 408 ")
     assert not peer.memory.transport.connected
+
+
+def test_no_timer_left_when_peer_drops_after_our_close():
+    """A server close followed by TCP loss leaves no pending close-handshake timer."""
+    clock = MemoryReactorClock()
+    component = Closer()
+    peer = WsPeer(stack=HttpServer(WsServer(component, close_timeout=2)), reactor=clock).open()
+    peer.memory.feed(masked(1, b"x"), one_byte_at_a_time=False)
+    assert [c.active() for c in clock.getDelayedCalls()] == [True]
+    peer.memory.lose()
+    assert component.kinds() == ["open", "message", "close"]
+    assert clock.getDelayedCalls() == []

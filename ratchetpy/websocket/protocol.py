@@ -76,6 +76,13 @@ class WsServerProtocol(WebSocketServerProtocol):
             self._route_error(exc)
 
     def onClose(self, wasClean: bool, code: int | None, reason: str | None) -> None:
+        # Autobahn cancels its other timers when TCP is lost, but not this one;
+        # left alone it would keep the protocol alive until close_timeout.
+        timer = getattr(self, "closeHandshakeTimeoutCall", None)
+        if timer is not None:
+            if timer.active():
+                timer.cancel()
+            self.closeHandshakeTimeoutCall = None
         if not self._opened:
             return
         self._opened = False

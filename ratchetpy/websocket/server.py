@@ -225,11 +225,6 @@ class WsServer(HttpServerInterface):
             count=len(stuck),
         )
         for protocol in stuck:
-            # Autobahn leaves this timer behind when the connection is lost.
-            timer = getattr(protocol, "closeHandshakeTimeoutCall", None)
-            if timer is not None:
-                timer.cancel()
-                protocol.closeHandshakeTimeoutCall = None
             transport = protocol.transport
             if transport is not None:
                 transport.abortConnection()
