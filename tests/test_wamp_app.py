@@ -71,6 +71,10 @@ class AppWampTests(unittest.TestCase):
                 topic = "http://example.com/kittens"
                 a.send(json.dumps([5, topic]))
                 b.send(json.dumps([5, topic]))
+                # Separate connections: wait until a's SUBSCRIBE was handled
+                # (its CALL is answered after it) before b publishes.
+                a.send(json.dumps([2, "sync", "http://example.com/rpc"]))
+                assert json.loads(a.recv(timeout=seconds(5)))[:2] == [4, "sync"]
                 b.send(json.dumps([7, topic, {"title": "hi"}, True]))
                 event = json.loads(a.recv(timeout=seconds(5)))
                 b.send(json.dumps([2, "c1", "http://example.com/rpc", 1]))
