@@ -22,6 +22,7 @@ from autobahn.twisted.websocket import (  # noqa: E402
 )
 from autobahn.websocket.protocol import WebSocketProtocol  # noqa: E402
 from txaio._common import _BatchedTimer  # noqa: E402
+from twisted.internet import tcp as _tcp  # noqa: E402
 
 __all__ = [
     "STATE_OPEN",
@@ -30,6 +31,18 @@ __all__ = [
     "WebSocketServerProtocol",
     "build_factory",
     "REQUIRED_NAMES",
+    "FASTPATH_NAMES",
+    "TRANSPORT_NAMES",
+    "STREAMING_HOOKS",
+    "VERIFIED_VERSIONS",
+    "fastpath_problems",
+    "FASTPATH_AVAILABLE",
+    "FASTPATH_ENV",
+    "fastpath_enabled_by_env",
+    "DIRECT_WRITE_TYPES",
+    "direct_write",
+    "buffered_bytes",
+    "xor_masker",
 ]
 
 STATE_OPEN: int = WebSocketProtocol.STATE_OPEN
@@ -78,3 +91,240 @@ def build_factory(reactor: Any, options: dict[str, Any]) -> WebSocketServerFacto
     )
     factory.setProtocolOptions(**options)
     return factory
+
+
+# -- fast path (see _fastpath.py) -------------------------------------------
+#
+# The fast data path reads and writes the Autobahn state below directly. If any
+# of these names is missing (an Autobahn or Twisted upgrade moved it), the
+# import-time self-check turns the fast path off and logs why; the stock
+# Autobahn path then carries every frame, slower but correct.
+
+VERIFIED_VERSIONS: dict[str, tuple[str, ...]] = {
+    "autobahn": ("26.10.2",),
+    "twisted": ("26.10.0",),
+}
+"""Versions the fast path was verified against (tests + Autobahn TestSuite)."""
+
+FASTPATH_NAMES: dict[str, tuple[str, ...]] = {
+    "protocol_class": (
+        "_dataReceived",
+        "consumeData",
+        "_cancelAutoPingTimeoutCall",
+        "_onOpen",
+        "onMessageBegin",
+        "onMessageFrameBegin",
+        "onMessageFrameData",
+        "onMessageFrameEnd",
+        "onMessageFrame",
+        "onMessageEnd",
+        "onMessage",
+    ),
+    # set per connection by Autobahn; checked on a connected instance
+    "protocol_instance": (
+        "state",
+        "data",
+        "current_frame",
+        "inside_message",
+        "_perMessageCompress",
+        "logOctets",
+        "logFrames",
+        "trackedTimings",
+        "trafficStats",
+        "maxFramePayloadSize",
+        "maxMessagePayloadSize",
+        "utf8validateIncoming",
+        "maskServerFrames",
+        "autoFragmentSize",
+        "requireMaskedClientFrames",
+        "applyMask",
+        "send_queue",
+        "autoPingTimeoutCall",
+        "autoPingRestartOnAnyTraffic",
+    ),
+    "traffic_stats": (
+        "incomingOctetsWireLevel",
+        "incomingWebSocketFrames",
+        "incomingWebSocketMessages",
+        "outgoingOctetsWireLevel",
+        "outgoingWebSocketFrames",
+        "outgoingWebSocketMessages",
+    ),
+}
+"""Autobahn internals the fast path reads (and for ``data``/stats, writes)."""
+
+STREAMING_HOOKS: tuple[str, ...] = (
+    "onMessageBegin",
+    "onMessageFrameBegin",
+    "onMessageFrameData",
+    "onMessageFrameEnd",
+    "onMessageFrame",
+    "onMessageEnd",
+)
+"""Autobahn streaming hooks the fast path skips; overriding one disables it."""
+
+TRANSPORT_NAMES: tuple[str, ...] = (
+    "socket",
+    "dataBuffer",
+    "offset",
+    "_tempDataLen",
+    "connected",
+    "disconnecting",
+    "_writeDisconnected",
+    "producer",
+)
+"""Twisted ``tcp.Connection`` internals used to write straight to the socket."""
+
+FASTPATH_ENV = "RATCHETPY_FASTPATH"
+"""Set to ``0`` to force Autobahn's stock data path for every connection."""
+
+DIRECT_WRITE_TYPES: tuple[type, ...] = (_tcp.Server,)
+"""Transport types (exactly these, not subclasses) eligible for write-through."""
+
+
+def fastpath_problems() -> list[str]:
+    """
+    What is missing for the fast path in the installed Autobahn/Twisted,
+    checked on the classes and on a scratch (unconnected) protocol.
+    Empty means the fast path can run.
+    """
+    problems: list[str] = []
+    for name in FASTPATH_NAMES["protocol_class"]:
+        if not hasattr(WebSocketServerProtocol, name):
+            problems.append(f"autobahn WebSocketServerProtocol.{name}")
+    try:
+        from twisted.internet.testing import MemoryReactorClock, StringTransport
+
+        # A memory reactor: importing ratchetpy must not install the global one.
+        factory = build_factory(MemoryReactorClock(), {})
+        factory.protocol = WebSocketServerProtocol
+        proto = factory.buildProtocol(None)
+        proto.makeConnection(StringTransport())
+        # Complete an opening handshake: some state only exists once open.
+        proto._dataReceived(
+            b"GET / HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\n"
+            b"Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+            b"Sec-WebSocket-Version: 13\r\n\r\n"
+        )
+        if getattr(proto, "state", None) != STATE_OPEN:
+            problems.append("a scratch Autobahn handshake did not reach STATE_OPEN")
+        for name in FASTPATH_NAMES["protocol_instance"]:
+            if not hasattr(proto, name):
+                problems.append(f"autobahn protocol instance .{name}")
+        stats = getattr(proto, "trafficStats", None)
+        for name in FASTPATH_NAMES["traffic_stats"]:
+            if not hasattr(stats, name):
+                problems.append(f"autobahn trafficStats.{name}")
+    except Exception as exc:  # an Autobahn change we cannot even probe
+        problems.append(f"cannot build a scratch Autobahn protocol: {exc!r}")
+    from twisted.internet.abstract import FileDescriptor
+
+    # Instance attributes are set in FileDescriptor.__init__/tcp.Connection.__init__.
+    assigned = set(FileDescriptor.__init__.__code__.co_names) | set(
+        _tcp.Connection.__init__.__code__.co_names
+    )
+    for name in TRANSPORT_NAMES:
+        if not hasattr(_tcp.Server, name) and name not in assigned:
+            problems.append(f"twisted tcp.Server.{name}")
+    return problems
+
+
+def fastpath_enabled_by_env() -> bool:
+    """False when ``RATCHETPY_FASTPATH`` is ``0``/``false``/``no``/``off``."""
+    import os
+
+    return os.environ.get(FASTPATH_ENV, "1").strip().lower() not in ("0", "false", "no", "off")
+
+
+def _self_check() -> bool:
+    problems = fastpath_problems()
+    if problems:
+        import warnings
+
+        warnings.warn(
+            "ratchetpy: fast data path disabled, the installed Autobahn/Twisted lack "
+            + ", ".join(problems)
+            + "; every frame goes through Autobahn's stock path (correct, slower). "
+            "Install the versions in setup.cfg to get it back.",
+            RuntimeWarning,
+            stacklevel=2,
+        )
+        return False
+    return True
+
+
+FASTPATH_AVAILABLE: bool = _self_check()
+"""Result of the import-time self-check of the names above."""
+
+
+def direct_write(transport: Any, data: bytes) -> bool:
+    """
+    Write ``data`` to ``transport``, straight to the socket when nothing is
+    buffered (saves a reactor turn and two epoll_ctl calls per message).
+
+    Order is preserved: once anything is buffered, everything goes through
+    ``transport.write``. TLS and other transports always use ``write``.
+    Returns True when some bytes are left in the transport's buffer.
+    """
+    if (
+        type(transport) in DIRECT_WRITE_TYPES
+        and not transport.dataBuffer
+        and not transport._tempDataLen
+        and transport.connected
+        and not transport.disconnecting
+        and not transport._writeDisconnected
+    ):
+        try:
+            sent = transport.socket.send(data)
+        except BlockingIOError:
+            sent = 0
+        except OSError:
+            # Let Twisted find and report the error in its own write path.
+            transport.write(data)
+            return True
+        if sent == len(data):
+            return False
+        transport.write(data[sent:])
+        return True
+    transport.write(data)
+    return bool(getattr(transport, "_tempDataLen", 1) or getattr(transport, "dataBuffer", b""))
+
+
+def buffered_bytes(transport: Any) -> int:
+    """Bytes written to ``transport`` that the kernel has not yet taken."""
+    total = 0
+    # TLS wraps the TCP transport: count its pending application data too.
+    app_buffer = getattr(transport, "_appSendBuffer", None)
+    if app_buffer:
+        total += sum(len(chunk) for chunk in app_buffer)
+    inner = getattr(transport, "transport", None)
+    if inner is not None and hasattr(inner, "dataBuffer") and not hasattr(transport, "dataBuffer"):
+        transport = inner
+    data_buffer = getattr(transport, "dataBuffer", None)
+    if data_buffer is not None:
+        total += len(data_buffer) - getattr(transport, "offset", 0)
+        total += getattr(transport, "_tempDataLen", 0)
+    return total
+
+
+try:
+    from autobahn.websocket import USES_NVX as _USES_NVX
+    from autobahn.websocket.xormasker import create_xor_masker as _create_xor_masker
+except ImportError:  # pragma: no cover - Autobahn without NVX support
+    _USES_NVX = False
+    _create_xor_masker = None
+
+
+def xor_masker() -> Any:
+    """
+    Autobahn's NVX (SIMD) unmasker as ``unmask(mask, payload) -> bytes``, or
+    ``None`` when Autobahn was built without NVX.
+    """
+    if not _USES_NVX or _create_xor_masker is None:
+        return None
+    create = _create_xor_masker
+
+    def unmask(mask: bytes, payload: bytes) -> bytes:
+        return create(mask, len(payload)).process(payload)
+
+    return unmask

@@ -22,13 +22,18 @@ from ..http.request import Request
 from ..http.response import close_response
 from ..interfaces import check_component
 from ._engine import build_factory
+from .compression import deflate_acceptor
+from .flow import OVERFLOW_POLICIES
 from .handshake import negotiate
 from .protocol import WsServerProtocol
 
-__all__ = ["WsServer", "DEFAULT_MAX_MESSAGE_SIZE"]
+__all__ = ["WsServer", "DEFAULT_MAX_MESSAGE_SIZE", "DEFAULT_MAX_BUFFERED_BYTES"]
 
 DEFAULT_MAX_MESSAGE_SIZE = 1024 * 1024
 """Largest message (and frame) accepted by default; bigger ones close with 1009."""
+
+DEFAULT_MAX_BUFFERED_BYTES = 4 * 1024 * 1024
+"""Outgoing bytes a connection may have queued before ``overflow_policy`` applies."""
 
 _log = Logger(namespace="ratchetpy.websocket")
 
@@ -62,6 +67,21 @@ class WsServer(HttpServerInterface):
         strict_sub_protocols: refuse (426) a client whose offered
             subprotocols do not match, as Ratchet does.
         log_connections: log each connection's open and close at info level.
+        fast_path: use the fast data path for ordinary frames (see
+            ``ratchetpy.websocket._fastpath``); ``RATCHETPY_FASTPATH=0`` in
+            the environment turns it off for every server.
+        max_buffered_bytes: outgoing bytes one connection may have queued
+            (client not reading) before ``overflow_policy`` applies
+            (``None``: unlimited). See ``ratchetpy.websocket.flow``.
+        overflow_policy: ``"close"`` (with ``overflow_close_code``),
+            ``"drop"`` (that client's messages until it drains) or
+            ``"notify"`` (only the component's ``on_backpressure``).
+        overflow_close_code: the close code for the ``"close"`` policy.
+        compression: ``None`` (default: decline permessage-deflate, as
+            Ratchet does) or ``"deflate"`` to accept it with bounded memory
+            (window bits <= ``deflate_window_bits``, memLevel
+            ``deflate_mem_level``). Compressed connections leave the fast path;
+            ``max_message_size`` applies after inflation.
     """
 
     def __init__(
@@ -74,6 +94,13 @@ class WsServer(HttpServerInterface):
         close_timeout: float = 5.0,
         strict_sub_protocols: bool = True,
         log_connections: bool = True,
+        fast_path: bool = True,
+        max_buffered_bytes: int | None = DEFAULT_MAX_BUFFERED_BYTES,
+        overflow_policy: str = "close",
+        overflow_close_code: int = 1008,
+        compression: str | None = None,
+        deflate_window_bits: int = 12,
+        deflate_mem_level: int = 4,
     ) -> None:
         check_component(
             component, ("on_open", "on_message", "on_close", "on_error"), "WsServer"
@@ -97,6 +124,32 @@ class WsServer(HttpServerInterface):
             "webStatus": False,
             "utf8validateIncoming": True,
         }
+        self.fast_path = bool(fast_path)
+        self.max_buffered_bytes: int | None = (
+            None if max_buffered_bytes is None else _limit("max_buffered_bytes", max_buffered_bytes)
+        )
+        if overflow_policy not in OVERFLOW_POLICIES:
+            raise ConfigurationError(
+                f"overflow_policy must be one of {OVERFLOW_POLICIES}, not {overflow_policy!r}"
+            )
+        self.overflow_policy = overflow_policy
+        if overflow_close_code not in (1008, 1011, 1013) and not 4000 <= overflow_close_code <= 4999:
+            raise ConfigurationError(
+                f"overflow_close_code must be 1008, 1011, 1013 or 4000-4999, not {overflow_close_code!r}"
+            )
+        self.overflow_close_code = overflow_close_code
+        self._flow_hooks = any(
+            hasattr(component, name) for name in ("on_backpressure", "on_drain")
+        )
+        if compression not in (None, "deflate"):
+            raise ConfigurationError(
+                f"compression must be None or 'deflate', not {compression!r}"
+            )
+        self.compression = compression
+        if compression == "deflate":
+            self._options["perMessageCompressionAccept"] = deflate_acceptor(
+                deflate_window_bits, deflate_mem_level
+            )
         self._factory: Any = None
         self._reactor: Any = None
 
