@@ -108,7 +108,8 @@ class FastPathMixin:
 
     The host class provides ``_fast_deliver(msg)`` (``str`` for text,
     ``bytes`` for binary), ``_fastpath_wanted`` (the server's switch) and
-    ``_after_buffered()`` (called when a write left bytes in the transport).
+    ``_after_buffered(size)`` (called when a write of ``size`` bytes left
+    bytes in the transport).
     """
 
     # Class defaults so a connection that never opened costs no instance slot.
@@ -251,7 +252,7 @@ class FastPathMixin:
         stats.outgoingOctetsWireLevel += len(frame)
         stats.outgoingWebSocketFrames += 1
         if direct_write(proto.transport, frame):
-            self._after_buffered()  # type: ignore[attr-defined]
+            self._after_buffered(len(frame))  # type: ignore[attr-defined]
         return True
 
     def _fast_write_frame(self, frame: bytes) -> bool:
@@ -263,5 +264,5 @@ class FastPathMixin:
         stats.outgoingOctetsWireLevel += len(frame)
         stats.outgoingWebSocketFrames += 1
         if direct_write(proto.transport, frame):
-            self._after_buffered()  # type: ignore[attr-defined]
+            self._after_buffered(len(frame))  # type: ignore[attr-defined]
         return True

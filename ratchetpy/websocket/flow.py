@@ -11,6 +11,9 @@ the server applies its ``overflow_policy``:
   dropped, and a peer that does not read the close frame either is dropped
   after ``close_timeout``. Memory stays bounded by the limit plus the one
   message that crossed it.
+
+The limit applies to what was already queued when a message is sent, so a
+single message bigger than the limit still goes out.
 - ``"drop"``: drop this client's messages until its buffer drains below
   half the limit (``conn.dropped_messages`` counts them).
 - ``"notify"``: only call the hooks below; the application decides.
@@ -65,15 +68,19 @@ class SendBufferWatch:
         transport = protocol.transport
         return queued + (buffered_bytes(transport) if transport is not None else 0)
 
-    def check(self) -> None:
-        """Called after a write that left bytes queued; applies the policy."""
+    def check(self, size: int) -> None:
+        """
+        Called after a write of ``size`` bytes that left bytes queued. The
+        policy applies when what was queued *before* it passes the limit, so
+        one message larger than the limit alone never trips it.
+        """
         protocol = self._protocol
         server = protocol._server
         limit = server.max_buffered_bytes
         if limit is None or self.over:
             return
         amount = self.buffered()
-        if amount <= limit:
+        if amount - size <= limit:
             return
         self.over = True
         conn = protocol.conn

@@ -124,7 +124,7 @@ class WsServerProtocol(FastPathMixin, WebSocketServerProtocol):
             self.sendFrame(opcode=opcode, payload=payload)
         else:
             self.sendMessage(payload, opcode == 2)
-        self._after_buffered()
+        self._after_buffered(len(payload))
 
     def send_frame_bytes(self, frame: bytes) -> None:
         """Write an already encoded frame (see ``broadcast``)."""
@@ -133,9 +133,9 @@ class WsServerProtocol(FastPathMixin, WebSocketServerProtocol):
             return
         if not self._fast_write_frame(frame):
             self.sendData(frame)
-            self._after_buffered()
+            self._after_buffered(len(frame))
 
-    def _after_buffered(self) -> None:
+    def _after_buffered(self, size: int) -> None:
         # A write may have left bytes queued: apply the send-buffer policy.
         server = self._server
         if server.max_buffered_bytes is None and not server._flow_hooks:
@@ -143,7 +143,7 @@ class WsServerProtocol(FastPathMixin, WebSocketServerProtocol):
         flow = self._flow
         if flow is None:
             flow = self._flow = SendBufferWatch(self)
-        flow.check()
+        flow.check(size)
 
     def close_with(self, code: int, reason: str = "") -> None:
         """Send a close frame (once) and start the closing handshake."""
