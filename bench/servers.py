@@ -102,17 +102,22 @@ def websockets_server(args: argparse.Namespace) -> None:
 
     subscribers: set = set()
 
+    from websockets.exceptions import ConnectionClosed
+
     async def handler(ws):
-        if ws.request.path == "/broadcast":
-            subscribers.add(ws)
-            try:
+        try:
+            if ws.request.path == "/broadcast":
+                subscribers.add(ws)
+                try:
+                    async for msg in ws:
+                        ws_broadcast(subscribers, msg)
+                finally:
+                    subscribers.discard(ws)
+            else:
                 async for msg in ws:
-                    ws_broadcast(subscribers, msg)
-            finally:
-                subscribers.discard(ws)
-        else:
-            async for msg in ws:
-                await ws.send(msg)
+                    await ws.send(msg)
+        except ConnectionClosed:
+            pass
 
     async def main():
         async with serve(

@@ -43,6 +43,12 @@ __all__ = [
     "direct_write",
     "buffered_bytes",
     "xor_masker",
+    "CONFIG_ATTRS",
+    "CLASS_DEFAULTS",
+    "HANDSHAKE_LEFTOVERS",
+    "bind_protocol_class",
+    "refresh_protocol_class",
+    "trim_after_open",
 ]
 
 STATE_OPEN: int = WebSocketProtocol.STATE_OPEN
@@ -112,6 +118,8 @@ FASTPATH_NAMES: dict[str, tuple[str, ...]] = {
         "consumeData",
         "_cancelAutoPingTimeoutCall",
         "_onOpen",
+        "sendData",
+        "_trigger",
         "onMessageBegin",
         "onMessageFrameBegin",
         "onMessageFrameData",
@@ -141,6 +149,7 @@ FASTPATH_NAMES: dict[str, tuple[str, ...]] = {
         "send_queue",
         "autoPingTimeoutCall",
         "autoPingRestartOnAnyTraffic",
+        "triggered",
     ),
     "traffic_stats": (
         "incomingOctetsWireLevel",
@@ -328,3 +337,143 @@ def xor_masker() -> Any:
         return create(mask, len(payload)).process(payload)
 
     return unmask
+
+
+# -- memory per idle connection ------------------------------------------------
+#
+# An open Autobahn protocol keeps ~100 instance attributes: 29 copies of the
+# factory's options, ~30 flags at their initial None/False/0, and the parsed
+# handshake. ``bind_protocol_class`` makes a per-server subclass holding the
+# options and the initial flags as class attributes; ``trim_after_open`` then
+# drops the instance copies equal to them (reads fall back to the class,
+# writes recreate the instance attribute) and the handshake leftovers, and
+# compacts the instance dict. Saves ~3 KiB per connection.
+
+CONFIG_ATTRS: tuple[str, ...] = tuple(
+    WebSocketProtocol.CONFIG_ATTRS_COMMON + WebSocketProtocol.CONFIG_ATTRS_SERVER
+)
+"""Options Autobahn copies from the factory into every protocol instance."""
+
+CLASS_DEFAULTS: dict[str, Any] = {
+    "autoPingPending": None,
+    "autoPingPendingCall": None,
+    "autoPingTimeoutCall": None,
+    "closeHandshakeTimeoutCall": None,
+    "openHandshakeTimeoutCall": None,
+    "closedByMe": False,
+    "droppedByMe": False,
+    "failedByMe": False,
+    "current_frame": None,
+    "inside_message": False,
+    "localCloseCode": None,
+    "localCloseReason": None,
+    "remoteCloseCode": None,
+    "remoteCloseReason": None,
+    "trackedTimings": None,
+    "triggered": False,
+    "wasClean": False,
+    "wasCloseHandshakeTimeout": False,
+    "wasMaxFramePayloadSizeExceeded": False,
+    "wasMaxMessagePayloadSizeExceeded": False,
+    "wasNotCleanReason": None,
+    "wasOpenHandshakeTimeout": False,
+    "wasServerConnectionDropTimeout": False,
+    "wasServingFlashSocketPolicyFile": False,
+    "_perMessageCompress": None,
+    "data": b"",
+    "connected": 1,
+    "websocket_version": 13,
+    "websocket_origin": "",
+    "http_request_params": None,
+}
+"""Per-connection Autobahn state whose value after the handshake is usually this."""
+
+LEARNED_DEFAULTS: tuple[str, ...] = (
+    "_fast_rx",
+    "_fast_tx",
+    "_fast_max_frame",
+    "_fastpath_wanted",
+    "_flow",
+    "_opened",
+    "_sub_protocol",
+    "autoPingPendingSent",
+    "autoPingPendingSeq",
+    "send_state",
+    "websocket_protocol_in_use",
+    "http_request_host",
+    "http_request_path",
+    "http_request_uri",
+)
+"""Immutable per-connection values whose first trimmed value becomes the
+class default, so later connections with the same value need no copy."""
+
+HANDSHAKE_LEFTOVERS: tuple[str, ...] = (
+    "http_headers",
+    "http_request_data",
+    "http_response_data",
+    "http_status_line",
+    "_wskey",
+    "websocket_protocols",
+    "websocket_extensions",
+)
+"""Parsed-handshake state Autobahn only reads during the handshake."""
+
+_IMMUTABLE = (type(None), bool, int, float, str, bytes)
+
+
+class _LazySendQueue:
+    """
+    Class-level stand-in for Autobahn's per-connection ``send_queue`` deque
+    (~0.7 KiB each, used only for ``sync``/``chopsize`` writes): the first
+    access creates the instance's own deque. ratchetpy's writes check
+    ``triggered`` instead, which Autobahn sets whenever the queue is in use.
+    """
+
+    def __get__(self, obj: Any, objtype: Any = None) -> Any:
+        if obj is None:
+            return self
+        from collections import deque
+
+        queue = obj.__dict__["send_queue"] = deque()
+        return queue
+
+
+def bind_protocol_class(base: type, factory: Any) -> type:
+    """A subclass of ``base`` carrying ``factory``'s options as class attributes."""
+    cls = type(base.__name__, (base,), {"__module__": base.__module__})
+    for name, value in CLASS_DEFAULTS.items():
+        setattr(cls, name, value)
+    cls.send_queue = _LazySendQueue()  # type: ignore[attr-defined]
+    refresh_protocol_class(cls, factory)
+    return cls
+
+
+def refresh_protocol_class(cls: type, factory: Any) -> None:
+    """Copy ``factory``'s current options onto ``cls`` (after setProtocolOptions)."""
+    for name in CONFIG_ATTRS:
+        if hasattr(factory, name):
+            setattr(cls, name, getattr(factory, name))
+
+
+def trim_after_open(proto: Any) -> None:
+    """Drop what an open connection does not need from ``proto.__dict__``."""
+    cls = type(proto)
+    old = proto.__dict__
+    for name in HANDSHAKE_LEFTOVERS:
+        old.pop(name, None)
+    new = {}
+    missing = object()
+    for name, value in old.items():
+        if name == "send_queue" and not value:
+            continue
+        if name in LEARNED_DEFAULTS and name not in cls.__dict__ and type(value) in _IMMUTABLE:
+            setattr(cls, name, value)
+        if name in CLASS_DEFAULTS or name in CONFIG_ATTRS or name in LEARNED_DEFAULTS:
+            default = cls.__dict__.get(name, missing)
+            if default is value or (
+                type(value) in _IMMUTABLE and type(default) is type(value) and default == value
+            ):
+                continue
+        new[name] = value
+    # A fresh dict: deleting keys never shrinks a dict's table.
+    proto.__dict__ = new

@@ -37,6 +37,7 @@ from ._engine import (
     WebSocketServerProtocol,
     direct_write,
     fastpath_enabled_by_env,
+    trim_after_open,
     xor_masker,
 )
 
@@ -117,6 +118,7 @@ class FastPathMixin:
     _fast_tx = False
     _fastpath_wanted = True
     _fast_max_frame = 0
+    _trim_wanted = False  # set on the per-server class by WsServer
 
     # -- setup -----------------------------------------------------------
 
@@ -146,6 +148,8 @@ class FastPathMixin:
 
     def _onOpen(self) -> None:
         self._fastpath_setup()
+        if self._trim_wanted:
+            trim_after_open(self)
         super()._onOpen()  # type: ignore[misc]
 
     # -- receive -----------------------------------------------------------
@@ -241,7 +245,8 @@ class FastPathMixin:
         must use Autobahn's ``sendFrame`` (fast path off, closing, queued).
         """
         proto: Any = self
-        if not self._fast_tx or proto.state != STATE_OPEN or proto.send_queue:
+        # ``triggered`` is set while Autobahn's send queue is in use
+        if not self._fast_tx or proto.state != STATE_OPEN or proto.triggered:
             return False
         n = len(payload)
         if n < 126:
@@ -258,7 +263,7 @@ class FastPathMixin:
     def _fast_write_frame(self, frame: bytes) -> bool:
         """Write an already encoded frame at once; False when not eligible."""
         proto: Any = self
-        if not self._fast_tx or proto.state != STATE_OPEN or proto.send_queue:
+        if not self._fast_tx or proto.state != STATE_OPEN or proto.triggered:
             return False
         stats = proto.trafficStats
         stats.outgoingOctetsWireLevel += len(frame)
@@ -266,3 +271,17 @@ class FastPathMixin:
         if direct_write(proto.transport, frame):
             self._after_buffered(len(frame))  # type: ignore[attr-defined]
         return True
+
+    def sendData(self, data: bytes, sync: bool = False, chopsize: int | None = None) -> None:
+        """
+        Autobahn's write (control frames, the stock send path) made
+        write-through once the connection is open: the same bytes, in the
+        same order, without a reactor turn.
+        """
+        proto: Any = self
+        if sync or chopsize or proto.triggered or not self._fast_tx:
+            super().sendData(data, sync, chopsize)  # type: ignore[misc]
+            return
+        if proto.state == STATE_OPEN:
+            proto.trafficStats.outgoingOctetsWireLevel += len(data)
+        direct_write(proto.transport, data)

@@ -21,7 +21,7 @@ from ..http.interfaces import HttpServerInterface
 from ..http.request import Request
 from ..http.response import close_response
 from ..interfaces import check_component
-from ._engine import build_factory
+from ._engine import bind_protocol_class, build_factory, refresh_protocol_class
 from .compression import deflate_acceptor
 from .flow import OVERFLOW_POLICIES
 from .handshake import negotiate
@@ -152,6 +152,7 @@ class WsServer(HttpServerInterface):
             )
         self._factory: Any = None
         self._reactor: Any = None
+        self._protocol_class: Any = None
 
     # -- configuration (Ratchet names) -------------------------------------
 
@@ -187,11 +188,17 @@ class WsServer(HttpServerInterface):
         self._options.update(options)
         if self._factory is not None:
             self._factory.setProtocolOptions(**options)
+            refresh_protocol_class(self._protocol_class, self._factory)
 
     def _factory_for(self, reactor: Any) -> Any:
         if self._factory is None or self._reactor is not reactor:
             self._factory = build_factory(reactor, self._options)
             self._reactor = reactor
+            # Options and initial flags live on a per-server class, so each
+            # open connection need not keep its own copies (memory per idle
+            # connection); see _engine.trim_after_open.
+            self._protocol_class = bind_protocol_class(WsServerProtocol, self._factory)
+            self._protocol_class._trim_wanted = self.fast_path
         return self._factory
 
     # -- HttpServerInterface -----------------------------------------------
@@ -209,10 +216,12 @@ class WsServer(HttpServerInterface):
             return
         conn.http_request = request
         self._factory_for(conn._reactor)
-        protocol = WsServerProtocol(self, conn, result.sub_protocol)
+        protocol = self._protocol_class(self, conn, result.sub_protocol)
         conn._ws_protocol = protocol
         conn._take_over(protocol)
         protocol.dataReceived(request.raw)
+        # Save memory on long-lived connections; lookups rebuild the index.
+        request.headers._compact()
 
     def on_message(self, conn: Any, data: bytes) -> None:
         # Only bytes that arrived in the same read as the request head come
