@@ -450,9 +450,15 @@ def bind_protocol_class(base: type, factory: Any) -> type:
 
 def refresh_protocol_class(cls: type, factory: Any) -> None:
     """Copy ``factory``'s current options onto ``cls`` (after setProtocolOptions)."""
+    import types
+
     for name in CONFIG_ATTRS:
         if hasattr(factory, name):
-            setattr(cls, name, getattr(factory, name))
+            value = getattr(factory, name)
+            if isinstance(value, types.FunctionType):
+                # a plain function on a class would become a bound method
+                value = staticmethod(value)
+            setattr(cls, name, value)
 
 
 def trim_after_open(proto: Any) -> None:
@@ -469,7 +475,7 @@ def trim_after_open(proto: Any) -> None:
         if name in LEARNED_DEFAULTS and name not in cls.__dict__ and type(value) in _IMMUTABLE:
             setattr(cls, name, value)
         if name in CLASS_DEFAULTS or name in CONFIG_ATTRS or name in LEARNED_DEFAULTS:
-            default = cls.__dict__.get(name, missing)
+            default = getattr(cls, name, missing) if name in cls.__dict__ else missing
             if default is value or (
                 type(value) in _IMMUTABLE and type(default) is type(value) and default == value
             ):

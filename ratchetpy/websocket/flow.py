@@ -12,8 +12,8 @@ the server applies its ``overflow_policy``:
   after ``close_timeout``. Memory stays bounded by the limit plus the one
   message that crossed it.
 
-The limit applies to what was already queued when a message is sent, so a
-single message bigger than the limit still goes out.
+A single message bigger than the limit still goes out when nothing else is
+queued; the queue stays under the limit plus one message.
 - ``"drop"``: drop this client's messages until its buffer drains below
   half the limit (``conn.dropped_messages`` counts them).
 - ``"notify"``: only call the hooks below; the application decides.
@@ -71,8 +71,9 @@ class SendBufferWatch:
     def check(self, size: int) -> None:
         """
         Called after a write of ``size`` bytes that left bytes queued. The
-        policy applies when what was queued *before* it passes the limit, so
-        one message larger than the limit alone never trips it.
+        policy applies once the queue passes the limit with more in it than
+        that one write, so a single message larger than the limit alone never
+        trips it, and the queue stays under the limit plus one message.
         """
         protocol = self._protocol
         server = protocol._server
@@ -80,7 +81,7 @@ class SendBufferWatch:
         if limit is None or self.over:
             return
         amount = self.buffered()
-        if amount - size <= limit:
+        if amount <= limit or amount <= size:
             return
         self.over = True
         conn = protocol.conn
