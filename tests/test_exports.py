@@ -24,6 +24,10 @@ MODULES = [
     "ratchetpy.websocket.handshake",
     "ratchetpy.websocket.frames",
     "ratchetpy.websocket.broadcast",
+    "ratchetpy.websocket.flow",
+    "ratchetpy.websocket.compression",
+    "ratchetpy.websocket._engine",
+    "ratchetpy.websocket._fastpath",
 ]
 
 
