@@ -70,6 +70,19 @@ def test_config_attrs_are_what_autobahn_copies_per_connection():
     assert set(_engine.CONFIG_ATTRS) == set(
         WebSocketServerProtocol.CONFIG_ATTRS_COMMON + WebSocketServerProtocol.CONFIG_ATTRS_SERVER
     )
+    assert set(WebSocketServerProtocol.CONFIG_ATTRS) == set(_engine.CONFIG_ATTRS)
+
+
+def test_per_server_class_carries_the_options():
+    """Options live on the per-server class; Autobahn copies none per connection."""
+    peer = WsPeer(RecordingComponent()).open()
+    protocol = peer.memory.conn._ws_protocol
+    cls = type(protocol)
+    assert cls.CONFIG_ATTRS == ()
+    for name in _engine.CONFIG_ATTRS:
+        assert name in cls.__dict__, name
+        assert name not in protocol.__dict__, name
+    assert protocol.maxMessagePayloadSize == 1024 * 1024
 
 
 def test_self_check_reports_a_missing_name(monkeypatch):

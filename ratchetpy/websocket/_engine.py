@@ -444,6 +444,10 @@ def bind_protocol_class(base: type, factory: Any) -> type:
     for name, value in CLASS_DEFAULTS.items():
         setattr(cls, name, value)
     cls.send_queue = _LazySendQueue()  # type: ignore[attr-defined]
+    # The options live on the class, so Autobahn's per-connection copy loop
+    # (and its eagerly pformat()ed debug line, ~1/3 of a handshake's CPU)
+    # has nothing to do.
+    cls.CONFIG_ATTRS = ()  # type: ignore[attr-defined]
     refresh_protocol_class(cls, factory)
     return cls
 
@@ -461,25 +465,30 @@ def refresh_protocol_class(cls: type, factory: Any) -> None:
             setattr(cls, name, value)
 
 
+_TRIMMABLE = frozenset(CLASS_DEFAULTS) | frozenset(CONFIG_ATTRS) | frozenset(LEARNED_DEFAULTS)
+_LEARNED = frozenset(LEARNED_DEFAULTS)
+_LEFTOVERS = frozenset(HANDSHAKE_LEFTOVERS)
+
+
 def trim_after_open(proto: Any) -> None:
     """Drop what an open connection does not need from ``proto.__dict__``."""
     cls = type(proto)
-    old = proto.__dict__
-    for name in HANDSHAKE_LEFTOVERS:
-        old.pop(name, None)
+    own = cls.__dict__
     new = {}
     missing = object()
-    for name, value in old.items():
-        if name == "send_queue" and not value:
-            continue
-        if name in LEARNED_DEFAULTS and name not in cls.__dict__ and type(value) in _IMMUTABLE:
-            setattr(cls, name, value)
-        if name in CLASS_DEFAULTS or name in CONFIG_ATTRS or name in LEARNED_DEFAULTS:
-            default = getattr(cls, name, missing) if name in cls.__dict__ else missing
-            if default is value or (
-                type(value) in _IMMUTABLE and type(default) is type(value) and default == value
-            ):
+    for name, value in proto.__dict__.items():
+        if name not in _TRIMMABLE:
+            if name in _LEFTOVERS or (name == "send_queue" and not value):
                 continue
+            new[name] = value
+            continue
+        if name in _LEARNED and name not in own and type(value) in _IMMUTABLE:
+            setattr(cls, name, value)
+        default = getattr(cls, name, missing) if name in own else missing
+        if default is value or (
+            type(value) in _IMMUTABLE and type(default) is type(value) and default == value
+        ):
+            continue
         new[name] = value
     # A fresh dict: deleting keys never shrinks a dict's table.
     proto.__dict__ = new
