@@ -273,9 +273,39 @@ def test_app_closing_mid_read_hands_the_rest_to_autobahn():
     assert out.startswith(b"\x88") and struct.pack("!H", 4000) in out
 
 
-@pytest.mark.parametrize("n", [0, 1, 3, 4, 5, 127, 511, 512, 513, 4096, 70001])
-def test_unmask_matches_reference(n):
+UNMASKERS = {
+    "python": _fastpath._py_unmask,
+    "python+nvx": _fastpath._unmask_nvx if _fastpath._nvx_unmask else _fastpath._py_unmask,
+    "c": _fastpath._c_unmask,
+}
+
+
+@pytest.mark.parametrize("impl", sorted(UNMASKERS))
+@pytest.mark.parametrize("n", [0, 1, 3, 4, 5, 7, 8, 9, 127, 511, 512, 513, 4096, 70001])
+def test_unmask_matches_reference(n, impl):
+    if UNMASKERS[impl] is None:
+        pytest.skip("the C helper is not built (no compiler at install time)")
     payload = os.urandom(n)
     expected = bytes(b ^ MASK[i % 4] for i, b in enumerate(payload))
-    assert _fastpath.unmask(MASK, payload) == expected
-    assert _fastpath._py_unmask(MASK, payload) == expected
+    assert UNMASKERS[impl](MASK, payload) == expected
+
+
+def test_c_helper_is_built_in_ci():
+    """CI installs with a compiler: the C helper must be there (and is the default)."""
+    import shutil
+
+    if not (os.environ.get("CI") and shutil.which("cc")):
+        pytest.skip("only checked in CI")
+    assert _fastpath._c_unmask is not None, "ratchetpy.websocket._speedups did not build"
+    assert _fastpath.unmask is _fastpath._c_unmask
+
+
+@pytest.mark.parametrize("impl", ["python", "python+nvx"])
+def test_pure_python_fast_path(monkeypatch, impl):
+    """The fast path without the C helper gives the same results."""
+    monkeypatch.setattr(_fastpath, "unmask", UNMASKERS[impl])
+    data = ORDINARY[:-65543] + text("é" * 300)  # without the frame too big to self-buffer
+    for cuts in ([], [1, 7, 200, 1500]):
+        session, (messages, _) = both(data, cuts)
+        assert len(messages) == 8 and messages[-1] == "é" * 300
+        assert session.stock_calls == 0
