@@ -22,10 +22,10 @@ if [ -x "$venv/bin/wstest" ]; then
   echo "setup_ats: $venv/bin/wstest already installed"
   exit 0
 fi
-"$py2" -m pip install -q --disable-pip-version-check 'virtualenv<20.22' 2>&1 | grep -v DEPRECATION || true
+"$py2" -m pip install -q --disable-pip-version-check 'virtualenv<20.22' 2>&1 | grep -v -e DEPRECATION -e "WARNING: Url" -e "WARNING: Location" || true
 "$py2" -m virtualenv -q "$venv"
 # The suite pins its own era's stack (Twisted 19.10, autobahn 0.10.9, ...).
 # The machine-wide pip constraints file is for Python 3; ignore it here.
-PIP_CONSTRAINT= "$venv/bin/pip" install -q --disable-pip-version-check 'autobahntestsuite==25.10.1' 2>&1 | grep -v DEPRECATION || true
+PIP_CONSTRAINT= "$venv/bin/pip" install -q --disable-pip-version-check 'autobahntestsuite==25.10.1' 2>&1 | grep -v -e DEPRECATION -e "WARNING: Url" -e "WARNING: Location" || true
 "$venv/bin/wstest" --help >/dev/null
 echo "setup_ats: installed $venv/bin/wstest"
