@@ -64,7 +64,10 @@ class SendBufferWatch:
     def buffered(self) -> int:
         """Bytes queued for this connection: transport buffer plus Autobahn's queue."""
         protocol = self._protocol
-        queued = sum(len(entry[0]) for entry in getattr(protocol, "send_queue", ()) or ())
+        # Only an existing queue: reading the attribute would create one
+        # (see _engine._LazySendQueue).
+        queue = protocol.__dict__.get("send_queue") or ()
+        queued = sum(len(entry[0]) for entry in queue)
         transport = protocol.transport
         return queued + (buffered_bytes(transport) if transport is not None else 0)
 
