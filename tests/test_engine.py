@@ -156,3 +156,26 @@ def test_other_transports_always_use_write():
     t = StringTransport()
     direct_write(t, b"abc")
     assert t.value() == b"abc"
+
+
+def test_open_connection_keeps_little_per_connection_state():
+    """Memory per idle connection: the trimmed protocol keeps ~20 attributes, no handshake copy."""
+    component = RecordingComponent(echo=True)
+    first = WsPeer(component).open()
+    peer = WsPeer(stack=first.memory.protocol.component, one_byte_at_a_time=False).open()
+    protocol = peer.memory.conn._ws_protocol
+    state = protocol.__dict__
+    for name in _engine.HANDSHAKE_LEFTOVERS + ("send_queue",) + _engine.CONFIG_ATTRS:
+        assert name not in state, name
+    assert len(state) <= 20, sorted(state)
+    # trimmed state still reads right, and the connection still works
+    assert protocol.http_request_path == "/" and protocol.current_frame is None
+    assert peer.send_text("still fine")[0].data == b"still fine"
+    assert "send_queue" not in protocol.__dict__
+
+
+def test_fast_path_off_keeps_autobahn_state_untrimmed():
+    from ratchetpy import HttpServer, WsServer
+
+    peer = WsPeer(stack=HttpServer(WsServer(RecordingComponent(), fast_path=False))).open()
+    assert "http_headers" in peer.memory.conn._ws_protocol.__dict__

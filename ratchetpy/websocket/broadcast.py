@@ -20,12 +20,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from ._engine import DIRECT_WRITE_TYPES, STATE_OPEN, direct_write
+from ._engine import STATE_OPEN
 from .frames import OP_BINARY, OP_TEXT, encode_frame
 
 __all__ = ["broadcast", "prepare", "deliver", "PreparedMessage"]
-
-(tcp_server,) = DIRECT_WRITE_TYPES
 
 
 class PreparedMessage:
@@ -53,7 +51,6 @@ def prepare(message: str | bytes) -> PreparedMessage:
 def deliver(connections: Iterable[Any], prepared: PreparedMessage) -> int:
     """Send a prepared message to each open connection; return how many it went to."""
     frame = prepared.frame
-    size = len(frame)
     count = 0
     for conn in connections:
         protocol = getattr(conn, "_ws", None)
@@ -65,32 +62,9 @@ def deliver(connections: Iterable[Any], prepared: PreparedMessage) -> int:
         if protocol.state != STATE_OPEN:
             continue
         count += 1
-        if protocol._fast_tx and not protocol.triggered and protocol._flow is None:
-            # The common case inlined: one frame, straight to the socket
-            # (the same checks as _engine.direct_write, without the call).
-            protocol.trafficStats.outgoingOctetsWireLevel += size
-            transport = protocol.transport
-            if (
-                type(transport) is tcp_server
-                and not transport.dataBuffer
-                and not transport._tempDataLen
-                and transport.connected
-                and not transport.disconnecting
-                and not transport._writeDisconnected
-            ):
-                try:
-                    sent = transport.socket.send(frame)
-                except BlockingIOError:
-                    sent = 0
-                except OSError:
-                    sent = 0  # Twisted's write path will find and report it
-                if sent == size:
-                    continue
-                transport.write(frame[sent:] if sent else frame)
-                protocol._after_buffered(size)
-            elif direct_write(transport, frame):
-                protocol._after_buffered(size)
-        elif protocol._perMessageCompress is None:
+        if protocol._perMessageCompress is None:
+            # the same frame for everyone: written straight to the socket
+            # when possible (see WsServerProtocol.send_frame_bytes)
             protocol.send_frame_bytes(frame)
         else:
             protocol.send_message(prepared.message)
