@@ -48,8 +48,8 @@ _PACK_16 = struct.Struct("!BBH").pack
 _PACK_64 = struct.Struct("!BBQ").pack
 
 SELF_BUFFER_LIMIT = 64 * 1024
-"""A partial ordinary frame up to this size waits in our buffer for the
-rest; a bigger one is streamed through Autobahn (no quadratic re-joining)."""
+"""A partial ordinary frame up to this size waits (for one more read) in our
+buffer for the rest; a bigger one is streamed through Autobahn."""
 
 _NVX_THRESHOLD = 512
 _nvx_unmask = xor_masker()
@@ -168,9 +168,10 @@ class FastPathMixin:
             return
         stats = proto.trafficStats
         stats.incomingOctetsWireLevel += len(data)
-        if proto.data:
+        leftover = proto.data
+        if leftover:
             # The start of a frame left over from the previous read.
-            data = proto.data + data
+            data = leftover + data
             proto.data = b""
         n = len(data)
         i = 0
@@ -233,8 +234,11 @@ class FastPathMixin:
             return
         rest = data[i:] if i else data
         proto.data = rest
-        if keep and proto.state == STATE_OPEN:
-            return  # wait for the rest of this frame
+        if keep and proto.state == STATE_OPEN and not (leftover and i == 0):
+            # Wait for the rest of this frame, once: a frame still incomplete
+            # after a second read goes to Autobahn, which streams it, so a
+            # client dripping bytes cannot make us re-join a buffer per read.
+            return
         proto.consumeData()
 
     # -- send ----------------------------------------------------------------
