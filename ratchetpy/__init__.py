@@ -9,6 +9,7 @@ The names a ported Ratchet application needs are importable from here::
     )
 """
 
+from .app import App
 from .connection import AbstractConnectionDecorator
 from .exceptions import (
     BadRequest,
@@ -16,18 +17,29 @@ from .exceptions import (
     ConfigurationError,
     HttpError,
     HttpVersionNotSupported,
+    JsonError,
     RatchetError,
     RequestHeadTooLarge,
     RequestTimeout,
+    WampError,
 )
-from .http import HttpServer, HttpServerInterface, Request
+from .http import (
+    HealthCheck,
+    HttpController,
+    HttpServer,
+    HttpServerInterface,
+    OriginCheck,
+    Request,
+    Router,
+    StaticResponse,
+)
 from .interfaces import (
     ComponentInterface,
     ConnectionInterface,
     MessageComponentInterface,
     MessageInterface,
 )
-from .server import EchoServer, IoConnection, IoServer
+from .server import EchoServer, IoConnection, IoServer, IpBlackList
 from .version import RATCHET_COMPAT, VERSION, __version__
 from .websocket import WsConnection, WsServer, WsServerInterface, broadcast
 
@@ -43,6 +55,13 @@ __all__ = [
     "IoServer",
     "IoConnection",
     "EchoServer",
+    "IpBlackList",
+    "App",
+    "Router",
+    "OriginCheck",
+    "HttpController",
+    "StaticResponse",
+    "HealthCheck",
     "HttpServer",
     "HttpServerInterface",
     "Request",
@@ -58,4 +77,6 @@ __all__ = [
     "RequestTimeout",
     "RequestHeadTooLarge",
     "HttpVersionNotSupported",
+    "WampError",
+    "JsonError",
 ]

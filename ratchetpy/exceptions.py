@@ -6,6 +6,8 @@ The one exception hierarchy of ratchetpy.
     RatchetError
     ├── ComponentError          a component does not fit the layer it is given to
     ├── ConfigurationError      a bad option value (size, timeout, address, ...)
+    ├── WampError               a WAMP v1 message breaks the protocol (closes 1007)
+    │   └── JsonError               the message is not valid JSON
     └── HttpError               an HTTP request is refused; carries the status
         ├── BadRequest              400: malformed request head
         ├── RequestTimeout          408: the head did not arrive in time
@@ -33,6 +35,8 @@ __all__ = [
     "RequestTimeout",
     "RequestHeadTooLarge",
     "HttpVersionNotSupported",
+    "WampError",
+    "JsonError",
 ]
 
 
@@ -96,3 +100,18 @@ class HttpVersionNotSupported(HttpError):
     """The request is not HTTP/1.1 (WebSocket needs 1.1)."""
 
     status = 505
+
+
+class WampError(RatchetError):
+    """
+    A WAMP v1 message breaks the protocol (Ratchet's ``Ratchet\\Wamp\\Exception``).
+
+    ``WampServer`` closes the connection with 1007 when this is raised while
+    a message is handled, whether by the protocol layer (a malformed message)
+    or by your ``on_call``/``on_publish``/... handler: raise it to drop a
+    client that misbehaves.
+    """
+
+
+class JsonError(WampError, ValueError):
+    """A WAMP message is not valid JSON (Ratchet's ``JsonException``)."""

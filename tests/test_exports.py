@@ -28,6 +28,20 @@ MODULES = [
     "ratchetpy.websocket.compression",
     "ratchetpy.websocket._engine",
     "ratchetpy.websocket._fastpath",
+    "ratchetpy.wamp",
+    "ratchetpy.wamp.interfaces",
+    "ratchetpy.wamp.server",
+    "ratchetpy.wamp.protocol",
+    "ratchetpy.wamp.connection",
+    "ratchetpy.wamp.topic",
+    "ratchetpy.app",
+    "ratchetpy.tap",
+    "ratchetpy.builtins",
+    "ratchetpy.http.router",
+    "ratchetpy.http.origin",
+    "ratchetpy.http.controllers",
+    "ratchetpy.server.blacklist",
+    "ratchetpy.server.tls",
 ]
 
 

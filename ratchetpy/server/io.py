@@ -130,8 +130,8 @@ class _IoProtocol(Protocol):
 
     def connectionLost(self, reason: Failure = connectionDone) -> None:
         conn = self.conn
-        if conn is None:
-            return
+        if conn is None or conn._lost_reason is not None:
+            return  # on_close runs once per connection, whatever reports the loss
         conn._closing = True
         conn._lost_reason = reason
         self._call(self.component.on_close, conn)

@@ -21,7 +21,6 @@ from autobahn.twisted.websocket import (  # noqa: E402
     WebSocketServerProtocol,
 )
 from autobahn.websocket.protocol import WebSocketProtocol  # noqa: E402
-from txaio._common import _BatchedTimer  # noqa: E402
 from twisted.internet import tcp as _tcp  # noqa: E402
 
 __all__ = [
@@ -87,16 +86,26 @@ def build_factory(reactor: Any, options: dict[str, Any]) -> WebSocketServerFacto
     ``WsServer`` shares, with timers on ``reactor`` (never the global one).
     """
     factory = WebSocketServerFactory(server=None, reactor=reactor)
-    # Autobahn's timers (open/close handshake, auto-ping) go through this;
-    # txaio's default would pick up the global reactor.
-    factory._batched_timer = _BatchedTimer(
-        200.0,
-        1000,
-        seconds_provider=reactor.seconds,
-        delayed_call_creator=reactor.callLater,
-    )
+    factory._batched_timer = _ReactorTimer(reactor)
     factory.setProtocolOptions(**options)
     return factory
+
+
+class _ReactorTimer:
+    """
+    Stands in for txaio's batched timer on Autobahn factories.
+
+    Autobahn schedules its handshake and auto-ping timers through
+    ``factory._batched_timer``. txaio's version would use the global
+    reactor, and cancelling one of its calls leaves the shared bucket's
+    DelayedCall pending; plain ``callLater`` on the injected reactor is
+    exact and leaves nothing behind.
+    """
+
+    __slots__ = ("call_later",)
+
+    def __init__(self, reactor: Any) -> None:
+        self.call_later = reactor.callLater
 
 
 # -- fast path (see _fastpath.py) -------------------------------------------

@@ -58,6 +58,7 @@ class WsServerProtocol(FastPathMixin, WebSocketServerProtocol):
 
     def onOpen(self) -> None:
         self._opened = True
+        self._server._track_open(self)
         if self._server.log_connections:
             _log.info(
                 "WebSocket #{rid} from {peer} opened {path}",
@@ -81,6 +82,13 @@ class WsServerProtocol(FastPathMixin, WebSocketServerProtocol):
             self._route_error(exc)
 
     def onClose(self, wasClean: bool, code: int | None, reason: str | None) -> None:
+        # Autobahn cancels its other timers when TCP is lost, but not this one;
+        # left alone it would keep the protocol alive until close_timeout.
+        timer = getattr(self, "closeHandshakeTimeoutCall", None)
+        if timer is not None:
+            if timer.active():
+                timer.cancel()
+            self.closeHandshakeTimeoutCall = None
         if not self._opened:
             return
         self._opened = False
@@ -91,15 +99,19 @@ class WsServerProtocol(FastPathMixin, WebSocketServerProtocol):
         conn.close_reason = reason if wasClean else ""
         if self._server.log_connections:
             _log.info(
-                "WebSocket #{rid} from {peer} closed ({code})",
+                "WebSocket #{rid} from {peer} closed {path} ({code})",
                 rid=conn.resource_id,
                 peer=conn.remote_address,
+                path=self.http_request_path,
                 code=conn.close_code,
             )
         try:
             self._component.on_close(conn)
         except Exception as exc:
             self._route_error(exc)
+        finally:
+            # After on_close, so a shutdown waiting on this sees it finished.
+            self._server._track_close(self)
 
     # -- used by WsConnection and WsServer ---------------------------------
 

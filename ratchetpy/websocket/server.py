@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from twisted.internet.defer import Deferred, succeed
 from twisted.internet.protocol import connectionDone
 from twisted.logger import Logger
 
@@ -25,6 +26,7 @@ from ._engine import bind_protocol_class, build_factory, refresh_protocol_class
 from .compression import deflate_acceptor
 from .flow import OVERFLOW_POLICIES
 from .handshake import negotiate
+from .connection import WsConnection
 from .protocol import WsServerProtocol
 
 __all__ = ["WsServer", "DEFAULT_MAX_MESSAGE_SIZE", "DEFAULT_MAX_BUFFERED_BYTES"]
@@ -50,6 +52,16 @@ def _seconds(name: str, value: float) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
         raise ConfigurationError(f"{name} must be a positive number of seconds, not {value!r}")
     return float(value)
+
+
+def _without_origin(request: Request) -> bytes:
+    # Origin policy belongs to OriginCheck (Ratchet's host-only rules, which
+    # accept a bare "example.com"); Autobahn would apply its own stricter
+    # parse and refuse such requests with 400, so it never sees the header.
+    lines = request.raw.split(b"\n")
+    return b"\n".join(
+        line for line in lines if line.split(b":", 1)[0].strip().lower() != b"origin"
+    )
 
 
 class WsServer(HttpServerInterface):
@@ -153,6 +165,10 @@ class WsServer(HttpServerInterface):
         self._factory: Any = None
         self._reactor: Any = None
         self._protocol_class: Any = None
+        # Open connections (handshake done, on_close not yet run), for
+        # graceful shutdown; the waiters fire once it is empty.
+        self._open: set[WsServerProtocol] = set()
+        self._drained: list[Deferred[int]] = []
 
     # -- configuration (Ratchet names) -------------------------------------
 
@@ -201,6 +217,78 @@ class WsServer(HttpServerInterface):
             self._protocol_class._trim_wanted = self.fast_path
         return self._factory
 
+    # -- open connections and graceful shutdown ------------------------------
+
+    @property
+    def connections(self) -> list[WsConnection]:
+        """The open connections (handshake done, ``on_close`` not yet called)."""
+        return [protocol.conn for protocol in self._open]
+
+    def _track_open(self, protocol: WsServerProtocol) -> None:
+        self._open.add(protocol)
+
+    def _track_close(self, protocol: WsServerProtocol) -> None:
+        self._open.discard(protocol)
+        if not self._open and self._drained:
+            waiters, self._drained = self._drained, []
+            for waiter in waiters:
+                waiter.callback(0)
+
+    def close_all(
+        self,
+        code: int = 1001,
+        reason: str = "Server shutting down",
+        timeout: float | None = 10.0,
+    ) -> Deferred[int]:
+        """
+        Close every open connection with ``code`` (1001 Going Away) and wait.
+
+        Each peer gets a close frame; ``on_close`` runs for each connection
+        as its closing handshake completes. Connections still open after
+        ``timeout`` seconds are dropped (their ``on_close`` still runs).
+
+        Returns:
+            A Deferred that fires once no connection is left, with the
+            number of connections that had to be dropped.
+        """
+        if not self._open:
+            return succeed(0)
+        _log.info(
+            "Closing {count} WebSocket connection(s) with {code}",
+            count=len(self._open),
+            code=code,
+        )
+        done: Deferred[int] = Deferred()
+        self._drained.append(done)
+        dropped: list[int] = [0]
+        for protocol in list(self._open):
+            protocol.close_with(code, reason)
+        if timeout is not None and self._open and self._reactor is not None:
+            timer = self._reactor.callLater(timeout, self._drop_remaining, dropped)
+
+            def cancel_timer(result: int) -> int:
+                if timer.active():
+                    timer.cancel()
+                return result
+
+            done.addBoth(cancel_timer)
+        # Every callback is added now: a caller's own come after, and see the count.
+        return done.addCallback(lambda _: dropped[0])
+
+    def _drop_remaining(self, dropped: list[int]) -> None:
+        stuck = list(self._open)
+        if not stuck:
+            return
+        dropped[0] = len(stuck)
+        _log.warn(
+            "{count} WebSocket connection(s) did not finish closing in time; dropping them",
+            count=len(stuck),
+        )
+        for protocol in stuck:
+            transport = protocol.transport
+            if transport is not None:
+                transport.abortConnection()
+
     # -- HttpServerInterface -----------------------------------------------
 
     def on_open(self, conn: Any, request: Request) -> None:  # type: ignore[override]
@@ -219,7 +307,7 @@ class WsServer(HttpServerInterface):
         protocol = self._protocol_class(self, conn, result.sub_protocol)
         conn._ws_protocol = protocol
         conn._take_over(protocol)
-        protocol.dataReceived(request.raw)
+        protocol.dataReceived(_without_origin(request) if "origin" in request.headers else request.raw)
         # Save memory on long-lived connections; lookups rebuild the index.
         request.headers._compact()
 

@@ -1,0 +1,365 @@
+# -*- test-case-name: tests.test_app -*-
+"""
+``App``: Ratchet's facade. Routes, origin checks and keepalive in a few lines.
+
+.. code-block:: python
+
+    app = App("localhost", 8080)
+    app.route("/chat", Chat(), ["*"])
+    app.route("/echo", EchoServer(), ["*"])
+    app.run()
+
+The stack is ``IoServer → HttpServer → Router → [OriginCheck] → WsServer →
+component``, as in Ratchet, and the gates answer in Ratchet's order: an
+unknown path or a ``Host`` that is not ``http_host`` gets 404, a method
+other than GET 405, an ``Origin`` host not allowed 403, then the WebSocket
+handshake checks (400/426/505).
+
+``app.blacklist`` is an ``IpBlackList`` at the bottom of the stack:
+``app.blacklist.block_address("10.0.0.0/8")``.
+
+``App`` is a Twisted service too (``app.setServiceParent(application)``):
+starting it listens; stopping it stops listening, closes every WebSocket
+with 1001 (Going Away), waits for the closing handshakes (up to
+``shutdown_timeout``), and drops what is left.
+
+Unlike Ratchet, ``App`` opens no second port: Ratchet's Flash socket policy
+server on 8843 (843) is retired, since no browser runs Flash any more.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from twisted.application.service import Service
+from twisted.internet.defer import Deferred, DeferredList, maybeDeferred
+from twisted.internet.endpoints import SSL4ServerEndpoint, TCP4ServerEndpoint, TCP6ServerEndpoint
+from twisted.internet.interfaces import IStreamServerEndpoint
+from twisted.logger import Logger
+from twisted.python.failure import Failure
+
+from .exceptions import ComponentError, ConfigurationError
+from .http.interfaces import HttpServerInterface
+from .http.origin import SAME_HOST, OriginCheck
+from .http.router import Router
+from .http.server import HttpServer
+from .server.blacklist import IpBlackList
+from .server.io import IoServer
+from .websocket.server import DEFAULT_MAX_MESSAGE_SIZE, WsServer
+
+__all__ = ["App", "ListenError", "wrap_component", "is_wamp_component"]
+
+_log = Logger(namespace="ratchetpy.app")
+
+DEFAULT_KEEPALIVE = 30.0
+"""Seconds between keepalive pings on routed WebSocket components (Ratchet's 30)."""
+
+DEFAULT_SHUTDOWN_TIMEOUT = 10.0
+"""Seconds a graceful stop waits for clients to answer the 1001 close."""
+
+
+class ListenError(ConfigurationError):
+    """An endpoint could not be listened on (port in use, no permission, ...)."""
+
+
+def _default_reactor() -> Any:
+    from twisted.internet import reactor
+
+    return reactor
+
+
+def is_wamp_component(component: object) -> bool:
+    """True for a WAMP v1 application (it has ``on_call`` and ``on_publish``)."""
+    return callable(getattr(component, "on_call", None)) and callable(
+        getattr(component, "on_publish", None)
+    )
+
+
+def wrap_component(
+    component: Any,
+    *,
+    keepalive: float = DEFAULT_KEEPALIVE,
+    max_message_size: int | None = DEFAULT_MAX_MESSAGE_SIZE,
+    log_connections: bool = True,
+) -> Any:
+    """
+    Wrap ``component`` for a route as Ratchet's ``App::route`` does.
+
+    - an ``HttpServerInterface`` (``WsServer``, ``OriginCheck``, a plain HTTP
+      controller) is used as is, with no keepalive added;
+    - a WAMP application (``on_call``/``on_publish``) becomes
+      ``WsServer(WampServer(component))`` with keepalive;
+    - a message component becomes ``WsServer(component)`` with keepalive.
+
+    Raises:
+        ComponentError: ``component`` is none of these.
+    """
+    if isinstance(component, (HttpServerInterface, WsServer)):
+        return component
+    if is_wamp_component(component):
+        try:
+            from .wamp import WampServer
+        except ImportError as exc:
+            raise ComponentError(
+                f"{type(component).__name__} is a WAMP application (it has on_call and "
+                "on_publish), but ratchetpy.wamp is not available in this installation"
+            ) from exc
+        inner: Any = WampServer(component)
+    elif callable(getattr(component, "on_message", None)):
+        inner = component
+    else:
+        raise ComponentError(
+            f"cannot route {component!r}: it is not a component (a message component needs "
+            "on_open, on_message, on_close and on_error; a WAMP one on_call and on_publish too; "
+            "an HTTP controller subclasses ratchetpy.HttpServerInterface)"
+        )
+    ws = WsServer(inner, max_message_size=max_message_size, log_connections=log_connections)
+    ws.enable_keep_alive(keepalive)
+    return ws
+
+
+class App(Service):
+    """
+    A routed WebSocket server, Ratchet's ``Ratchet\\App``.
+
+    Args:
+        http_host: the host name clients connect with (the ``Host`` header
+            must match it, ignoring port and case, or the request gets 404;
+            ``"*"`` matches any host). Also the default allowed origin.
+        port: the TCP port.
+        address: the interface to bind (``"0.0.0.0"`` for all IPv4).
+        reactor: the reactor (the global one by default).
+        tls: serve wss://: ``{"local_cert": "cert.pem", "local_pk": "key.pem"}``
+            (Ratchet's context keys; ``cert``/``key`` work too), or a Twisted
+            TLS context factory such as ``CertificateOptions``.
+        listen: endpoint descriptions (``"tcp:8080:interface=127.0.0.1"``,
+            ``"ssl:8443:privateKey=key.pem:certKey=cert.pem"``) or endpoints,
+            used instead of ``port``/``address``/``tls``.
+        keepalive: seconds between pings on wrapped message components
+            (0 turns it off).
+        max_message_size: the WebSocket message limit for wrapped components.
+        shutdown_timeout: seconds a stop waits for closing handshakes.
+        log_connections: log each WebSocket's open and close at info level.
+        allow_missing_origin: let requests without an ``Origin`` header
+            (non-browser clients) through routes that check origins;
+            Ratchet refuses them with 403.
+    """
+
+    def __init__(
+        self,
+        http_host: str = "localhost",
+        port: int = 8080,
+        address: str = "127.0.0.1",
+        reactor: Any = None,
+        tls: Any = None,
+        *,
+        listen: Sequence[str | IStreamServerEndpoint] | None = None,
+        keepalive: float = DEFAULT_KEEPALIVE,
+        max_message_size: int | None = DEFAULT_MAX_MESSAGE_SIZE,
+        shutdown_timeout: float = DEFAULT_SHUTDOWN_TIMEOUT,
+        log_connections: bool = True,
+        allow_missing_origin: bool = False,
+    ) -> None:
+        self.http_host = (http_host or "*").lower()
+        self.port = port
+        self.address = address
+        self.reactor = reactor if reactor is not None else _default_reactor()
+        self.keepalive = keepalive
+        self.max_message_size = max_message_size
+        self.shutdown_timeout = shutdown_timeout
+        self.log_connections = log_connections
+        self.allow_missing_origin = allow_missing_origin
+        self.router = Router()
+        self.http = HttpServer(self.router)
+        # Closest to IoServer, as Ratchet advises; empty unless you block.
+        self.blacklist = IpBlackList(self.http)
+        self.ws_servers: list[WsServer] = []
+        if listen is None:
+            listen = [self._endpoint(port, address, tls)]
+        elif not listen:
+            raise ConfigurationError("App(listen=...) needs at least one endpoint")
+        self.servers = [IoServer(self.blacklist, spec, self.reactor) for spec in listen]
+
+    # -- Ratchet's API -----------------------------------------------------
+
+    @property
+    def routes(self) -> Router:
+        """The router (Ratchet's ``$app->routes``)."""
+        return self.router
+
+    @property
+    def loop(self) -> Any:
+        """The reactor, under Ratchet's name."""
+        return self.reactor
+
+    def route(
+        self,
+        path: str,
+        component: Any,
+        allowed_origins: Iterable[str] | None = None,
+        http_host: str | None = None,
+    ) -> Any:
+        """
+        Serve ``component`` at ``path`` (Ratchet's ``App::route``).
+
+        Args:
+            path: a path pattern, e.g. ``/chat`` or ``/chat/{room}``.
+            component: a message component, a WAMP application, or an
+                ``HttpServerInterface`` (see :func:`wrap_component`).
+            allowed_origins: Origin hosts allowed; empty or ``None`` means
+                ``[http_host]`` (same-site only, as Ratchet); ``["*"]``
+                allows every origin, including clients that send none.
+            http_host: the Host this route answers (default: the App's).
+
+        Returns:
+            The component as routed (``WsServer``, or ``OriginCheck`` around it).
+        """
+        host = (http_host or self.http_host).lower()
+        origins = list(allowed_origins or ())
+        if not origins:
+            # Ratchet's same-site default; with any Host, the page's own host.
+            origins = [host] if host != "*" else [SAME_HOST]
+        decorated = wrap_component(
+            component,
+            keepalive=self.keepalive,
+            max_message_size=self.max_message_size,
+            log_connections=self.log_connections,
+        )
+        self._collect_ws_servers(decorated)
+        if "*" not in origins:
+            decorated = OriginCheck(
+                decorated, origins, allow_missing=self.allow_missing_origin
+            )
+        self.router.add(path, decorated, methods=("GET",), host=host)
+        _log.info(
+            "Route {path} -> {name} (Host {host}; origins {origins})",
+            path=path,
+            name=type(component).__name__,
+            host="any" if host == "*" else host,
+            origins=", ".join(origins) if "*" not in origins else "any",
+        )
+        return decorated
+
+    def _collect_ws_servers(self, component: Any) -> None:
+        # Follow .component links down (OriginCheck → WsServer, ...).
+        seen = 0
+        while component is not None and seen < 16:
+            if isinstance(component, WsServer) and component not in self.ws_servers:
+                self.ws_servers.append(component)
+            component = getattr(component, "component", None)
+            seen += 1
+
+    def run(self) -> None:
+        """Listen and run the reactor until stopped (Ctrl-C or SIGTERM stop it gracefully)."""
+        from twisted.logger import globalLogBeginner, textFileLogObserver
+
+        if not getattr(globalLogBeginner, "_began_by_ratchetpy", False):
+            globalLogBeginner.beginLoggingTo(
+                [textFileLogObserver(sys.stdout)], redirectStandardIO=False
+            )
+            globalLogBeginner._began_by_ratchetpy = True  # type: ignore[attr-defined]
+        try:
+            self.privilegedStartService()
+        except ListenError as exc:
+            raise SystemExit(f"ratchetpy: {exc}") from None
+        self.reactor.callWhenRunning(self.startService)
+        self.reactor.addSystemEventTrigger("before", "shutdown", self.stopService)
+        self.reactor.run()
+
+    # -- endpoints ---------------------------------------------------------
+
+    def _endpoint(self, port: int, address: str, tls: Any) -> IStreamServerEndpoint:
+        if isinstance(port, bool) or not isinstance(port, int) or not 0 <= port <= 65535:
+            raise ConfigurationError(f"port must be an int from 0 to 65535, not {port!r}")
+        if tls is None:
+            kind = TCP6ServerEndpoint if ":" in address else TCP4ServerEndpoint
+            return kind(self.reactor, port, interface=address)
+        return SSL4ServerEndpoint(self.reactor, port, self._tls_context(tls), interface=address)
+
+    @staticmethod
+    def _tls_context(tls: Any) -> Any:
+        if isinstance(tls, dict):
+            inner = tls.get("tls", tls)  # Ratchet's ['tls' => [...]] shape too
+            cert = inner.get("local_cert") or inner.get("cert")
+            key = inner.get("local_pk") or inner.get("key")
+            if not cert:
+                raise ConfigurationError(
+                    "tls needs a certificate: App(..., tls={'local_cert': 'cert.pem', 'local_pk': 'key.pem'})"
+                )
+            from .server.tls import tls_options
+
+            return tls_options(cert, key)
+        if hasattr(tls, "getContext") or hasattr(tls, "serverConnectionForTLS"):
+            return tls
+        raise ConfigurationError(
+            f"tls must be a dict with local_cert/local_pk or a Twisted TLS context factory, not {tls!r}"
+        )
+
+    # -- service -----------------------------------------------------------
+
+    def privilegedStartService(self) -> None:
+        """Bind every endpoint now (before twistd drops privileges)."""
+        Service.privilegedStartService(self)
+        failures: list[tuple[IoServer, Failure]] = []
+        for server in self.servers:
+            server.listen().addErrback(lambda f, s=server: failures.append((s, f)))
+        if failures:
+            for server in self.servers:
+                if server.port is not None:
+                    server.stopService()
+            server, failure = failures[0]
+            reason = getattr(failure.value, "socketError", None) or failure.value
+            reason = getattr(reason, "strerror", None) or str(reason)
+            raise ListenError(
+                f"cannot listen on {_describe(server.endpoint)}: "
+                f"{reason} (choose a free port with --listen / App(port=...), "
+                "or stop the process using it)"
+            )
+
+    def startService(self) -> None:
+        if not self.running:
+            Service.startService(self)
+        for server in self.servers:
+            if server._listening is None:
+                server.listen().addErrback(self._listen_failed, server)
+
+    def _listen_failed(self, failure: Failure, server: IoServer) -> None:
+        _log.error(
+            "Cannot listen on {endpoint}: {error}",
+            endpoint=_describe(server.endpoint),
+            error=failure.getErrorMessage(),
+        )
+
+    def stopService(self) -> Deferred[Any]:
+        """Stop listening, close every WebSocket with 1001, wait, then drop the rest."""
+        Service.stopService(self)
+        stops = [maybeDeferred(server.stopService) for server in self.servers]
+        count = sum(len(ws.connections) for ws in self.ws_servers)
+        if count:
+            _log.info(
+                "Stopping: closing {count} connection(s) with 1001 Going Away "
+                "(waiting up to {timeout} s)",
+                count=count,
+                timeout=self.shutdown_timeout,
+            )
+        closes = [
+            ws.close_all(1001, "Server shutting down", self.shutdown_timeout)
+            for ws in self.ws_servers
+        ]
+
+        def done(results: list[Any]) -> None:
+            if count:
+                _log.info("Stopped: all connections closed")
+
+        return DeferredList(stops + closes, consumeErrors=True).addCallback(done)
+
+
+def _describe(endpoint: Any) -> str:
+    port = getattr(endpoint, "_port", None)
+    interface = getattr(endpoint, "_interface", "")
+    if port is not None:
+        scheme = "ssl" if isinstance(endpoint, SSL4ServerEndpoint) else "tcp"
+        return f"{scheme}:{port}" + (f":interface={interface}" if interface else "")
+    return repr(endpoint)

@@ -1,0 +1,443 @@
+# -*- test-case-name: tests.test_tap -*-
+"""
+``twistd ratchetpy``: a ratchetpy server deployed with Twisted's daemon tool.
+
+.. code-block:: sh
+
+    twistd -n ratchetpy --route /chat                      # built-in chat + demo page at /
+    twistd -n ratchetpy --route /chat=myapp.chat:Chat --listen tcp:8080:interface=0.0.0.0
+    twistd -n ratchetpy --route /chat --tls-cert fullchain.pem --tls-key privkey.pem
+    twistd -n ratchetpy --config /etc/ratchetpy.ini
+
+``Options`` parses and checks everything (each mistake is one line naming
+the flag and the fix); ``makeService`` builds the ``App`` service, which
+listens on start and closes every client with 1001 on stop.
+"""
+
+from __future__ import annotations
+
+import configparser
+import importlib
+import os
+import re
+import sys
+from collections.abc import Callable
+from typing import Any
+
+from twisted.logger import Logger
+from twisted.python import usage
+
+from .app import DEFAULT_KEEPALIVE, DEFAULT_SHUTDOWN_TIMEOUT, App, ListenError, is_wamp_component
+from .builtins import BUILTINS, Chat, demo_page
+from .exceptions import ComponentError, ConfigurationError
+from .http.interfaces import HttpServerInterface
+from .http.origin import SAME_HOST
+from .http.router import Route
+from .interfaces import check_component
+from .server.blacklist import parse_network
+from .server.tls import tls_listen_spec, tls_options
+from .websocket.server import DEFAULT_MAX_MESSAGE_SIZE, WsServer
+
+__all__ = ["Options", "makeService", "resolve_target", "DEFAULT_LISTEN", "CONFIG_KEYS"]
+
+_log = Logger(namespace="ratchetpy.tap")
+
+DEFAULT_LISTEN = "tcp:8080:interface=127.0.0.1"
+
+CONFIG_SECTION = "ratchetpy"
+
+CONFIG_KEYS = (
+    "listen",
+    "route",
+    "origin",
+    "block",
+    "http-host",
+    "keepalive",
+    "max-message-size",
+    "shutdown-timeout",
+    "tls-cert",
+    "tls-key",
+    "quiet",
+    "no-demo",
+)
+"""Keys an ``--config`` ini file may set (in ``[ratchetpy]``), the flags' names."""
+
+_LISTS = {"listen": "listen", "route": "routes", "origin": "origins", "block": "blocked"}
+_SIZE = re.compile(r"(\d+)\s*([kKmMgG]?)(?:i?[bB])?")
+
+
+class Options(usage.Options):
+    """Command-line options of ``twistd ratchetpy``."""
+
+    synopsis = "[options]"
+    longdesc = (
+        "Serve WebSocket components, Ratchet style. '--route /chat' serves the built-in "
+        "chat at /chat and a browser chat page at /. Routes name a component as "
+        "PATH=package.module:Name (a class, an instance, or a factory), or a built-in: "
+        f"{', '.join(sorted(BUILTINS))}."
+    )
+    optParameters = [
+        ["http-host", None, None,
+         "The Host clients must use (others get 404, as Ratchet's App). [default: any]"],
+        ["keepalive", None, None,
+         f"Seconds between keepalive pings; 0 = off. [default: {DEFAULT_KEEPALIVE:g}]"],
+        ["max-message-size", None, None,
+         "Largest WebSocket message in bytes (suffix K or M); 0 = unlimited. "
+         f"[default: {DEFAULT_MAX_MESSAGE_SIZE // 1024 // 1024}M]"],
+        ["shutdown-timeout", None, None,
+         "Seconds to wait for clients to close on stop. "
+         f"[default: {DEFAULT_SHUTDOWN_TIMEOUT:g}]"],
+        ["tls-cert", None, None,
+         "Certificate (chain) PEM file: serve wss:// on every tcp: --listen."],
+        ["tls-key", None, None, "Private key PEM file for --tls-cert."],
+        ["config", "c", None,
+         "An ini file with a [ratchetpy] section using these flags' names; flags win."],
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self["listen"] = []
+        self["routes"] = []
+        self["origins"] = []
+        self["blocked"] = []
+        self["quiet"] = 0
+        self["no-demo"] = 0
+        self._flag_given: set[str] = set()
+
+    def opt_listen(self, description: str) -> None:
+        """Twisted endpoint to listen on (repeatable), e.g. tcp:8080:interface=0.0.0.0 or ssl:8443:privateKey=key.pem:certKey=cert.pem [default: tcp:8080:interface=127.0.0.1]"""
+        self["listen"].append(description)
+
+    def opt_route(self, route: str) -> None:
+        """PATH[=TARGET] to serve (repeatable): /chat, /echo, /x=package.module:Name"""
+        self["routes"].append(route)
+
+    def opt_origin(self, origin: str) -> None:
+        """Allowed Origin host (repeatable; '*' = any). [default: pages on the Host the client connected to, and clients that send no Origin]"""
+        self["origins"].extend(o.strip() for o in origin.split(",") if o.strip())
+
+    def opt_block(self, address: str) -> None:
+        """Refuse connections from this address or CIDR range (repeatable), e.g. 10.0.0.0/8"""
+        self["blocked"].extend(a.strip() for a in address.split(",") if a.strip())
+
+    def opt_quiet(self) -> None:
+        """Do not log each WebSocket's open and close."""
+        self["quiet"] = 1
+        self._flag_given.add("quiet")
+
+    opt_q = opt_quiet
+
+    def opt_no_demo(self) -> None:
+        """Do not serve the demo chat page at / for the built-in chat."""
+        self["no-demo"] = 1
+        self._flag_given.add("no-demo")
+
+    def parseOptions(self, options: list[str] | None = None) -> None:
+        # A mistake is reported as one line, without twistd's full usage text.
+        try:
+            super().parseOptions(options)
+        except usage.UsageError as exc:
+            raise SystemExit(f"twistd ratchetpy: error: {exc}") from None
+
+    # -- checks ------------------------------------------------------------
+
+    def postOptions(self) -> None:
+        if self["config"]:
+            self._read_config(self["config"])
+        self._check_numbers()
+        self._check_tls()
+        if not self["listen"]:
+            self["listen"] = [DEFAULT_LISTEN]
+        if self["tls-cert"]:
+            converted = [tls_listen_spec(s, self["tls-cert"], self["tls-key"]) for s in self["listen"]]
+            if converted == self["listen"] and not any(s.startswith("tcp:") for s in self["listen"]):
+                raise usage.UsageError(
+                    "--tls-cert applies to tcp: --listen endpoints and there is none; "
+                    "drop --tls-cert or use --listen tcp:PORT"
+                )
+            self["listen"] = converted
+        for spec in self["listen"]:
+            _check_endpoint(spec)
+        self["http-host"] = (self["http-host"] or "*").strip().lower()
+        for entry in self["blocked"]:
+            try:
+                parse_network(entry)
+            except ConfigurationError as exc:
+                raise usage.UsageError(f"--block {entry}: {exc}") from exc
+        self._build_routes()
+
+    def _read_config(self, path: str) -> None:
+        parser = configparser.ConfigParser(interpolation=None)
+        try:
+            with open(path, encoding="utf-8") as f:
+                parser.read_file(f)
+        except OSError as exc:
+            raise usage.UsageError(f"--config {path}: cannot read it ({exc.strerror})") from exc
+        except configparser.Error as exc:
+            raise usage.UsageError(f"--config {path}: not a valid ini file: {exc}".replace("\n", " ")) from exc
+        if not parser.has_section(CONFIG_SECTION):
+            raise usage.UsageError(
+                f"--config {path}: no [{CONFIG_SECTION}] section; put the settings under [{CONFIG_SECTION}]"
+            )
+        base = os.path.dirname(os.path.abspath(path))
+        for raw_key, value in parser.items(CONFIG_SECTION):
+            key = raw_key.replace("_", "-")
+            if key not in CONFIG_KEYS:
+                raise usage.UsageError(
+                    f"--config {path}: unknown key {raw_key!r}; known keys: {', '.join(CONFIG_KEYS)}"
+                )
+            if key in _LISTS:
+                name = _LISTS[key]
+                if not self[name]:  # a flag on the command line wins
+                    separators = r"[\n,]" if key in ("origin", "block") else r"[\n]"
+                    values = [v.strip() for v in re.split(separators, value)]
+                    self[name] = [v for v in values if v]
+            elif key in ("quiet", "no-demo"):
+                if key not in self._flag_given:
+                    try:
+                        self[key] = int(parser.getboolean(CONFIG_SECTION, raw_key))
+                    except ValueError as exc:
+                        raise usage.UsageError(
+                            f"--config {path}: {raw_key} must be true or false, not {value!r}"
+                        ) from exc
+            elif self[key] is None:
+                if key in ("tls-cert", "tls-key"):
+                    value = os.path.join(base, os.path.expanduser(value.strip()))
+                self[key] = value.strip()
+
+    def _check_numbers(self) -> None:
+        self["keepalive"] = _seconds("--keepalive", self["keepalive"], DEFAULT_KEEPALIVE, zero_ok=True)
+        self["shutdown-timeout"] = _seconds(
+            "--shutdown-timeout", self["shutdown-timeout"], DEFAULT_SHUTDOWN_TIMEOUT, zero_ok=False
+        )
+        raw = self["max-message-size"]
+        if raw is None:
+            self["max-message-size"] = DEFAULT_MAX_MESSAGE_SIZE
+            return
+        match = _SIZE.fullmatch(str(raw).strip())
+        if not match:
+            raise usage.UsageError(
+                f"--max-message-size {raw!r}: give a number of bytes, e.g. 1048576, 64K or 1M (0 = unlimited)"
+            )
+        size = int(match.group(1)) * {"": 1, "k": 1024, "m": 1024**2, "g": 1024**3}[match.group(2).lower()]
+        self["max-message-size"] = size or None
+
+    def _check_tls(self) -> None:
+        cert, key = self["tls-cert"], self["tls-key"]
+        if key and not cert:
+            raise usage.UsageError("--tls-key needs --tls-cert (the certificate or full chain PEM file)")
+        if cert:
+            try:
+                tls_options(cert, key)
+            except ConfigurationError as exc:
+                raise usage.UsageError(f"--tls-cert/--tls-key: {exc}") from exc
+
+    def _build_routes(self) -> None:
+        if not self["routes"]:
+            raise usage.UsageError(
+                "no --route given: try --route /chat (built-ins: "
+                f"{', '.join(sorted(BUILTINS))}) or --route /path=package.module:Name"
+            )
+        built: list[tuple[str, Any]] = []
+        for spec in self["routes"]:
+            path, sep, target = spec.partition("=")
+            path, target = path.strip(), target.strip()
+            if not path.startswith("/"):
+                raise usage.UsageError(
+                    f"--route {spec}: the path must start with '/', e.g. --route /chat or /chat=pkg.mod:Chat"
+                )
+            if any(p == path for p, _ in built):
+                raise usage.UsageError(f"--route {spec}: {path} is routed twice; give each path once")
+            try:
+                Route(path, None)
+            except ConfigurationError as exc:
+                raise usage.UsageError(f"--route {spec}: {exc}") from exc
+            if not sep:
+                target = _builtin_for(path)
+                if target is None:
+                    raise usage.UsageError(
+                        f"--route {spec}: no built-in component named like this path (built-ins: "
+                        f"{', '.join(sorted(BUILTINS))}); give one as {path}=package.module:Name"
+                    )
+            try:
+                built.append((path, resolve_target(target)))
+            except ConfigurationError as exc:
+                raise usage.UsageError(f"--route {spec}: {exc}") from exc
+        paths = {p for p, _ in built}
+        if not self["no-demo"] and "/" not in paths:
+            chat = next(
+                (p for p, c in built if isinstance(c, Chat) and "{" not in p), None
+            )
+            if chat is not None:
+                built.append(("/", demo_page(chat)))
+                self["demo"] = chat
+        self["route_components"] = built
+
+
+def _builtin_for(path: str) -> str | None:
+    literal = [s for s in path.split("/") if s and "{" not in s]
+    if literal and literal[-1].lower() in BUILTINS:
+        return literal[-1].lower()
+    return None
+
+
+def _seconds(flag: str, raw: Any, default: float, zero_ok: bool) -> float:
+    if raw is None:
+        return default
+    try:
+        value = float(raw)
+    except (TypeError, ValueError):
+        value = -1.0
+    if value < 0 or (value == 0 and not zero_ok) or value != value or value == float("inf"):
+        need = "a number of seconds, 0 or more (0 = off)" if zero_ok else "a positive number of seconds"
+        raise usage.UsageError(f"{flag} {raw!r}: give {need}")
+    return value
+
+
+def _check_endpoint(spec: str) -> None:
+    from twisted.internet.endpoints import serverFromString
+    from twisted.internet.testing import MemoryReactor
+
+    try:
+        # Parsed against a reactor that binds nothing: only the syntax and
+        # files (certificates) are checked here; binding happens on start.
+        serverFromString(MemoryReactor(), spec)
+    except Exception as exc:
+        raise usage.UsageError(
+            f"--listen {spec}: {exc or type(exc).__name__}; e.g. tcp:8080:interface=127.0.0.1 "
+            "or ssl:8443:privateKey=key.pem:certKey=cert.pem"
+        ) from exc
+
+
+def _is_routable(obj: Any) -> bool:
+    return isinstance(obj, (HttpServerInterface, WsServer)) or is_wamp_component(obj) or (
+        callable(getattr(obj, "on_message", None))
+    )
+
+
+def _check_routable(obj: Any, name: str) -> Any:
+    if isinstance(obj, (HttpServerInterface, WsServer)):
+        return obj
+    if is_wamp_component(obj):
+        try:
+            importlib.import_module("ratchetpy.wamp")
+        except ImportError as exc:
+            raise ConfigurationError(
+                f"{name} is a WAMP application but ratchetpy.wamp is not available ({exc})"
+            ) from exc
+        check_component(obj, ("on_open", "on_close", "on_error", "on_call", "on_publish"), name)
+        return obj
+    try:
+        check_component(obj, ("on_open", "on_message", "on_close", "on_error"), name)
+    except ComponentError as exc:
+        raise ConfigurationError(f"{name} is not a component: {exc}") from exc
+    return obj
+
+
+def resolve_target(target: str) -> Any:
+    """
+    Turn a route target into a component.
+
+    ``target`` is a built-in name (``chat``, ``echo``) or
+    ``package.module:Name`` (``Name`` may be dotted) naming a component
+    class (instantiated with no arguments), a component instance, or a
+    factory function returning one. Modules are imported as ``python -m``
+    would: installed packages and the current directory.
+
+    Raises:
+        ConfigurationError: it cannot be imported, or is not a component.
+    """
+    if target in BUILTINS:
+        return BUILTINS[target]()
+    module_name, sep, attr = target.partition(":")
+    if not sep or not module_name or not attr:
+        raise ConfigurationError(
+            f"cannot read target {target!r}: write package.module:Name, or a built-in "
+            f"({', '.join(sorted(BUILTINS))})"
+        )
+    if os.getcwd() not in sys.path and "" not in sys.path:
+        sys.path.insert(0, os.getcwd())
+    try:
+        obj: Any = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise ConfigurationError(
+            f"cannot import module {module_name!r} ({exc}); check the name and that it is "
+            "installed or in the current directory"
+        ) from exc
+    except Exception as exc:
+        raise ConfigurationError(
+            f"importing {module_name!r} raised {type(exc).__name__}: {exc}"
+        ) from exc
+    for part in attr.split("."):
+        try:
+            obj = getattr(obj, part)
+        except AttributeError:
+            raise ConfigurationError(f"module {module_name!r} has no {attr!r}") from None
+    name = f"{module_name}:{attr}"
+    if isinstance(obj, type) or (callable(obj) and not _is_routable(obj)):
+        factory: Callable[[], Any] = obj
+        try:
+            obj = factory()
+        except TypeError as exc:
+            raise ConfigurationError(
+                f"cannot create {name}() with no arguments ({exc}); route a class whose "
+                "constructor takes none, an instance, or a factory function"
+            ) from exc
+        except ComponentError as exc:
+            raise ConfigurationError(f"{name} is not a usable component: {exc}") from exc
+        except Exception as exc:
+            raise ConfigurationError(
+                f"creating {name}() raised {type(exc).__name__}: {exc}"
+            ) from exc
+    return _check_routable(obj, name)
+
+
+class _TwistdApp(App):
+    """``App`` whose start failures end twistd with one line, not a traceback."""
+
+    def privilegedStartService(self) -> None:
+        try:
+            super().privilegedStartService()
+        except ListenError:
+            # Raised on (not SystemExit): twistd reports exceptions from here
+            # to its launcher when daemonizing, and would wait forever for
+            # any other ending. The hook prints it as one line at exit.
+            _install_one_line_hook()
+            raise
+
+
+def _install_one_line_hook() -> None:
+    previous = sys.excepthook
+
+    def hook(kind: type[BaseException], value: BaseException, tb: Any) -> None:
+        if isinstance(value, ConfigurationError):
+            print(f"twistd ratchetpy: error: {value}", file=sys.stderr)
+        else:
+            previous(kind, value, tb)
+
+    sys.excepthook = hook
+
+
+def makeService(options: Options, reactor: Any = None) -> App:
+    """Build the service ``twistd ratchetpy`` runs from parsed ``options``."""
+    origins: list[str] = list(options["origins"])
+    app = _TwistdApp(
+        options["http-host"],
+        reactor=reactor,
+        listen=list(options["listen"]),
+        keepalive=options["keepalive"],
+        max_message_size=options["max-message-size"],
+        shutdown_timeout=options["shutdown-timeout"],
+        log_connections=not options["quiet"],
+        # With no --origin: browsers must come from a page on this host; other
+        # clients (which send no Origin) are let through.
+        allow_missing_origin=not origins,
+    )
+    for entry in options["blocked"]:
+        app.blacklist.block_address(entry)
+    for path, component in options["route_components"]:
+        if isinstance(component, HttpServerInterface) and path == "/" and options.get("demo"):
+            app.route(path, component, ["*"])
+        else:
+            app.route(path, component, origins or [SAME_HOST])
+    return app

@@ -1,0 +1,221 @@
+# -*- test-case-name: tests.test_wamp_topic -*-
+"""
+``Topic`` (a channel and its subscribers) and ``TopicManager`` (the layer
+that turns topic URIs into ``Topic`` objects and keeps subscriptions).
+"""
+
+from __future__ import annotations
+
+import weakref
+from collections.abc import Iterable, Iterator, Sequence
+from typing import Any
+
+from ..interfaces import check_component
+from ..websocket import broadcast as _broadcast
+from ..websocket.interfaces import WsServerInterface
+from ._json import encode
+from ._messages import MSG_EVENT
+from .connection import WampConnection
+from .interfaces import WAMP_METHODS, WampServerInterface
+
+__all__ = ["Topic", "TopicManager"]
+
+
+def _session_ids(name: str, items: Iterable[Any]) -> frozenset[str]:
+    if isinstance(items, (str, bytes)):
+        raise TypeError(f"{name} must be a list of session ids, not a single {type(items).__name__}")
+    ids = set()
+    for item in items:
+        sid = getattr(item, "session_id", None)
+        ids.add(sid if sid is not None else str(item))
+    return frozenset(ids)
+
+
+class Topic:
+    """
+    A topic (channel) and the connections subscribed to it.
+
+    ``str(topic)`` and ``topic.id`` are its URI; ``len(topic)`` counts its
+    subscribers and iterating yields them (``WampConnection`` objects).
+    Topics compare by identity; ``WampServer`` gives one ``Topic`` object
+    per URI for as long as anything (a subscriber or your code) holds it.
+    """
+
+    __slots__ = ("_id", "_subscribers", "__weakref__")
+
+    def __init__(self, topic_id: str) -> None:
+        self._id = str(topic_id)
+        # subscriber -> the connection to frame for (its WsConnection)
+        self._subscribers: dict[Any, Any] = {}
+
+    @property
+    def id(self) -> str:
+        """The topic's URI."""
+        return self._id
+
+    def get_id(self) -> str:
+        """The topic's URI (Ratchet's ``getId()``)."""
+        return self._id
+
+    def __str__(self) -> str:
+        return self._id
+
+    def __repr__(self) -> str:
+        return f"<Topic {self._id!r} {len(self._subscribers)} subscribers>"
+
+    def broadcast(
+        self, msg: Any, exclude: Iterable[Any] = (), eligible: Iterable[Any] = ()
+    ) -> Topic:
+        """
+        Send ``msg`` as an EVENT of this topic to its subscribers.
+
+        Args:
+            msg: any JSON value.
+            exclude: session ids (or connections) not to send to.
+            eligible: if not empty, the only session ids (or connections)
+                to send to.
+
+        The event is encoded and framed once for all subscribers; closing
+        connections are skipped. Returns the topic, for chaining.
+        """
+        subscribers = self._subscribers
+        if not subscribers:
+            return self
+        targets: Iterable[Any]
+        if exclude or eligible:
+            excluded = _session_ids("exclude", exclude)
+            allowed = _session_ids("eligible", eligible)
+            targets = [
+                target
+                for conn, target in subscribers.items()
+                if getattr(conn, "session_id", None) not in excluded
+                and (not allowed or getattr(conn, "session_id", None) in allowed)
+            ]
+            if not targets:
+                return self
+        else:
+            targets = list(subscribers.values())
+        _broadcast(targets, encode([MSG_EVENT, self._id, msg]))
+        return self
+
+    def has(self, conn: Any) -> bool:
+        """True if ``conn`` is subscribed."""
+        return conn in self._subscribers
+
+    __contains__ = has
+
+    def add(self, conn: Any) -> Topic:
+        """Subscribe ``conn`` (no-op if it already is)."""
+        if conn not in self._subscribers:
+            target = conn.get_connection() if isinstance(conn, WampConnection) else conn
+            self._subscribers[conn] = target
+        return self
+
+    def remove(self, conn: Any) -> Topic:
+        """Unsubscribe ``conn`` (no-op if it is not subscribed)."""
+        self._subscribers.pop(conn, None)
+        return self
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter(list(self._subscribers))
+
+    def __len__(self) -> int:
+        return len(self._subscribers)
+
+    def count(self) -> int:
+        """The number of subscribers (Ratchet's ``count()``)."""
+        return len(self._subscribers)
+
+    def __bool__(self) -> bool:
+        # A topic is a thing, not a container to test for emptiness by accident.
+        return True
+
+
+class TopicManager(WampServerInterface, WsServerInterface):
+    """
+    Turns topic URIs into ``Topic`` objects for ``app`` and keeps each
+    connection's subscriptions (Ratchet's ``TopicManager``).
+
+    A repeated SUBSCRIBE is ignored; an UNSUBSCRIBE of a topic the client
+    is not subscribed to is ignored. When a connection closes, ``app``
+    hears ``on_close`` first, then the connection leaves all its topics.
+
+    Unlike Ratchet, a topic whose last subscriber left is not replaced by a
+    new object on the next subscribe while your code still holds the old
+    one: Ratchet's Push tutorial keeps ``Topic`` objects in a dict, and in
+    PHP an entry can go stale (a broadcast to it then reaches nobody).
+    Here the manager holds topics with subscribers strongly and all others
+    weakly, so there is one ``Topic`` per URI while anything refers to it,
+    and unused topics are freed (Ratchet keeps every topic ever called or
+    published to).
+    """
+
+    def __init__(self, app: Any) -> None:
+        check_component(app, WAMP_METHODS, "WampServer")
+        self.app = app
+        self._live: dict[str, Topic] = {}
+        self._known: weakref.WeakValueDictionary[str, Topic] = weakref.WeakValueDictionary()
+
+    def get_topic(self, uri: str) -> Topic:
+        """The ``Topic`` for ``uri``, created if none exists."""
+        topic = self._live.get(uri) or self._known.get(uri)
+        if topic is None:
+            topic = self._known[uri] = Topic(uri)
+        return topic
+
+    def get(self, uri: str) -> Topic | None:
+        """The ``Topic`` for ``uri`` if it has subscribers, else ``None``."""
+        return self._live.get(uri)
+
+    @property
+    def topics(self) -> dict[str, Topic]:
+        """A snapshot of the topics that have subscribers, by URI."""
+        return dict(self._live)
+
+    def get_sub_protocols(self) -> Sequence[str]:
+        get = getattr(self.app, "get_sub_protocols", None)
+        return list(get()) if get is not None else []
+
+    def on_open(self, conn: Any) -> None:
+        self.app.on_open(conn)
+
+    def on_call(self, conn: Any, id: Any, topic: Any, params: Any) -> None:
+        self.app.on_call(conn, id, self.get_topic(topic), params)
+
+    def on_subscribe(self, conn: Any, topic: Any) -> None:
+        topic_obj = self.get_topic(topic)
+        subscriptions = conn.wamp.subscriptions
+        if topic_obj in subscriptions:
+            return
+        topic_obj.add(conn)
+        subscriptions.add(topic_obj)
+        self._live[topic_obj.id] = topic_obj
+        self.app.on_subscribe(conn, topic_obj)
+
+    def on_unsubscribe(self, conn: Any, topic: Any) -> None:
+        topic_obj = self._live.get(topic)
+        if topic_obj is None or topic_obj not in conn.wamp.subscriptions:
+            return
+        self._leave(topic_obj, conn)
+        self.app.on_unsubscribe(conn, topic_obj)
+
+    def on_publish(
+        self, conn: Any, topic: Any, event: Any, exclude: list[Any], eligible: list[Any]
+    ) -> None:
+        self.app.on_publish(conn, self.get_topic(topic), event, exclude, eligible)
+
+    def on_close(self, conn: Any) -> None:
+        try:
+            self.app.on_close(conn)
+        finally:
+            for topic_obj in list(conn.wamp.subscriptions):
+                self._leave(topic_obj, conn)
+
+    def on_error(self, conn: Any, exc: Exception) -> None:
+        self.app.on_error(conn, exc)
+
+    def _leave(self, topic_obj: Topic, conn: Any) -> None:
+        conn.wamp.subscriptions.discard(topic_obj)
+        topic_obj.remove(conn)
+        if not len(topic_obj) and self._live.get(topic_obj.id) is topic_obj:
+            del self._live[topic_obj.id]

@@ -1,0 +1,256 @@
+"""twistd ratchetpy: option parsing, --config, and makeService with a MemoryReactor."""
+
+from __future__ import annotations
+
+import sys
+import textwrap
+
+import pytest
+from twisted.application.service import IServiceMaker
+from twisted.internet.testing import MemoryReactor
+from twisted.plugin import IPlugin, getPlugins
+from zope.interface.verify import verifyObject
+
+from ratchetpy import EchoServer, WsServer
+from ratchetpy.builtins import Chat
+from ratchetpy.http.controllers import StaticResponse
+from ratchetpy.http.origin import OriginCheck
+from ratchetpy.tap import DEFAULT_LISTEN, Options, makeService
+
+from .test_router import handshake, send
+
+
+def parse(*args: str) -> Options:
+    options = Options()
+    options.parseOptions(list(args))
+    return options
+
+
+def error(*args: str) -> str:
+    with pytest.raises(SystemExit) as caught:
+        parse(*args)
+    message = str(caught.value.code)
+    assert "\n" not in message and "Traceback" not in message
+    return message
+
+
+def test_plugin_is_discovered():
+    """getPlugins finds one 'ratchetpy' IServiceMaker pointing at ratchetpy.tap."""
+    found = [p for p in getPlugins(IServiceMaker) if p.tapname == "ratchetpy"]
+    assert len(found) == 1
+    verifyObject(IServiceMaker, found[0])
+    verifyObject(IPlugin, found[0])
+    assert found[0].options is Options
+
+
+def test_defaults():
+    """--route /chat alone: the built-in chat, demo page at /, loopback 8080."""
+    options = parse("--route", "/chat")
+    assert options["listen"] == [DEFAULT_LISTEN]
+    assert options["keepalive"] == 30 and options["shutdown-timeout"] == 10
+    assert options["max-message-size"] == 1024 * 1024
+    assert options["http-host"] == "*"
+    (path, chat), (root, page) = options["route_components"]
+    assert (path, root) == ("/chat", "/")
+    assert isinstance(chat, Chat) and isinstance(page, StaticResponse)
+    assert b'"/chat"' in page.body
+
+
+def test_bare_builtin_routes():
+    """``--route /echo`` serves the built-in echo; no demo page without a chat."""
+    options = parse("--route", "/echo", "--route", "/rooms/chat")
+    components = dict(options["route_components"])
+    assert isinstance(components["/echo"], EchoServer)
+    assert isinstance(components["/rooms/chat"], Chat)
+    assert "/" in components  # demo page for the chat at /rooms/chat
+    assert b'"/rooms/chat"' in components["/"].body
+
+
+def test_no_demo_flag():
+    """--no-demo leaves / unrouted."""
+    options = parse("--route", "/chat", "--no-demo")
+    assert [p for p, _ in options["route_components"]] == ["/chat"]
+
+
+@pytest.mark.parametrize(
+    "target",
+    ["examples.chat:Chat", "tests.tap_targets:make_chat", "tests.tap_targets:INSTANCE"],
+)
+def test_module_targets(target, monkeypatch):
+    """A class, a factory, or an instance can be routed by module:name."""
+    options = parse("--route", f"/x={target}")
+    component = dict(options["route_components"])["/x"]
+    assert callable(component.on_message)
+
+
+def test_wamp_class_target_needs_ratchetpy_wamp(monkeypatch):
+    """A WAMP class is accepted when ratchetpy.wamp exists, refused clearly if not."""
+    import types
+
+    monkeypatch.setitem(sys.modules, "ratchetpy.wamp", types.ModuleType("ratchetpy.wamp"))
+    options = parse("--route", "/wamp=tests.tap_targets:Pusher")
+    assert type(dict(options["route_components"])["/wamp"]).__name__ == "Pusher"
+    monkeypatch.setitem(sys.modules, "ratchetpy.wamp", None)
+    message = error("--route", "/wamp=tests.tap_targets:Pusher")
+    assert "WAMP" in message and "--route /wamp=" in message
+
+
+@pytest.mark.parametrize(
+    "args, expected",
+    [
+        ([], "no --route given: try --route /chat"),
+        (["--route", "/nothing"], "--route /nothing: no built-in"),
+        (["--route", "chat"], "must start with '/'"),
+        (["--route", "/x=nope.module:Chat"], "cannot import module 'nope.module'"),
+        (["--route", "/x=tests.tap_targets:Missing"], "has no 'Missing'"),
+        (["--route", "/x=tests.tap_targets:NotAComponent"], "is not a component"),
+        (["--route", "/x=tests.tap_targets:NeedsArgs"], "with no arguments"),
+        (["--route", "/x=justaword"], "write package.module:Name"),
+        (["--route", "/x=tests.tap_targets:Explodes"], "raised RuntimeError: database is down"),
+        (["--route", "/chat", "--route", "/chat"], "routed twice"),
+        (["--route", "/chat", "--keepalive", "soon"], "--keepalive 'soon'"),
+        (["--route", "/chat", "--shutdown-timeout", "0"], "--shutdown-timeout '0'"),
+        (["--route", "/chat", "--max-message-size", "lots"], "--max-message-size 'lots'"),
+        (["--route", "/chat", "--listen", "bogus:1"], "--listen bogus:1"),
+        (["--route", "/chat", "--tls-cert", "/no/such.pem"], "does not exist"),
+        (["--route", "/chat", "--tls-key", "key.pem"], "--tls-key needs --tls-cert"),
+        (["--route", "/chat", "--config", "/no/such.ini"], "--config /no/such.ini: cannot read"),
+        (["--route", "/chat", "--bogus"], "--bogus"),
+        (["--route", "/chat", "--block", "10.0.0.0/33"], "--block 10.0.0.0/33: not an IP address"),
+    ],
+)
+def test_bad_input_is_one_line_naming_the_flag(args, expected):
+    """Every mistake ends with one line that names the flag and the fix."""
+    message = error(*args)
+    assert message.startswith("twistd ratchetpy: error: ")
+    assert expected in message
+
+
+def test_health_check_route():
+    """A plain HTTP controller class can be routed from the command line."""
+    from ratchetpy import HealthCheck
+
+    options = parse("--route", "/chat", "--route", "/health=ratchetpy:HealthCheck")
+    service = makeService(options, reactor=MemoryReactor())
+    assert isinstance(dict(options["route_components"])["/health"], HealthCheck)
+    data, _ = send(service.router, b"GET /health HTTP/1.1\r\nHost: localhost\r\n\r\n")
+    assert data.startswith(b"HTTP/1.1 200 OK") and data.endswith(b"ok\n")
+
+
+def test_block_flag_fills_the_apps_blacklist():
+    """--block (repeatable, comma-separated) blocks addresses and ranges."""
+    options = parse("--route", "/chat", "--block", "10.0.0.0/8,192.0.2.7", "--block", "2001:db8::/32")
+    service = makeService(options, reactor=MemoryReactor())
+    assert service.blacklist.get_blocked_addresses() == ["10.0.0.0/8", "192.0.2.7", "2001:db8::/32"]
+    assert service.blacklist.is_blocked("10.9.9.9") and not service.blacklist.is_blocked("127.0.0.1")
+
+
+def test_sizes_and_zero():
+    """--max-message-size takes K/M suffixes and 0 for unlimited; --keepalive 0 is off."""
+    assert parse("--route", "/chat", "--max-message-size", "64K")["max-message-size"] == 65536
+    assert parse("--route", "/chat", "--max-message-size", "0")["max-message-size"] is None
+    assert parse("--route", "/chat", "--keepalive", "0")["keepalive"] == 0
+
+
+def test_config_file_and_flags_win(tmp_path):
+    """--config reads the flags' keys from [ratchetpy]; command-line flags win."""
+    ini = tmp_path / "websock.ini"
+    ini.write_text(
+        textwrap.dedent(
+            """
+            [ratchetpy]
+            listen = tcp:9001:interface=127.0.0.1
+                     tcp:9002:interface=127.0.0.1
+            route = /chat
+                    /echo
+            origin = example.com, www.example.com
+            http-host = Example.com
+            keepalive = 15
+            max_message_size = 2M
+            quiet = yes
+            """
+        )
+    )
+    options = parse("--config", str(ini), "--keepalive", "5", "--listen", "tcp:9003")
+    assert options["listen"] == ["tcp:9003"]
+    assert options["keepalive"] == 5
+    assert [p for p, _ in options["route_components"]] == ["/chat", "/echo", "/"]
+    assert options["origins"] == ["example.com", "www.example.com"]
+    assert options["http-host"] == "example.com"
+    assert options["max-message-size"] == 2 * 1024 * 1024
+    assert options["quiet"] == 1
+
+
+def test_config_unknown_key_and_missing_section(tmp_path):
+    """Unknown keys and a missing [ratchetpy] section are named."""
+    ini = tmp_path / "a.ini"
+    ini.write_text("[ratchetpy]\nroute = /chat\nport = 80\n")
+    assert "unknown key 'port'" in error("--config", str(ini))
+    ini.write_text("[server]\nroute = /chat\n")
+    assert "no [ratchetpy] section" in error("--config", str(ini))
+
+
+def test_make_service_listens_on_each_endpoint():
+    """makeService builds one App listening on every --listen endpoint."""
+    reactor = MemoryReactor()
+    options = parse(
+        "--route", "/chat", "--listen", "tcp:9001:interface=127.0.0.1", "--listen", "tcp:9002"
+    )
+    service = makeService(options, reactor=reactor)
+    service.privilegedStartService()
+    service.startService()
+    assert [(s[0], s[3]) for s in reactor.tcpServers] == [(9001, "127.0.0.1"), (9002, "")]
+    stopped = service.stopService()
+    assert stopped.called
+
+
+def test_make_service_applies_options():
+    """Keepalive, size limit and quiet reach the WsServer; origins the OriginCheck."""
+    options = parse(
+        "--route", "/chat", "--keepalive", "7", "--max-message-size", "1K", "--quiet",
+        "--origin", "example.com",
+    )
+    service = makeService(options, reactor=MemoryReactor())
+    ws = service.ws_servers[0]
+    assert isinstance(ws, WsServer) and ws.keep_alive_interval == 7
+    assert ws._options["maxMessagePayloadSize"] == 1024
+    assert ws.log_connections is False
+    routed = service.router.routes[0].controller
+    assert isinstance(routed, OriginCheck) and routed.allowed_origins == ["example.com"]
+    assert routed.allow_missing is False
+
+
+def test_default_origin_policy():
+    """By default browsers must come from the same host; clients without Origin pass."""
+    service = makeService(parse("--route", "/chat"), reactor=MemoryReactor())
+    router = service.router
+    assert send(router, handshake("/chat"))[0].startswith(b"HTTP/1.1 101 ")
+    same = handshake("/chat", host="chat.local:8080", extra="Origin: http://chat.local:8080\r\n")
+    assert send(router, same)[0].startswith(b"HTTP/1.1 101 ")
+    evil = handshake("/chat", extra="Origin: http://evil.example\r\n")
+    assert send(router, evil)[0].startswith(b"HTTP/1.1 403 ")
+    page, _ = send(router, b"GET / HTTP/1.1\r\nHost: localhost:8080\r\n\r\n")
+    assert page.startswith(b"HTTP/1.1 200 OK") and b"<title>ratchetpy chat</title>" in page
+
+
+def test_tls_shortcut_turns_tcp_into_ssl(tmp_path):
+    """--tls-cert/--tls-key serve TLS on the tcp: endpoints."""
+    from .tlsutil import self_signed
+
+    cert, key = self_signed(tmp_path)
+    options = parse("--route", "/chat", "--tls-cert", cert, "--tls-key", key)
+    assert options["listen"][0].startswith("ssl:8080:interface=127.0.0.1:certKey=")
+    reactor = MemoryReactor()
+    service = makeService(options, reactor=reactor)
+    service.privilegedStartService()
+    assert len(reactor.sslServers) == 1 and not reactor.tcpServers
+
+
+def test_example_config_parses():
+    """examples/websock.ini is a valid config."""
+    from pathlib import Path
+
+    ini = Path(__file__).resolve().parent.parent / "examples" / "websock.ini"
+    options = parse("--config", str(ini))
+    assert [p for p, _ in options["route_components"]] == ["/chat", "/echo"]
+    assert options["origins"] == ["localhost"] and options["http-host"] == "localhost"
