@@ -32,13 +32,27 @@ class Headers(Mapping[str, str]):
     lower-cased.
     """
 
-    __slots__ = ("_items", "_index")
+    __slots__ = ("_items", "_index_cache")
 
     def __init__(self, items: list[tuple[str, str]] | None = None) -> None:
         self._items: list[tuple[str, str]] = list(items or ())
-        self._index: dict[str, list[str]] = {}
-        for name, value in self._items:
-            self._index.setdefault(name.lower(), []).append(value)
+        self._index_cache: dict[str, list[str]] | None = None
+
+    @property
+    def _index(self) -> dict[str, list[str]]:
+        # Built on first lookup and dropped by _compact(): a long-lived
+        # WebSocket connection keeps its request, rarely its header lookups.
+        index = self._index_cache
+        if index is None:
+            index = {}
+            for name, value in self._items:
+                index.setdefault(name.lower(), []).append(value)
+            self._index_cache = index
+        return index
+
+    def _compact(self) -> None:
+        """Free the lookup index (rebuilt on the next lookup) to save memory."""
+        self._index_cache = None
 
     def __getitem__(self, name: str) -> str:
         return ", ".join(self._index[name.lower()])

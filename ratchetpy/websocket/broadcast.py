@@ -7,6 +7,12 @@ Connections that are closing are skipped; a connection that negotiated
 compression gets its own compressed frame; anything that is not a
 WebSocket connection (a raw TCP ``IoConnection``, a test double) gets
 ``send(message)``.
+
+``broadcast`` is ``deliver(connections, prepare(message))``. A cross-process
+backplane (Redis pub/sub, for servers that outgrow one process) slots in
+between the two without changing ``broadcast``'s signature: publish the
+``PreparedMessage``'s ``message`` to the other processes, each of which calls
+``deliver`` on its own local subscribers.
 """
 
 from __future__ import annotations
@@ -17,7 +23,52 @@ from typing import Any
 from ._engine import STATE_OPEN
 from .frames import OP_BINARY, OP_TEXT, encode_frame
 
-__all__ = ["broadcast"]
+__all__ = ["broadcast", "prepare", "deliver", "PreparedMessage"]
+
+
+class PreparedMessage:
+    """A message encoded and framed once for any number of receivers."""
+
+    __slots__ = ("message", "payload", "opcode", "frame")
+
+    def __init__(self, message: str | bytes) -> None:
+        if isinstance(message, str):
+            self.payload, self.opcode = message.encode("utf-8"), OP_TEXT
+        elif isinstance(message, (bytes, bytearray, memoryview)):
+            message = bytes(message)
+            self.payload, self.opcode = message, OP_BINARY
+        else:
+            raise TypeError(f"broadcast() takes str or bytes, not {type(message).__name__}")
+        self.message = message
+        self.frame = encode_frame(self.opcode, self.payload)
+
+
+def prepare(message: str | bytes) -> PreparedMessage:
+    """Encode and frame ``message`` once (``str``: text, ``bytes``: binary)."""
+    return message if isinstance(message, PreparedMessage) else PreparedMessage(message)
+
+
+def deliver(connections: Iterable[Any], prepared: PreparedMessage) -> int:
+    """Send a prepared message to each open connection; return how many it went to."""
+    frame = prepared.frame
+    count = 0
+    for conn in connections:
+        protocol = getattr(conn, "_ws", None)
+        if protocol is None:
+            if not getattr(conn, "closing", False):
+                conn.send(prepared.message)
+                count += 1
+            continue
+        if protocol.state != STATE_OPEN:
+            continue
+        count += 1
+        if protocol._perMessageCompress is None:
+            # the same frame for everyone: written straight to the socket
+            # when possible (see WsServerProtocol.send_frame_bytes)
+            protocol.send_frame_bytes(frame)
+        else:
+            protocol.send_message(prepared.message)
+    return count
 
 
 def broadcast(connections: Iterable[Any], message: str | bytes) -> int:
@@ -27,28 +78,4 @@ def broadcast(connections: Iterable[Any], message: str | bytes) -> int:
     ``str`` is sent as a text message and ``bytes`` as binary, as with
     ``conn.send()``.
     """
-    if isinstance(message, str):
-        payload, opcode = message.encode("utf-8"), OP_TEXT
-    elif isinstance(message, (bytes, bytearray, memoryview)):
-        payload, opcode = bytes(message), OP_BINARY
-    else:
-        raise TypeError(f"broadcast() takes str or bytes, not {type(message).__name__}")
-    frame: bytes | None = None
-    count = 0
-    for conn in connections:
-        protocol = getattr(conn, "_ws", None)
-        if protocol is None:
-            if not getattr(conn, "closing", False):
-                conn.send(message)
-                count += 1
-            continue
-        if protocol.state != STATE_OPEN:
-            continue
-        if protocol._perMessageCompress is None:
-            if frame is None:
-                frame = encode_frame(opcode, payload)
-            protocol.send_frame_bytes(frame)
-        else:
-            protocol.send_message(message)
-        count += 1
-    return count
+    return deliver(connections, prepare(message))

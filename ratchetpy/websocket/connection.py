@@ -49,6 +49,33 @@ class WsConnection(AbstractConnectionDecorator):
         """The negotiated subprotocol, or ``None``."""
         return self._ws.websocket_protocol_in_use
 
+    @property
+    def buffered_amount(self) -> int:
+        """Bytes sent to this connection that the kernel has not taken yet."""
+        flow = self._ws._flow
+        if flow is not None:
+            return flow.buffered()
+        from .flow import SendBufferWatch
+
+        return SendBufferWatch(self._ws).buffered()
+
+    @property
+    def dropped_messages(self) -> int:
+        """Messages dropped by the ``"drop"`` overflow policy."""
+        flow = self._ws._flow
+        return flow.dropped if flow is not None else 0
+
+    def pause_reading(self) -> None:
+        """
+        Stop reading from this client (its messages queue in the kernel and
+        then in the client) until ``resume_reading()``.
+        """
+        self._ws.transport.pauseProducing()
+
+    def resume_reading(self) -> None:
+        """Read from this client again after ``pause_reading()``."""
+        self._ws.transport.resumeProducing()
+
     def send(self, data: str | bytes) -> WsConnection:
         """
         Send one message: a text frame for ``str``, a binary frame for

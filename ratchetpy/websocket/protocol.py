@@ -15,7 +15,9 @@ from twisted.logger import Logger
 
 from ..http.response import POWERED_BY
 from ._engine import STATE_OPEN, WebSocketServerProtocol
+from ._fastpath import FastPathMixin
 from .connection import WsConnection
+from .flow import SendBufferWatch
 
 if TYPE_CHECKING:
     from .server import WsServer
@@ -30,7 +32,7 @@ def _truncate_utf8(text: str, limit: int = 123) -> bytes:
     return text.encode("utf-8")[:limit].decode("utf-8", "ignore").encode("utf-8")
 
 
-class WsServerProtocol(WebSocketServerProtocol):
+class WsServerProtocol(FastPathMixin, WebSocketServerProtocol):
     """
     One WebSocket connection, built by ``WsServer`` once the HTTP layers
     have accepted the request.
@@ -45,6 +47,8 @@ class WsServerProtocol(WebSocketServerProtocol):
         self._component = server.component
         self._sub_protocol = sub_protocol
         self._opened = False
+        self._fastpath_wanted = server.fast_path
+        self._flow: SendBufferWatch | None = None
         self.conn = WsConnection(io_conn, self)
 
     # -- Autobahn callbacks ------------------------------------------------
@@ -68,10 +72,12 @@ class WsServerProtocol(WebSocketServerProtocol):
             self._route_error(exc)
 
     def onMessage(self, payload: bytes, isBinary: bool) -> None:
+        self._fast_deliver(payload if isBinary else payload.decode("utf-8"))
+
+    def _fast_deliver(self, msg: str | bytes) -> None:
+        # One message to the component, from the fast path or from Autobahn.
         try:
-            self._component.on_message(
-                self.conn, payload if isBinary else payload.decode("utf-8")
-            )
+            self._component.on_message(self.conn, msg)
         except Exception as exc:
             self._route_error(exc)
 
@@ -119,16 +125,37 @@ class WsServerProtocol(WebSocketServerProtocol):
             payload, opcode = bytes(data), 2
         else:
             raise TypeError(f"send() takes str or bytes, not {type(data).__name__}")
+        flow = self._flow
+        if flow is not None and flow.should_drop():
+            return
+        if self._fast_send(payload, opcode):
+            return
         if self._perMessageCompress is None:
             # sendMessage would also apply the *incoming* size limit to what
             # the application sends; a server's own messages are not limited.
             self.sendFrame(opcode=opcode, payload=payload)
         else:
             self.sendMessage(payload, opcode == 2)
+        self._after_buffered(len(payload))
 
     def send_frame_bytes(self, frame: bytes) -> None:
         """Write an already encoded frame (see ``broadcast``)."""
-        self.sendData(frame)
+        flow = self._flow
+        if flow is not None and flow.should_drop():
+            return
+        if not self._fast_write_frame(frame):
+            self.sendData(frame)
+            self._after_buffered(len(frame))
+
+    def _after_buffered(self, size: int) -> None:
+        # A write may have left bytes queued: apply the send-buffer policy.
+        server = self._server
+        if server.max_buffered_bytes is None and not server._flow_hooks:
+            return
+        flow = self._flow
+        if flow is None:
+            flow = self._flow = SendBufferWatch(self)
+        flow.check(size)
 
     def close_with(self, code: int, reason: str = "") -> None:
         """Send a close frame (once) and start the closing handshake."""

@@ -22,15 +22,20 @@ from ..http.interfaces import HttpServerInterface
 from ..http.request import Request
 from ..http.response import close_response
 from ..interfaces import check_component
-from ._engine import build_factory
+from ._engine import bind_protocol_class, build_factory, refresh_protocol_class
+from .compression import deflate_acceptor
+from .flow import OVERFLOW_POLICIES
 from .handshake import negotiate
 from .connection import WsConnection
 from .protocol import WsServerProtocol
 
-__all__ = ["WsServer", "DEFAULT_MAX_MESSAGE_SIZE"]
+__all__ = ["WsServer", "DEFAULT_MAX_MESSAGE_SIZE", "DEFAULT_MAX_BUFFERED_BYTES"]
 
 DEFAULT_MAX_MESSAGE_SIZE = 1024 * 1024
 """Largest message (and frame) accepted by default; bigger ones close with 1009."""
+
+DEFAULT_MAX_BUFFERED_BYTES = 4 * 1024 * 1024
+"""Outgoing bytes a connection may have queued before ``overflow_policy`` applies."""
 
 _log = Logger(namespace="ratchetpy.websocket")
 
@@ -74,6 +79,21 @@ class WsServer(HttpServerInterface):
         strict_sub_protocols: refuse (426) a client whose offered
             subprotocols do not match, as Ratchet does.
         log_connections: log each connection's open and close at info level.
+        fast_path: use the fast data path for ordinary frames (see
+            ``ratchetpy.websocket._fastpath``); ``RATCHETPY_FASTPATH=0`` in
+            the environment turns it off for every server.
+        max_buffered_bytes: outgoing bytes one connection may have queued
+            (client not reading) before ``overflow_policy`` applies
+            (``None``: unlimited). See ``ratchetpy.websocket.flow``.
+        overflow_policy: ``"close"`` (with ``overflow_close_code``),
+            ``"drop"`` (that client's messages until it drains) or
+            ``"notify"`` (only the component's ``on_backpressure``).
+        overflow_close_code: the close code for the ``"close"`` policy.
+        compression: ``None`` (default: decline permessage-deflate, as
+            Ratchet does) or ``"deflate"`` to accept it with bounded memory
+            (window bits <= ``deflate_window_bits``, memLevel
+            ``deflate_mem_level``). Compressed connections leave the fast path;
+            ``max_message_size`` applies after inflation.
     """
 
     def __init__(
@@ -86,6 +106,13 @@ class WsServer(HttpServerInterface):
         close_timeout: float = 5.0,
         strict_sub_protocols: bool = True,
         log_connections: bool = True,
+        fast_path: bool = True,
+        max_buffered_bytes: int | None = DEFAULT_MAX_BUFFERED_BYTES,
+        overflow_policy: str = "close",
+        overflow_close_code: int = 1008,
+        compression: str | None = None,
+        deflate_window_bits: int = 12,
+        deflate_mem_level: int = 4,
     ) -> None:
         check_component(
             component, ("on_open", "on_message", "on_close", "on_error"), "WsServer"
@@ -109,8 +136,35 @@ class WsServer(HttpServerInterface):
             "webStatus": False,
             "utf8validateIncoming": True,
         }
+        self.fast_path = bool(fast_path)
+        self.max_buffered_bytes: int | None = (
+            None if max_buffered_bytes is None else _limit("max_buffered_bytes", max_buffered_bytes)
+        )
+        if overflow_policy not in OVERFLOW_POLICIES:
+            raise ConfigurationError(
+                f"overflow_policy must be one of {OVERFLOW_POLICIES}, not {overflow_policy!r}"
+            )
+        self.overflow_policy = overflow_policy
+        if overflow_close_code not in (1008, 1011, 1013) and not 4000 <= overflow_close_code <= 4999:
+            raise ConfigurationError(
+                f"overflow_close_code must be 1008, 1011, 1013 or 4000-4999, not {overflow_close_code!r}"
+            )
+        self.overflow_close_code = overflow_close_code
+        self._flow_hooks = any(
+            hasattr(component, name) for name in ("on_backpressure", "on_drain")
+        )
+        if compression not in (None, "deflate"):
+            raise ConfigurationError(
+                f"compression must be None or 'deflate', not {compression!r}"
+            )
+        self.compression = compression
+        if compression == "deflate":
+            self._options["perMessageCompressionAccept"] = deflate_acceptor(
+                deflate_window_bits, deflate_mem_level
+            )
         self._factory: Any = None
         self._reactor: Any = None
+        self._protocol_class: Any = None
         # Open connections (handshake done, on_close not yet run), for
         # graceful shutdown; the waiters fire once it is empty.
         self._open: set[WsServerProtocol] = set()
@@ -150,11 +204,17 @@ class WsServer(HttpServerInterface):
         self._options.update(options)
         if self._factory is not None:
             self._factory.setProtocolOptions(**options)
+            refresh_protocol_class(self._protocol_class, self._factory)
 
     def _factory_for(self, reactor: Any) -> Any:
         if self._factory is None or self._reactor is not reactor:
             self._factory = build_factory(reactor, self._options)
             self._reactor = reactor
+            # Options and initial flags live on a per-server class, so each
+            # open connection need not keep its own copies (memory per idle
+            # connection); see _engine.trim_after_open.
+            self._protocol_class = bind_protocol_class(WsServerProtocol, self._factory)
+            self._protocol_class._trim_wanted = self.fast_path
         return self._factory
 
     # -- open connections and graceful shutdown ------------------------------
@@ -244,10 +304,12 @@ class WsServer(HttpServerInterface):
             return
         conn.http_request = request
         self._factory_for(conn._reactor)
-        protocol = WsServerProtocol(self, conn, result.sub_protocol)
+        protocol = self._protocol_class(self, conn, result.sub_protocol)
         conn._ws_protocol = protocol
         conn._take_over(protocol)
         protocol.dataReceived(_without_origin(request) if "origin" in request.headers else request.raw)
+        # Save memory on long-lived connections; lookups rebuild the index.
+        request.headers._compact()
 
     def on_message(self, conn: Any, data: bytes) -> None:
         # Only bytes that arrived in the same read as the request head come

@@ -1,0 +1,147 @@
+"""
+Echo and broadcast servers for the benchmarks and the Autobahn TestSuite run.
+
+    python bench/servers.py KIND [--port N] [--no-fastpath] [--compression]
+        [--max-message-size BYTES]
+
+KIND is ``ratchetpy`` (IoServer/HttpServer/WsServer + an echo component),
+``autobahn`` (stock ``autobahn.twisted`` WebSocketServerProtocol echo) or
+``websockets`` (the ``websockets`` library's asyncio server). Every server
+echoes on any path, and on ``/broadcast`` a binary message is sent to every
+connection open on ``/broadcast`` instead. It prints ``READY <port>`` once
+listening. Twisted servers use the default (epoll) reactor.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+
+
+def ratchetpy_server(args: argparse.Namespace) -> None:
+    from twisted.internet import reactor
+
+    from ratchetpy import HttpServer, IoServer, WsServer
+    from ratchetpy.websocket import broadcast
+
+    class Echo:
+        def __init__(self) -> None:
+            self.subscribers: set = set()
+
+        def on_open(self, conn):
+            if conn.http_request.path == "/broadcast":
+                self.subscribers.add(conn)
+
+        def on_message(self, conn, msg):
+            if conn.http_request.path == "/broadcast":
+                broadcast(self.subscribers, msg)
+            else:
+                conn.send(msg)
+
+        def on_close(self, conn):
+            self.subscribers.discard(conn)
+
+        def on_error(self, conn, exc):
+            conn.close(1011)
+
+    ws = WsServer(
+        Echo(),
+        log_connections=False,
+        fast_path=not args.no_fastpath,
+        max_message_size=args.max_message_size or None,
+        compression="deflate" if args.compression else None,
+    )
+    server = IoServer(HttpServer(ws), f"tcp:{args.port}:interface=127.0.0.1:backlog=4096", reactor)
+
+    def ready(port):
+        print(f"READY {port.getHost().port}", flush=True)
+
+    server.listen().addCallback(ready)
+    reactor.run()
+
+
+def autobahn_server(args: argparse.Namespace) -> None:
+    from autobahn.twisted.websocket import WebSocketServerFactory, WebSocketServerProtocol
+    from twisted.internet import reactor
+
+    subscribers: set = set()
+
+    class Echo(WebSocketServerProtocol):
+        def onOpen(self):
+            self.is_sub = self.http_request_path == "/broadcast"
+            if self.is_sub:
+                subscribers.add(self)
+
+        def onMessage(self, payload, isBinary):
+            if self.is_sub:
+                prepared = self.factory.prepareMessage(payload, isBinary)
+                for p in subscribers:
+                    p.sendPreparedMessage(prepared)
+            else:
+                self.sendMessage(payload, isBinary)
+
+        def onClose(self, wasClean, code, reason):
+            subscribers.discard(self)
+
+    factory = WebSocketServerFactory()
+    factory.protocol = Echo
+    factory.setProtocolOptions(maxMessagePayloadSize=0, maxFramePayloadSize=0)
+    port = reactor.listenTCP(args.port, factory, backlog=4096, interface="127.0.0.1")
+    print(f"READY {port.getHost().port}", flush=True)
+    reactor.run()
+
+
+def websockets_server(args: argparse.Namespace) -> None:
+    import asyncio
+
+    from websockets.asyncio.server import broadcast as ws_broadcast
+    from websockets.asyncio.server import serve
+
+    subscribers: set = set()
+
+    from websockets.exceptions import ConnectionClosed
+
+    async def handler(ws):
+        try:
+            if ws.request.path == "/broadcast":
+                subscribers.add(ws)
+                try:
+                    async for msg in ws:
+                        ws_broadcast(subscribers, msg)
+                finally:
+                    subscribers.discard(ws)
+            else:
+                async for msg in ws:
+                    await ws.send(msg)
+        except ConnectionClosed:
+            pass
+
+    async def main():
+        async with serve(
+            handler, "127.0.0.1", args.port, compression=None, max_size=None, backlog=4096
+        ) as server:
+            port = next(iter(server.sockets)).getsockname()[1]
+            print(f"READY {port}", flush=True)
+            await asyncio.Future()
+
+    asyncio.run(main())
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("kind", choices=("ratchetpy", "autobahn", "websockets"))
+    parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--no-fastpath", action="store_true")
+    parser.add_argument("--compression", action="store_true")
+    parser.add_argument("--max-message-size", type=int, default=0, help="0: unlimited")
+    args = parser.parse_args()
+    {"ratchetpy": ratchetpy_server, "autobahn": autobahn_server, "websockets": websockets_server}[
+        args.kind
+    ](args)
+
+
+if __name__ == "__main__":
+    main()
