@@ -29,10 +29,13 @@ def test_autobahn_testsuite_core_cases():
     """Every case but 12.*/13.* (compression) is OK or INFORMATIONAL, behaviour and close."""
     if ats.wstest_path() is None:
         if _python27():
-            pytest.fail(
+            message = (
                 "Python 2.7 exists but wstest is not installed: run "
                 "tests/conformance/setup_ats.sh (.ci/run does)"
             )
+            if os.environ.get("CI") == "true":
+                pytest.fail(message)  # CI must run the suite wherever it can
+            pytest.skip(message)
         pytest.skip(
             "Autobahn TestSuite needs Python 2.7 (wstest), which this machine lacks; "
             "see tests/conformance/setup_ats.sh"
