@@ -75,36 +75,6 @@ class LoopbackTests(TestCase):
         self.assertEqual(code, 1009)
 
 
-def _self_signed(tmpdir: str) -> tuple[str, str]:
-    import datetime
-
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
-    now = datetime.datetime.now(datetime.timezone.utc)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(1)
-        .not_valid_before(now - datetime.timedelta(days=1))
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .sign(key, hashes.SHA256())
-    )
-    key_path, cert_path = os.path.join(tmpdir, "key.pem"), os.path.join(tmpdir, "cert.pem")
-    with open(key_path, "wb") as f:
-        f.write(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                  serialization.NoEncryption()))
-    with open(cert_path, "wb") as f:
-        f.write(cert.public_bytes(serialization.Encoding.PEM))
-    return key_path, cert_path
-
-
 class TlsTests(TestCase):
     @inlineCallbacks
     def test_fast_path_over_tls_writes_through_the_transport(self):
@@ -112,8 +82,11 @@ class TlsTests(TestCase):
         import ssl
         import tempfile
 
-        tmp = tempfile.mkdtemp()
-        key, cert = _self_signed(tmp)
+        from pathlib import Path
+
+        from .tlsutil import self_signed
+
+        cert, key = self_signed(Path(tempfile.mkdtemp()))
         component = RecordingComponent(echo=True)
         ws = WsServer(component, log_connections=False)
         server = IoServer(
