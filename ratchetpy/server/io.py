@@ -165,6 +165,10 @@ class _IoFactory(Factory):
         self.component = component
         self.reactor = reactor
 
+    def logPrefix(self) -> str:
+        # Twisted names the listening port after this ("ratchetpy starting on 8080").
+        return "ratchetpy"
+
     def buildProtocol(self, addr: Any) -> _IoProtocol:
         return _IoProtocol(self.component, self.reactor)
 
