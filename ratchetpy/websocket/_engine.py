@@ -54,6 +54,16 @@ STATE_OPEN: int = WebSocketProtocol.STATE_OPEN
 STATE_CLOSING: int = WebSocketProtocol.STATE_CLOSING
 STATE_CLOSED: int = WebSocketProtocol.STATE_CLOSED
 
+STREAMING_HOOKS: tuple[str, ...] = (
+    "onMessageBegin",
+    "onMessageFrameBegin",
+    "onMessageFrameData",
+    "onMessageFrameEnd",
+    "onMessageFrame",
+    "onMessageEnd",
+)
+"""Autobahn streaming hooks the fast path skips; overriding one disables it."""
+
 REQUIRED_NAMES: dict[str, tuple[str, ...]] = {
     # methods and class attributes, checked on the classes
     "protocol_class": (
@@ -129,12 +139,7 @@ FASTPATH_NAMES: dict[str, tuple[str, ...]] = {
         "_onOpen",
         "sendData",
         "_trigger",
-        "onMessageBegin",
-        "onMessageFrameBegin",
-        "onMessageFrameData",
-        "onMessageFrameEnd",
-        "onMessageFrame",
-        "onMessageEnd",
+        *STREAMING_HOOKS,
         "onMessage",
     ),
     # set per connection by Autobahn; checked on a connected instance
@@ -171,15 +176,6 @@ FASTPATH_NAMES: dict[str, tuple[str, ...]] = {
 }
 """Autobahn internals the fast path reads (and for ``data``/stats, writes)."""
 
-STREAMING_HOOKS: tuple[str, ...] = (
-    "onMessageBegin",
-    "onMessageFrameBegin",
-    "onMessageFrameData",
-    "onMessageFrameEnd",
-    "onMessageFrame",
-    "onMessageEnd",
-)
-"""Autobahn streaming hooks the fast path skips; overriding one disables it."""
 
 TRANSPORT_NAMES: tuple[str, ...] = (
     "socket",

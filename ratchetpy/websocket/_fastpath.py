@@ -27,9 +27,9 @@ Autobahn's debug-level per-message log lines are not emitted.
 
 from __future__ import annotations
 
-import struct
 from typing import Any, Callable
 
+from .frames import encode_header
 from ._engine import (
     FASTPATH_AVAILABLE,
     STATE_OPEN,
@@ -44,8 +44,6 @@ from ._engine import (
 __all__ = ["FastPathMixin", "unmask", "encode_header", "SELF_BUFFER_LIMIT"]
 
 _from_bytes = int.from_bytes
-_PACK_16 = struct.Struct("!BBH").pack
-_PACK_64 = struct.Struct("!BBQ").pack
 
 SELF_BUFFER_LIMIT = 64 * 1024
 """A partial ordinary frame up to this size waits (for one more read) in our
@@ -84,15 +82,6 @@ elif _nvx_unmask is not None:
     unmask = _unmask_nvx
 else:
     unmask = _py_unmask
-
-
-def encode_header(opcode: int, length: int) -> bytes:
-    """The header of a final, unmasked server frame of ``length`` bytes."""
-    if length < 126:
-        return bytes((0x80 | opcode, length))
-    if length < 0x10000:
-        return _PACK_16(0x80 | opcode, 126, length)
-    return _PACK_64(0x80 | opcode, 127, length)
 
 
 def _overrides_streaming_hooks(cls: type) -> list[str]:
@@ -248,21 +237,10 @@ class FastPathMixin:
         Send one final unmasked frame at once; False if this connection
         must use Autobahn's ``sendFrame`` (fast path off, closing, queued).
         """
-        proto: Any = self
-        # ``triggered`` is set while Autobahn's send queue is in use
-        if not self._fast_tx or proto.state != STATE_OPEN or proto.triggered:
-            return False
         n = len(payload)
-        if n < 126:
-            frame = bytes((0x80 | opcode, n)) + payload
-        else:
-            frame = encode_header(opcode, n) + payload
-        stats = proto.trafficStats
-        stats.outgoingOctetsWireLevel += len(frame)
-        stats.outgoingWebSocketFrames += 1
-        if direct_write(proto.transport, frame):
-            self._after_buffered(len(frame))  # type: ignore[attr-defined]
-        return True
+        if n < 126:  # the common case, without a call
+            return self._fast_write_frame(bytes((0x80 | opcode, n)) + payload)
+        return self._fast_write_frame(encode_header(opcode, n) + payload)
 
     def _fast_write_frame(self, frame: bytes) -> bool:
         """Write an already encoded frame at once; False when not eligible."""
