@@ -40,10 +40,12 @@ __all__ = [
     "HandlerHost",
     "Serial",
     "call_handler",
+    "handle_result",
     "settle",
     "as_deferred",
     "MAX_QUEUED",
     "stops_process",
+    "stop_reactor",
 ]
 
 MAX_QUEUED = 32
@@ -54,6 +56,24 @@ stops reading from the socket."""
 def stops_process(exc: BaseException) -> bool:
     """True for the exceptions that ask the whole process to stop."""
     return isinstance(exc, (SystemExit, KeyboardInterrupt))
+
+
+def stop_reactor(reactor: Any) -> None:
+    """
+    Stop ``reactor`` gracefully, on its next turn, if it runs: its shutdown
+    triggers (``App``/``IoServer`` stops) close the other clients first.
+    """
+    if reactor is not None and getattr(reactor, "running", False):
+        reactor.callLater(0, _stop_once, reactor)
+
+
+def _stop_once(reactor: Any) -> None:
+    from twisted.internet.error import ReactorNotRunning
+
+    try:
+        reactor.stop()
+    except ReactorNotRunning:
+        pass  # a stop is already under way
 
 
 class HandlerHost(Protocol):
@@ -115,8 +135,15 @@ def _run(host: HandlerHost, method: Callable[..., Any], args: tuple[Any, ...]) -
     except BaseException as exc:  # noqa: BLE001 - see the module docstring
         host._handler_fatal(exc)
         return
-    if result is None:
-        return
+    if result is not None:
+        handle_result(host, result)
+
+
+def handle_result(host: HandlerHost, result: object) -> None:
+    """
+    What a handler of ``host``'s connection returned: if it is awaitable,
+    route its failure and hold the connection's next events until it is done.
+    """
     d = as_deferred(result)
     if d is None:
         return  # a plain return value (``return self``, ...): nothing to wait for

@@ -13,11 +13,12 @@ from __future__ import annotations
 
 import abc
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .exceptions import ComponentError
 
 __all__ = [
+    "ConnectionEvents",
     "ComponentInterface",
     "MessageInterface",
     "MessageComponentInterface",
@@ -72,12 +73,17 @@ def check_component(component: object, required: Iterable[str], layer: str) -> N
         )
 
 
-class ComponentInterface(abc.ABC):
+class ConnectionEvents(abc.ABC):
     """
-    A component receives the life-cycle events of each connection.
+    What every component has, whatever its ``on_open`` takes: ``on_close``
+    and ``on_error``, and the refusal of PHP-style method names.
 
-    Every layer of a ratchetpy stack is a component wrapping the next one,
-    and your application is the innermost.
+    ``ComponentInterface`` (``on_open(conn)``) and
+    ``HttpServerInterface`` (``on_open(conn, request)``) are siblings
+    under it, so neither overrides the other's signature.
+
+    Any handler may be an ``async def`` or return a Deferred: see
+    ``ratchetpy._handlers`` for the order and error rules.
     """
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
@@ -87,15 +93,11 @@ class ComponentInterface(abc.ABC):
             raise _php_names_error(cls.__qualname__, php)
 
     @abc.abstractmethod
-    def on_open(self, conn: Any) -> None:
-        """A new connection was opened."""
-
-    @abc.abstractmethod
-    def on_close(self, conn: Any) -> None:
+    def on_close(self, conn: ConnectionInterface) -> Any:
         """The connection closed; called exactly once for each opened one."""
 
     @abc.abstractmethod
-    def on_error(self, conn: Any, exc: Exception) -> None:
+    def on_error(self, conn: ConnectionInterface, exc: Exception) -> Any:
         """
         An exception was raised while handling ``conn``.
 
@@ -105,11 +107,24 @@ class ComponentInterface(abc.ABC):
         """
 
 
+class ComponentInterface(ConnectionEvents):
+    """
+    A component receives the life-cycle events of each connection.
+
+    Every layer of a ratchetpy stack is a component wrapping the next one,
+    and your application is the innermost.
+    """
+
+    @abc.abstractmethod
+    def on_open(self, conn: ConnectionInterface) -> Any:
+        """A new connection was opened."""
+
+
 class MessageInterface(abc.ABC):
     """Something that receives messages from a connection."""
 
     @abc.abstractmethod
-    def on_message(self, conn: Any, msg: Any) -> None:
+    def on_message(self, conn: ConnectionInterface, msg: str | bytes) -> Any:
         """
         A message arrived on ``conn``.
 
@@ -128,7 +143,18 @@ class ConnectionInterface(abc.ABC):
 
     Keep connections in sets and compare them with ``is``. Any attribute
     you set on a connection is shared by every layer's view of it.
+
+    Attributes:
+        resource_id: an ``int`` unique in this process (Ratchet's).
+        remote_address: the peer's host.
     """
+
+    resource_id: int
+    remote_address: str
+
+    if TYPE_CHECKING:
+        # The attribute bag: any name a component sets reads back as Any.
+        def __getattr__(self, name: str) -> Any: ...
 
     @abc.abstractmethod
     def send(self, data: str | bytes) -> ConnectionInterface:

@@ -18,7 +18,7 @@ import itertools
 from typing import Any
 
 from .interfaces import ConnectionInterface, MessageComponentInterface
-from .websocket.connection import is_valid_close_code
+from .websocket.frames import is_valid_close_code
 
 __all__ = ["FakeConnection", "RecordingComponent"]
 

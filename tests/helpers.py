@@ -143,3 +143,11 @@ def text(payload: str) -> Frame:
 
 def binary(payload: bytes) -> Frame:
     return Frame(Opcode.BINARY, payload)
+
+
+def ws_protocol(conn: Any) -> Any:
+    """The WebSocket protocol behind ``conn`` (an ``IoConnection`` or a WebSocket view)."""
+    from ratchetpy.server.io import taken_over_by
+    from ratchetpy.websocket.connection import protocol_of
+
+    return taken_over_by(conn) or protocol_of(conn)

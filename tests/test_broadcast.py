@@ -9,6 +9,7 @@ from ratchetpy import HttpServer, WsServer
 from ratchetpy.testing import FakeConnection, RecordingComponent
 from ratchetpy.websocket.broadcast import PreparedMessage, broadcast, deliver, prepare
 from tests.helpers import WsPeer
+from tests.helpers import ws_protocol
 
 
 def peers(n, **options):
@@ -19,7 +20,7 @@ def peers(n, **options):
 
 
 def ws_conn(peer):
-    return peer.memory.conn._ws_protocol.conn
+    return ws_protocol(peer.memory.conn).conn
 
 
 def test_broadcast_reaches_every_open_connection_with_one_frame():

@@ -14,9 +14,10 @@ from websockets.extensions.permessage_deflate import ClientPerMessageDeflateFact
 from ratchetpy import HttpServer, WsServer
 from ratchetpy.testing import RecordingComponent
 from ratchetpy.websocket import _fastpath
-from ratchetpy.websocket._engine import FASTPATH_ENV
-from ratchetpy.websocket.protocol import WsServerProtocol
+from ratchetpy.websocket._selfcheck import FASTPATH_ENV
+from ratchetpy.websocket.protocol import FastWsServerProtocol
 from tests.helpers import WsPeer
+from tests.helpers import ws_protocol
 
 MASK = b"\x37\xfa\x21\x3d"
 
@@ -55,7 +56,7 @@ class Session:
         ws = WsServer(self.component, log_connections=False, fast_path=fast, **ws_options)
         self.peer = WsPeer(stack=HttpServer(ws), one_byte_at_a_time=False).open()
         self.memory = self.peer.memory
-        self.protocol = self.memory.conn._ws_protocol
+        self.protocol = ws_protocol(self.memory.conn)
         self.stock_calls = 0
         consume = self.protocol.consumeData
 
@@ -76,7 +77,7 @@ class Session:
 def both(data: bytes, cuts: list[int] | None = None, **options) -> tuple[Session, tuple]:
     """Feed ``data`` to a fast and a stock server; assert identical results."""
     fast, stock = Session(True, **options), Session(False, **options)
-    assert fast.protocol._fast_rx and not stock.protocol._fast_rx
+    assert fast.protocol._fast_rx and not getattr(stock.protocol, "_fast_rx", False)
     got_fast, got_stock = fast.feed(data, cuts), stock.feed(data, cuts)
     assert got_fast == got_stock
     return fast, got_fast
@@ -194,8 +195,8 @@ def test_fast_send_frames_match_autobahn():
     """What the fast send writes is byte-identical to Autobahn's sendFrame."""
     for payload in ["", "a", "é" * 100, "z" * 200, b"\x00" * 70000]:
         fast, stock = Session(True), Session(False)
-        fast.memory.conn._ws_protocol.conn.send(payload)
-        stock.memory.conn._ws_protocol.conn.send(payload)
+        ws_protocol(fast.memory.conn).conn.send(payload)
+        ws_protocol(stock.memory.conn).conn.send(payload)
         assert fast.memory.take() == stock.memory.take()
 
 
@@ -204,7 +205,7 @@ def test_compression_negotiated_uses_the_stock_path():
     peer = WsPeer(stack=HttpServer(WsServer(component, compression="deflate", log_connections=False)))
     peer.client.available_extensions = [ClientPerMessageDeflateFactory()]
     peer.open()
-    protocol = peer.memory.conn._ws_protocol
+    protocol = ws_protocol(peer.memory.conn)
     assert protocol._perMessageCompress is not None
     assert not protocol._fast_rx and not protocol._fast_tx
     events = peer.send_text("compressed " * 50)
@@ -218,24 +219,20 @@ def test_compression_offer_declined_by_default():
     peer.client.available_extensions = [ClientPerMessageDeflateFactory()]
     response = peer.handshake()
     assert "Sec-WebSocket-Extensions" not in response.headers
-    assert peer.memory.conn._ws_protocol._fast_rx
-
-
-class _Streaming(RecordingComponent):
-    pass
+    assert ws_protocol(peer.memory.conn)._fast_rx
 
 
 def test_subclass_with_streaming_hooks_uses_the_stock_path(monkeypatch):
     frames = []
 
-    class Streaming(WsServerProtocol):
+    class Streaming(FastWsServerProtocol):
         def onMessageFrame(self, payload):
             frames.append(payload)
             super().onMessageFrame(payload)
 
     import ratchetpy.websocket.server as server_module
 
-    monkeypatch.setattr(server_module, "WsServerProtocol", Streaming)
+    monkeypatch.setattr(server_module, "FastWsServerProtocol", Streaming)
     session = Session(True)
     assert isinstance(session.protocol, Streaming)
     assert not session.protocol._fast_rx
@@ -252,11 +249,13 @@ def test_kill_switch_env(monkeypatch):
 
 
 def test_failed_self_check_falls_back(monkeypatch):
-    monkeypatch.setattr(_fastpath, "FASTPATH_AVAILABLE", False)
+    from ratchetpy.websocket import _selfcheck
+
+    monkeypatch.setattr(_selfcheck, "_checked", False)
     session = Session(True)
-    assert not session.protocol._fast_rx
+    assert not isinstance(session.protocol, _fastpath.FastPathMixin)
     messages, _ = session.feed(text("hi") + binary(b"b"))
-    assert messages == ["hi", b"b"]
+    assert messages == ["hi", b"b"] and session.stock_calls >= 1
 
 
 def test_app_closing_mid_read_hands_the_rest_to_autobahn():

@@ -19,6 +19,7 @@ from twisted.trial.unittest import TestCase
 from ratchetpy import HttpServer, IoServer, WsServer
 from ratchetpy.testing import RecordingComponent
 from tests.helpers import seconds
+from tests.helpers import ws_protocol
 
 LIMIT = 256 * 1024
 CHUNK = b"x" * 65536
@@ -180,7 +181,7 @@ class SendBufferUnitTests(TestCase):
         from tests.helpers import WsPeer
 
         peer = WsPeer(RecordingComponent()).open()
-        conn = peer.memory.conn._ws_protocol.conn
+        conn = ws_protocol(peer.memory.conn).conn
         conn.send("x")
         self.assertEqual(conn.buffered_amount, 0)
         self.assertEqual(conn.dropped_messages, 0)

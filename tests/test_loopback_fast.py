@@ -14,6 +14,7 @@ from websockets.sync.client import connect
 from ratchetpy import HttpServer, IoServer, WsServer
 from ratchetpy.testing import RecordingComponent
 from tests.helpers import seconds
+from tests.helpers import ws_protocol
 
 
 class LoopbackTests(TestCase):
@@ -40,7 +41,7 @@ class LoopbackTests(TestCase):
 
         got = yield deferToThread(client)
         self.assertEqual(got, payloads)
-        protocol = component.events[0][1]._ws
+        protocol = ws_protocol(component.events[0][1])
         self.assertTrue(protocol._fast_rx and protocol._fast_tx)
         from twisted.internet import tcp
 
@@ -68,7 +69,7 @@ class LoopbackTests(TestCase):
         extensions, echoed, code = yield deferToThread(client)
         self.assertIn("permessage-deflate", extensions)
         self.assertIn("client_max_window_bits=12", extensions)
-        pmd = component.events[0][1]._ws._perMessageCompress
+        pmd = ws_protocol(component.events[0][1])._perMessageCompress
         self.assertEqual((pmd.server_max_window_bits, pmd.client_max_window_bits), (12, 12))
         self.assertEqual(pmd.mem_level, 4)
         self.assertEqual(echoed, "small " * 100)
@@ -108,7 +109,7 @@ class TlsTests(TestCase):
 
         got = yield deferToThread(client)
         self.assertEqual(got, payloads)
-        protocol = component.events[0][1]._ws
+        protocol = ws_protocol(component.events[0][1])
         self.assertTrue(protocol._fast_rx)
         from twisted.internet import tcp
 

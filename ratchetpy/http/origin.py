@@ -20,10 +20,11 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 from urllib.parse import urlsplit
+from weakref import WeakSet
 
 from twisted.logger import Logger
 
-from ..interfaces import check_component
+from ..interfaces import ConnectionInterface, check_component
 from .interfaces import HttpServerInterface
 from .request import Request
 from .response import close_response
@@ -84,6 +85,8 @@ class OriginCheck(HttpServerInterface):
         if isinstance(allowed_origins, str):
             allowed_origins = [allowed_origins]
         self.component = component
+        # Refused connections, here rather than flagged on the connection.
+        self._refused: WeakSet[ConnectionInterface] = WeakSet()
         self.allowed_origins: list[str] = list(allowed_origins)
         self.allow_missing = allow_missing
 
@@ -109,12 +112,11 @@ class OriginCheck(HttpServerInterface):
                 return True
         return False
 
-    def on_open(self, conn: Any, request: Request) -> None:  # type: ignore[override]
+    def on_open(self, conn: ConnectionInterface, request: Request) -> Any:
         values = request.headers.get_all("origin")
         origin = values[0] if values else None
         if self.is_allowed(origin, request.host):
-            self.component.on_open(conn, request)
-            return
+            return self.component.on_open(conn, request)
         if origin is None:
             why = "it sent no Origin header"
             fix = "browsers always send one; for other clients use allowed origins ['*'] or allow_missing=True (--origin '*')"
@@ -130,17 +132,22 @@ class OriginCheck(HttpServerInterface):
             allowed=", ".join(self.allowed_origins) or "none",
             fix=fix,
         )
-        conn._origin_refused = True
+        self._refused.add(conn)
         close_response(conn, 403)
+        return None
 
-    def on_message(self, conn: Any, msg: Any) -> None:
-        if not getattr(conn, "_origin_refused", False):
-            self.component.on_message(conn, msg)
+    def on_message(self, conn: ConnectionInterface, msg: str | bytes) -> Any:
+        if conn not in self._refused:
+            return self.component.on_message(conn, msg)
+        return None
 
-    def on_close(self, conn: Any) -> None:
-        if not getattr(conn, "_origin_refused", False):
-            self.component.on_close(conn)
+    def on_close(self, conn: ConnectionInterface) -> Any:
+        if conn in self._refused:
+            self._refused.discard(conn)
+            return None
+        return self.component.on_close(conn)
 
-    def on_error(self, conn: Any, exc: Exception) -> None:
-        if not getattr(conn, "_origin_refused", False):
-            self.component.on_error(conn, exc)
+    def on_error(self, conn: ConnectionInterface, exc: Exception) -> Any:
+        if conn not in self._refused:
+            return self.component.on_error(conn, exc)
+        return None

@@ -30,11 +30,13 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import unquote
+from weakref import WeakKeyDictionary
 
 from twisted.logger import Logger
+from twisted.python.failure import Failure
 
 from ..exceptions import ConfigurationError
-from ..interfaces import check_component
+from ..interfaces import ConnectionInterface, check_component
 from .interfaces import HttpServerInterface
 from .request import Request
 from .response import close_response
@@ -78,16 +80,16 @@ def compile_pattern(pattern: str, separator: str = "/") -> re.Pattern[str]:
 class NoOpHttpServerController(HttpServerInterface):
     """Absorbs the events of a connection that was refused (Ratchet's class)."""
 
-    def on_open(self, conn: Any, request: Request) -> None:  # type: ignore[override]
+    def on_open(self, conn: ConnectionInterface, request: Request) -> None:
         pass
 
-    def on_message(self, conn: Any, msg: Any) -> None:
+    def on_message(self, conn: ConnectionInterface, msg: str | bytes) -> None:
         pass
 
-    def on_close(self, conn: Any) -> None:
+    def on_close(self, conn: ConnectionInterface) -> None:
         pass
 
-    def on_error(self, conn: Any, exc: Exception) -> None:
+    def on_error(self, conn: ConnectionInterface, exc: Exception) -> None:
         pass
 
 
@@ -158,6 +160,9 @@ class Router(HttpServerInterface):
 
     def __init__(self, routes: Iterable[Route] = ()) -> None:
         self.routes: list[Route] = []
+        # Each connection's controller, kept here rather than on the
+        # connection, where a component's own attributes could replace it.
+        self._controllers: WeakKeyDictionary[ConnectionInterface, Any] = WeakKeyDictionary()
         for route in routes:
             self._add_route(route)
 
@@ -209,9 +214,9 @@ class Router(HttpServerInterface):
 
     # -- HttpServerInterface -----------------------------------------------
 
-    def on_open(self, conn: Any, request: Request) -> None:  # type: ignore[override]
+    def on_open(self, conn: ConnectionInterface, request: Request) -> Any:
         # Anything the peer sends after a refusal lands in the no-op.
-        conn.controller = _NO_OP
+        self._controllers[conn] = _NO_OP
         status, route, params = self.match(request)
         if status == 405:
             _log.info(
@@ -223,19 +228,19 @@ class Router(HttpServerInterface):
                 allow=params["allow"],
             )
             close_response(conn, 405, [("Allow", params["allow"])], powered_by_first=True)
-            return
+            return None
         if route is None:
             self._log_not_found(conn, request)
             close_response(conn, 404)
-            return
+            return None
         controller = route.controller
         if isinstance(controller, type):
             controller = controller()
         request.route_params = dict(params)
         # Ratchet merges route parameters into the query; the query wins.
         request.query = {**params, **request.query}
-        conn.controller = controller
-        controller.on_open(conn, request)
+        self._controllers[conn] = controller
+        return controller.on_open(conn, request)
 
     def _log_not_found(self, conn: Any, request: Request) -> None:
         path = unquote(request.path) or "/"
@@ -259,17 +264,22 @@ class Router(HttpServerInterface):
             fix=fix,
         )
 
-    def on_message(self, conn: Any, msg: Any) -> None:
-        conn.controller.on_message(conn, msg)
+    def on_message(self, conn: ConnectionInterface, msg: str | bytes) -> Any:
+        return self._controllers.get(conn, _NO_OP).on_message(conn, msg)
 
-    def on_close(self, conn: Any) -> None:
-        controller = getattr(conn, "controller", None)
+    def on_close(self, conn: ConnectionInterface) -> Any:
+        controller = self._controllers.pop(conn, None)
         if controller is not None:
-            controller.on_close(conn)
+            return controller.on_close(conn)
+        return None
 
-    def on_error(self, conn: Any, exc: Exception) -> None:
-        controller = getattr(conn, "controller", None)
+    def on_error(self, conn: ConnectionInterface, exc: Exception) -> Any:
+        controller = self._controllers.get(conn)
         if controller is not None:
-            controller.on_error(conn, exc)
-        else:
-            raise exc
+            return controller.on_error(conn, exc)
+        # Raised before a route was chosen: nothing above can handle it.
+        _log.failure(
+            "Error routing a request from {peer}", Failure(exc), peer=conn.remote_address
+        )
+        close_response(conn, 500)
+        return None

@@ -15,8 +15,10 @@ what to fix and the connection closed. Other connections are unaffected.
 from __future__ import annotations
 
 from typing import Any
+from weakref import WeakKeyDictionary
 
 from twisted.logger import Logger
+from twisted.python.failure import Failure
 
 from ..exceptions import (
     ConfigurationError,
@@ -24,7 +26,8 @@ from ..exceptions import (
     RequestHeadTooLarge,
     RequestTimeout,
 )
-from ..interfaces import MessageComponentInterface, check_component
+from ..interfaces import ConnectionInterface, MessageComponentInterface, check_component
+from ..server.io import feed, taken_over_by
 from .request import parse_request_head
 from .response import close_response
 
@@ -38,12 +41,14 @@ DEFAULT_REQUEST_TIMEOUT = 10.0
 
 
 class _HttpState:
-    __slots__ = ("buffer", "timer", "received")
+    """A connection whose request head has not been handed on (yet)."""
+
+    __slots__ = ("buffer", "timer", "refused")
 
     def __init__(self) -> None:
         self.buffer = bytearray()
         self.timer: Any = None
-        self.received = False
+        self.refused = False
 
 
 class HttpServer(MessageComponentInterface):
@@ -79,24 +84,30 @@ class HttpServer(MessageComponentInterface):
         self._component = component
         self.max_request_size = max_request_size
         self.request_timeout = request_timeout
+        # Connections whose head is still awaited (or was refused). Once a
+        # head is handed on, the connection leaves this map: it costs
+        # nothing for the rest of its life.
+        self._pending: WeakKeyDictionary[ConnectionInterface, _HttpState] = WeakKeyDictionary()
 
     @property
     def component(self) -> Any:
         """The wrapped component."""
         return self._component
 
-    def on_open(self, conn: Any) -> None:
-        state = conn._http = _HttpState()
+    def on_open(self, conn: ConnectionInterface) -> None:
+        state = self._pending[conn] = _HttpState()
         if self.request_timeout is not None:
-            state.timer = conn._reactor.callLater(
-                self.request_timeout, self._timed_out, conn
-            )
+            state.timer = conn.reactor.callLater(self.request_timeout, self._timed_out, conn)
 
-    def on_message(self, conn: Any, data: bytes) -> None:
-        state: _HttpState = conn._http
-        if state.received:
-            self._component.on_message(conn, data)
-            return
+    def on_message(self, conn: ConnectionInterface, data: str | bytes) -> Any:
+        state = self._pending.get(conn)
+        if state is None:
+            # The head was handed on: this is what follows it.
+            return self._component.on_message(conn, data)
+        if state.refused:
+            return None
+        if isinstance(data, str):
+            data = data.encode("utf-8")
         buffer = state.buffer
         # Search from just before the new bytes: the terminator may straddle reads.
         start = max(0, len(buffer) - 3)
@@ -104,45 +115,50 @@ class HttpServer(MessageComponentInterface):
         end = buffer.find(b"\r\n\r\n", start)
         if end < 0:
             if len(buffer) > self.max_request_size:
-                self._refuse(conn, RequestHeadTooLarge(self._too_large()))
-            return
+                self._refuse(conn, state, RequestHeadTooLarge(self._too_large()))
+            return None
         end += 4
         if end > self.max_request_size:
-            self._refuse(conn, RequestHeadTooLarge(self._too_large()))
-            return
+            self._refuse(conn, state, RequestHeadTooLarge(self._too_large()))
+            return None
         head, rest = bytes(buffer[:end]), bytes(buffer[end:])
         state.buffer = bytearray()
         try:
             request = parse_request_head(head)
         except HttpError as exc:
-            self._refuse(conn, exc)
-            return
+            self._refuse(conn, state, exc)
+            return None
         self._cancel_timer(state)
-        state.received = True
+        del self._pending[conn]
         conn.http_request = request
-        self._component.on_open(conn, request)
+        result = self._component.on_open(conn, request)
         if rest and not conn.closing:
-            self._component.on_message(conn, rest)
+            if taken_over_by(conn) is not None:
+                # A WebSocket took the connection over: its first frames go
+                # the way every later byte goes, straight to it.
+                feed(conn, rest)  # type: ignore[arg-type]
+            else:
+                self._component.on_message(conn, rest)
+        return result
 
-    def on_close(self, conn: Any) -> None:
-        state: _HttpState | None = getattr(conn, "_http", None)
-        if state is None:
-            return
-        self._cancel_timer(state)
-        if state.received:
-            self._component.on_close(conn)
+    def on_close(self, conn: ConnectionInterface) -> Any:
+        state = self._pending.pop(conn, None)
+        if state is not None:
+            self._cancel_timer(state)
+            return None
+        return self._component.on_close(conn)
 
-    def on_error(self, conn: Any, exc: Exception) -> None:
-        state: _HttpState | None = getattr(conn, "_http", None)
-        if state is not None and state.received:
-            self._component.on_error(conn, exc)
-        else:
-            self._log.error(
-                "Error before the request head of {peer} was complete: {error!r}",
-                peer=conn.remote_address,
-                error=exc,
-            )
-            close_response(conn, 500)
+    def on_error(self, conn: ConnectionInterface, exc: Exception) -> Any:
+        if conn not in self._pending:
+            return self._component.on_error(conn, exc)
+        self._log.failure(
+            "Error before the request head of {peer} was complete: {error!r}",
+            Failure(exc),
+            peer=conn.remote_address,
+            error=exc,
+        )
+        close_response(conn, 500)
+        return None
 
     def _too_large(self) -> str:
         return (
@@ -150,21 +166,24 @@ class HttpServer(MessageComponentInterface):
             "(raise HttpServer(max_request_size=...) if your clients send large cookies)"
         )
 
-    def _timed_out(self, conn: Any) -> None:
-        state: _HttpState = conn._http
+    def _timed_out(self, conn: ConnectionInterface) -> None:
+        state = self._pending.get(conn)
+        if state is None:
+            return
         state.timer = None
-        if not state.received and not conn.closing:
+        if not state.refused and not conn.closing:
             self._refuse(
                 conn,
+                state,
                 RequestTimeout(
                     f"no complete request head within {self.request_timeout} s "
                     "(HttpServer(request_timeout=...))"
                 ),
             )
 
-    def _refuse(self, conn: Any, exc: HttpError) -> None:
-        state: _HttpState = conn._http
+    def _refuse(self, conn: ConnectionInterface, state: _HttpState, exc: HttpError) -> None:
         self._cancel_timer(state)
+        state.refused = True
         state.buffer = bytearray()
         self._log.info(
             "Refused request from {peer} with {status}: {detail}",

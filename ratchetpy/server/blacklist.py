@@ -17,11 +17,12 @@ from __future__ import annotations
 
 import ipaddress
 from typing import Any, Union
+from weakref import WeakSet
 
 from twisted.logger import Logger
 
 from ..exceptions import ConfigurationError
-from ..interfaces import MessageComponentInterface, check_component
+from ..interfaces import ConnectionInterface, MessageComponentInterface, check_component
 
 __all__ = ["IpBlackList", "parse_network"]
 
@@ -59,6 +60,8 @@ class IpBlackList(MessageComponentInterface):
         )
         self.component = component
         self._blocked: dict[str, _Network] = {}
+        # Connections refused here, kept here rather than flagged on them.
+        self._refused: WeakSet[ConnectionInterface] = WeakSet()
 
     @staticmethod
     def filter_address(address: str) -> str:
@@ -94,24 +97,28 @@ class IpBlackList(MessageComponentInterface):
             ip = ip.ipv4_mapped
         return any(ip in network for network in self._blocked.values())
 
-    def on_open(self, conn: Any) -> None:
+    def on_open(self, conn: ConnectionInterface) -> Any:
         if self.is_blocked(conn.remote_address):
-            conn._blocked = True
+            self._refused.add(conn)
             _log.info(
                 "Refused connection from blocked address {peer}", peer=conn.remote_address
             )
             conn.close()
-            return
-        self.component.on_open(conn)
+            return None
+        return self.component.on_open(conn)
 
-    def on_message(self, conn: Any, msg: Any) -> None:
-        if not getattr(conn, "_blocked", False):
-            self.component.on_message(conn, msg)
+    def on_message(self, conn: ConnectionInterface, msg: str | bytes) -> Any:
+        if conn not in self._refused:
+            return self.component.on_message(conn, msg)
+        return None
 
-    def on_close(self, conn: Any) -> None:
-        if not getattr(conn, "_blocked", False):
-            self.component.on_close(conn)
+    def on_close(self, conn: ConnectionInterface) -> Any:
+        if conn in self._refused:
+            self._refused.discard(conn)
+            return None
+        return self.component.on_close(conn)
 
-    def on_error(self, conn: Any, exc: Exception) -> None:
-        if not getattr(conn, "_blocked", False):
-            self.component.on_error(conn, exc)
+    def on_error(self, conn: ConnectionInterface, exc: Exception) -> Any:
+        if conn not in self._refused:
+            return self.component.on_error(conn, exc)
+        return None

@@ -10,7 +10,17 @@ application (the tutorial's telnet chat).
 
 A layer above may take the connection over (``WsServer`` does once the
 WebSocket handshake is done): from then on the transport delivers bytes
-straight to the new protocol, so no per-message work happens here.
+straight to the new protocol, so no per-message work happens here, and the
+connection's loss reaches that protocol first, straight from the transport,
+before ``on_close`` travels down the component chain (which then serves only
+the HTTP-level layers). WebSocket teardown therefore never depends on every
+layer in between forwarding ``on_close``.
+
+Stopping the service stops listening and closes every connection: a
+WebSocket gets 1001 (Going Away), other connections are closed after what
+is buffered is written. Those still open after ``shutdown_timeout`` are
+dropped, and the stop finishes within that timeout plus a second whatever
+components do (see ``_drain``).
 """
 
 from __future__ import annotations
@@ -20,7 +30,7 @@ from collections.abc import Callable
 from typing import Any
 
 from twisted.application.service import Service
-from twisted.internet.defer import Deferred, maybeDeferred
+from twisted.internet.defer import Deferred, DeferredList, maybeDeferred, succeed
 from twisted.internet.endpoints import (
     TCP4ServerEndpoint,
     TCP6ServerEndpoint,
@@ -31,11 +41,22 @@ from twisted.internet.protocol import Factory, Protocol, connectionDone
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
+from .._handlers import Serial, call_handler, settle, stop_reactor, stops_process
 from ..exceptions import ComponentError, ConfigurationError
-from ..http.interfaces import HttpServerInterface
 from ..interfaces import ConnectionInterface, check_component
+from ._drain import OpenSet, close_all
 
-__all__ = ["IoServer", "IoConnection"]
+__all__ = [
+    "IoServer",
+    "IoConnection",
+    "DEFAULT_SHUTDOWN_TIMEOUT",
+    "take_over",
+    "taken_over_by",
+    "feed",
+]
+
+DEFAULT_SHUTDOWN_TIMEOUT = 10.0
+"""Seconds a stop waits for connections to close before dropping them."""
 
 _resource_ids = itertools.count(1)
 
@@ -61,101 +82,197 @@ class IoConnection(ConnectionInterface):
         http_request: set by ``HttpServer`` once a request head is parsed.
 
     Any other attribute you set is kept here and shared by every layer's
-    view of the connection.
+    view of the connection. Framework layers keep their own per-connection
+    state elsewhere, so no name you set can break them.
     """
 
-    def __init__(self, protocol: _IoProtocol, reactor: Any) -> None:
-        self._protocol = protocol
-        self._reactor = reactor
-        self._closing = False
-        self._lost_reason: Failure | None = None
-        self.transport = protocol.transport
+    # The framework's link to the connection lives in a slot with a mangled
+    # name, outside the attribute bag (``__dict__``) that users write to.
+    __slots__ = ("__io",)
+
+    def __init__(self, io: _IoProtocol) -> None:
+        self.__io = io
+        self.transport = io.transport
         self.resource_id: int = next(_resource_ids)
         self.remote_address: str = _host_of(self.transport.getPeer())
 
     @property
+    def reactor(self) -> Any:
+        """The reactor this connection runs on (for timers: ``conn.reactor.callLater``)."""
+        return self.__io.reactor
+
+    @property
     def closing(self) -> bool:
         """True once ``close()`` was called or the peer went away."""
-        return self._closing
+        return self.__io.closing
 
     def send(self, data: str | bytes) -> IoConnection:
         """Write ``data`` (``str`` is encoded as UTF-8); dropped once closing."""
-        if not self._closing:
+        io = self.__io
+        if not io.closing:
             if isinstance(data, str):
                 data = data.encode("utf-8")
-            self.transport.write(data)
+            io.transport.write(data)
         return self
 
     def close(self, code: int = 1000, reason: str = "") -> None:
         """Flush what is buffered, then close (``code`` is for WebSocket views)."""
-        if not self._closing:
-            self._closing = True
-            self.transport.loseConnection()
+        io = self.__io
+        if not io.closing:
+            io.closing = True
+            io.transport.loseConnection()
 
     def abort(self) -> None:
         """Close at once, dropping anything not yet written."""
-        self._closing = True
-        self.transport.abortConnection()
-
-    def _take_over(self, protocol: Protocol) -> None:
-        """
-        Hand the transport's incoming bytes to ``protocol`` from now on.
-
-        Binding ``dataReceived`` on the instance makes the transport call
-        the new protocol directly, whatever the transport type (TCP, TLS,
-        UNIX). Connection loss still travels down the component chain, so
-        every layer sees ``on_close``.
-        """
-        self._protocol.dataReceived = protocol.dataReceived  # type: ignore[method-assign]
-        protocol.makeConnection(self.transport)
+        io = self.__io
+        io.closing = True
+        io.transport.abortConnection()
 
     def __repr__(self) -> str:
         return f"<IoConnection #{self.resource_id} {self.remote_address}>"
 
 
+def _io_of(conn: IoConnection) -> _IoProtocol:
+    return conn._IoConnection__io  # type: ignore[attr-defined,no-any-return]
+
+
+def take_over(conn: IoConnection, protocol: Protocol) -> None:
+    """
+    Hand ``conn``'s transport to ``protocol`` (``WsServer`` does this once
+    the handshake is accepted): from now on the transport's bytes go to
+    ``protocol.dataReceived`` and its loss to ``protocol.connectionLost``,
+    before the component chain's ``on_close``. If ``protocol`` has
+    ``going_away(code, reason)``, a server stop calls it.
+    """
+    _io_of(conn).take_over(protocol)
+
+
+def feed(conn: IoConnection, data: bytes) -> None:
+    """
+    Deliver ``data`` as if just read: to the protocol that took ``conn``
+    over, else to the component chain (``HttpServer`` passes bytes that
+    came in the same read as the request head this way).
+    """
+    _io_of(conn).dataReceived(data)
+
+
+def taken_over_by(conn: object) -> Protocol | None:
+    """The protocol that took ``conn`` over (see ``take_over``), or ``None``."""
+    if not isinstance(conn, IoConnection):
+        return None
+    return _io_of(conn).taken_over
+
+
 class _IoProtocol(Protocol):
     """Feeds one connection's events to the component, routing errors."""
 
-    def __init__(self, component: Any, reactor: Any) -> None:
+    _serial: Serial | None = None
+
+    def __init__(self, component: Any, reactor: Any, open_set: OpenSet[_IoProtocol] | None = None) -> None:
         self.component = component
         self.reactor = reactor
         self.conn: IoConnection | None = None
+        self.closing = False
+        self.lost_reason: Failure | None = None
+        self.taken_over: Protocol | None = None
+        self._open_set = open_set
 
     def connectionMade(self) -> None:
-        self.conn = IoConnection(self, self.reactor)
-        self._call(self.component.on_open, self.conn)
+        self.conn = IoConnection(self)
+        if self._open_set is not None:
+            self._open_set.add(self)
+        call_handler(self, self.component.on_open, self.conn)
 
     def dataReceived(self, data: bytes) -> None:
-        self._call(self.component.on_message, self.conn, data)
+        call_handler(self, self.component.on_message, self.conn, data)
+
+    def take_over(self, protocol: Protocol) -> None:
+        self.taken_over = protocol
+        # Bound on the instance, the transport calls the new protocol
+        # directly, whatever the transport type (TCP, TLS, UNIX).
+        self.dataReceived = protocol.dataReceived  # type: ignore[method-assign]
+        protocol.makeConnection(self.transport)
 
     def connectionLost(self, reason: Failure = connectionDone) -> None:
         conn = self.conn
-        if conn is None or conn._lost_reason is not None:
+        if conn is None or self.lost_reason is not None:
             return  # on_close runs once per connection, whatever reports the loss
-        conn._closing = True
-        conn._lost_reason = reason
-        self._call(self.component.on_close, conn)
-
-    def _call(self, method: Callable[..., Any], *args: Any) -> None:
+        self.closing = True
+        self.lost_reason = reason
         try:
-            method(*args)
-        except Exception as exc:
-            self._error(exc)
+            protocol = self.taken_over
+            if protocol is not None:
+                try:
+                    protocol.connectionLost(reason)
+                except Exception:
+                    _log.failure(
+                        "Tearing down connection #{rid} raised", rid=conn.resource_id
+                    )
+            call_handler(self, self.component.on_close, conn)
+        finally:
+            if self._open_set is not None:
+                self._open_set.discard(self)
 
-    def _error(self, exc: Exception) -> None:
-        conn = self.conn
+    def going_away(self, code: int, reason: str) -> None:
+        """Close for a server stop: 1001 over WebSocket, else after flushing."""
+        protocol = self.taken_over
+        going_away = getattr(protocol, "going_away", None)
+        if going_away is not None:
+            going_away(code, reason)
+        elif self.transport is not None:
+            self.closing = True
+            self.transport.loseConnection()
+
+    def abort(self) -> None:
+        if self.transport is not None:
+            self.closing = True
+            self.transport.abortConnection()
+
+    # -- ratchetpy._handlers.HandlerHost -----------------------------------
+
+    def _handler_error(self, exc: Exception) -> None:
         try:
-            self.component.on_error(conn, exc)
-        except Exception:
-            _log.failure(
-                "on_error of {component!r} raised while handling {error!r}; "
-                "closing connection #{rid}",
-                component=self.component,
-                error=exc,
-                rid=getattr(conn, "resource_id", None),
-            )
-            if conn is not None:
-                conn.abort()
+            result = self.component.on_error(self.conn, exc)
+        except BaseException as crash:  # noqa: BLE001 - logged, then abort
+            self._on_error_failed(Failure(crash), exc)
+            return
+        if result is not None:
+            settle(result, lambda failure: self._on_error_failed(failure, exc))
+
+    def _on_error_failed(self, failure: Failure, exc: Exception) -> None:
+        _log.failure(
+            "on_error of {component!r} raised while handling {error!r}; "
+            "closing connection #{rid}",
+            failure,
+            component=self.component,
+            error=exc,
+            rid=getattr(self.conn, "resource_id", None),
+        )
+        self.abort()
+        if stops_process(failure.value):
+            stop_reactor(self.reactor)
+
+    def _handler_fatal(self, exc: BaseException) -> None:
+        stop = stops_process(exc)
+        _log.failure(
+            "A handler of {component!r} raised {kind}; closing connection #{rid}"
+            + ("; stopping the server, as exit() in a PHP handler would" if stop else ""),
+            Failure(exc),
+            component=self.component,
+            kind=type(exc).__name__,
+            rid=getattr(self.conn, "resource_id", None),
+        )
+        self.abort()
+        if stop:
+            stop_reactor(self.reactor)
+
+    def _pause_reading(self) -> None:
+        if self.transport is not None:
+            self.transport.pauseProducing()
+
+    def _resume_reading(self) -> None:
+        if self.transport is not None:
+            self.transport.resumeProducing()
 
 
 class _IoFactory(Factory):
@@ -164,13 +281,14 @@ class _IoFactory(Factory):
     def __init__(self, component: Any, reactor: Any) -> None:
         self.component = component
         self.reactor = reactor
+        self.open: OpenSet[_IoProtocol] = OpenSet()
 
     def logPrefix(self) -> str:
         # Twisted names the listening port after this ("ratchetpy starting on 8080").
         return "ratchetpy"
 
     def buildProtocol(self, addr: Any) -> _IoProtocol:
-        return _IoProtocol(self.component, self.reactor)
+        return _IoProtocol(self.component, self.reactor, self.open)
 
 
 def _default_reactor() -> Any:
@@ -191,6 +309,11 @@ class IoServer(Service):
             or ``"ssl:8443:privateKey=key.pem:certKey=cert.pem"``, or an
             ``IStreamServerEndpoint``.
         reactor: the reactor to use; the global one by default.
+        shutdown_timeout: seconds a stop waits for connections to close
+            (WebSocket clients get 1001) before dropping them.
+
+    Attributes:
+        component: the component (``app`` is the same, Ratchet's name).
     """
 
     def __init__(
@@ -198,22 +321,38 @@ class IoServer(Service):
         component: Any,
         endpoint_or_port: int | str | IStreamServerEndpoint,
         reactor: Any = None,
+        *,
+        shutdown_timeout: float = DEFAULT_SHUTDOWN_TIMEOUT,
     ) -> None:
         check_component(
             component, ("on_open", "on_message", "on_close", "on_error"), "IoServer"
         )
-        if isinstance(component, HttpServerInterface):
+        if getattr(component, "needs_request", False):
             raise ComponentError(
                 f"IoServer hands raw bytes to its component, but {type(component).__name__} "
                 "expects a parsed HTTP request: wrap it, IoServer(HttpServer(component), ...)"
             )
-        self.app = component
+        if (
+            isinstance(shutdown_timeout, bool)
+            or not isinstance(shutdown_timeout, (int, float))
+            or shutdown_timeout < 0
+        ):
+            raise ConfigurationError(
+                f"shutdown_timeout must be a number of seconds >= 0, not {shutdown_timeout!r}"
+            )
+        self.component = component
         self.reactor = reactor if reactor is not None else _default_reactor()
+        self.shutdown_timeout = float(shutdown_timeout)
         self.endpoint = self._endpoint(endpoint_or_port)
         self.protocol_factory = _IoFactory(component, self.reactor)
         self.port: IListeningPort | None = None
         self._listening: Deferred[IListeningPort] | None = None
         self._stop_reactor_on_failure = False
+
+    @property
+    def app(self) -> Any:
+        """The component (Ratchet's ``$server->app``)."""
+        return self.component
 
     @classmethod
     def factory(
@@ -283,26 +422,73 @@ class IoServer(Service):
         if self._stop_reactor_on_failure and self.reactor.running:
             self.reactor.stop()
 
-    def stopService(self) -> Deferred[None] | None:
-        Service.stopService(self)
+    @property
+    def connection_count(self) -> int:
+        """Connections open now (raw, HTTP and WebSocket)."""
+        return len(self.protocol_factory.open)
+
+    def stop_listening(self) -> Deferred[None]:
+        """Stop accepting connections; open ones are left alone."""
         port, self.port, self._listening = self.port, None, None
-        if port is not None:
-            _log.info("Stopped listening on {address}", address=port.getHost())
-            return maybeDeferred(port.stopListening)
-        return None
+        if port is None:
+            return succeed(None)
+        _log.info("Stopped listening on {address}", address=port.getHost())
+        return maybeDeferred(port.stopListening)
+
+    def close_connections(
+        self,
+        code: int = 1001,
+        reason: str = "Server shutting down",
+        timeout: float | None = None,
+    ) -> Deferred[int]:
+        """
+        Close every open connection: WebSockets with ``code`` and ``reason``,
+        others once their buffered bytes are written. Those still open after
+        ``timeout`` seconds (default ``shutdown_timeout``) are dropped.
+
+        Returns:
+            A Deferred that fires, with the number dropped, once every
+            connection is closed; at the latest ``timeout`` plus one second
+            from now, whatever components and peers do.
+        """
+        timeout = self.shutdown_timeout if timeout is None else timeout
+        count = self.connection_count
+        if count:
+            _log.info(
+                "Closing {count} connection(s) (WebSocket: {code}), waiting up to {timeout} s",
+                count=count,
+                code=code,
+                timeout=timeout,
+            )
+        return close_all(
+            self.protocol_factory.open,
+            self.reactor,
+            lambda io: io.going_away(code, reason),
+            lambda io: io.abort(),
+            timeout,
+        )
+
+    def drop_connections(self) -> None:
+        """Drop every open connection now, without a closing handshake."""
+        for io in self.protocol_factory.open:
+            io.abort()
+
+    def stopService(self) -> Deferred[None]:
+        """Stop listening, then close every connection (see ``close_connections``)."""
+        Service.stopService(self)
+        stopped = self.stop_listening()
+        closed = self.close_connections()
+        return DeferredList([stopped, closed], consumeErrors=True).addCallback(lambda _: None)
 
     def run(self) -> None:
-        """Listen and run the reactor until it is stopped (Ratchet's ``run()``)."""
-        import sys
+        """
+        Listen and run the reactor until it is stopped (Ratchet's ``run()``).
 
-        from twisted.logger import globalLogBeginner, textFileLogObserver
+        SIGTERM or Ctrl-C stop gracefully: WebSocket clients get 1001 and
+        ``shutdown_timeout`` seconds to answer; a second signal drops them
+        at once.
+        """
+        from ._run import run_service
 
-        if not getattr(globalLogBeginner, "_began_by_ratchetpy", False):
-            globalLogBeginner.beginLoggingTo(
-                [textFileLogObserver(sys.stdout)], redirectStandardIO=False
-            )
-            globalLogBeginner._began_by_ratchetpy = True  # type: ignore[attr-defined]
         self._stop_reactor_on_failure = True
-        self.reactor.callWhenRunning(self.startService)
-        self.reactor.addSystemEventTrigger("before", "shutdown", self.stopService)
-        self.reactor.run()
+        run_service(self, self.reactor, self.drop_connections)

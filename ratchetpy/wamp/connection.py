@@ -14,7 +14,7 @@ import secrets
 from typing import Any
 
 from ..connection import AbstractConnectionDecorator
-from ..websocket.connection import is_valid_close_code
+from ..websocket.connection import is_valid_close_code, protocol_of
 from ..exceptions import ConfigurationError
 from ._json import encode
 from ._messages import MSG_CALL_ERROR, MSG_CALL_RESULT, MSG_EVENT, MSG_PREFIX, MSG_WELCOME
@@ -174,7 +174,7 @@ class WampConnection(AbstractConnectionDecorator):
         if code is None:
             code = self._default_close_code
             if code == 0:
-                protocol = getattr(self._wrapped, "_ws", None)
+                protocol = protocol_of(self._wrapped)
                 if protocol is not None:
                     protocol.close_with(0)
                     return

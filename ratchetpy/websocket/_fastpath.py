@@ -12,9 +12,11 @@ unmasked frame, invalid UTF-8, an oversize frame) the rest of the read is
 handed to Autobahn at that exact offset, so Autobahn produces its normal
 reactions: pong, the closing handshake, 1002/1007/1009.
 
-The fast path is off for a connection when any of these holds: the
-import-time self-check of Autobahn/Twisted internals failed (see
-``_engine.FASTPATH_AVAILABLE``), ``RATCHETPY_FASTPATH=0`` is set,
+This mixin is part of the protocol class only when the self-check of
+Autobahn/Twisted versions and internals passed (see ``_selfcheck``);
+otherwise connections use Autobahn's stock path with no private name on
+the data path. With the mixin, the fast path is still off for a connection
+when any of these holds: ``RATCHETPY_FASTPATH=0`` is set,
 ``WsServer(fast_path=False)``, permessage-deflate was negotiated, Autobahn
 frame/octet logging or timing is on, or the protocol class overrides one of
 Autobahn's streaming hooks (``onMessageBegin`` ... ``onMessageEnd``), which
@@ -29,25 +31,42 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
+from ._engine import STATE_OPEN, STREAMING_HOOKS, WebSocketServerProtocol
+from ._selfcheck import fastpath_enabled_by_env
+from ._tcpwrite import direct_write
+from ._trim import trim_after_open
 from .frames import encode_header
-from ._engine import (
-    FASTPATH_AVAILABLE,
-    STATE_OPEN,
-    STREAMING_HOOKS,
-    WebSocketServerProtocol,
-    direct_write,
-    fastpath_enabled_by_env,
-    trim_after_open,
-    xor_masker,
-)
 
-__all__ = ["FastPathMixin", "unmask", "encode_header", "SELF_BUFFER_LIMIT"]
+__all__ = ["FastPathMixin", "unmask", "xor_masker", "SELF_BUFFER_LIMIT"]
 
 _from_bytes = int.from_bytes
 
 SELF_BUFFER_LIMIT = 64 * 1024
 """A partial ordinary frame up to this size waits (for one more read) in our
 buffer for the rest; a bigger one is streamed through Autobahn."""
+
+try:
+    from autobahn.websocket import USES_NVX as _USES_NVX
+    from autobahn.websocket.xormasker import create_xor_masker as _create_xor_masker
+except ImportError:  # pragma: no cover - Autobahn without NVX support
+    _USES_NVX = False
+    _create_xor_masker = None
+
+
+def xor_masker() -> Any:
+    """
+    Autobahn's NVX (SIMD) unmasker as ``unmask(mask, payload) -> bytes``, or
+    ``None`` when Autobahn was built without NVX.
+    """
+    if not _USES_NVX or _create_xor_masker is None:
+        return None
+    create = _create_xor_masker
+
+    def unmask(mask: bytes, payload: bytes) -> bytes:
+        return create(mask, len(payload)).process(payload)
+
+    return unmask
+
 
 _NVX_THRESHOLD = 512
 _nvx_unmask = xor_masker()
@@ -96,7 +115,7 @@ class FastPathMixin:
     """
     Mixed into ``WsServerProtocol`` ahead of Autobahn's protocol.
 
-    The host class provides ``_fast_deliver(msg)`` (``str`` for text,
+    The host class provides ``_deliver(msg)`` (``str`` for text,
     ``bytes`` for binary), ``_fastpath_wanted`` (the server's switch) and
     ``_after_buffered(size)`` (called when a write of ``size`` bytes left
     bytes in the transport).
@@ -115,8 +134,7 @@ class FastPathMixin:
         """Decide, once the handshake is done, whether this connection goes fast."""
         proto: Any = self
         ok = (
-            FASTPATH_AVAILABLE
-            and self._fastpath_wanted
+            self._fastpath_wanted
             and fastpath_enabled_by_env()
             and proto._perMessageCompress is None
             and not proto.logOctets
@@ -166,7 +184,7 @@ class FastPathMixin:
         i = 0
         count = 0
         keep = False  # the unprocessed tail is a partial ordinary frame
-        deliver = self._fast_deliver  # type: ignore[attr-defined]
+        deliver = self._deliver  # type: ignore[attr-defined]
         max_frame = self._fast_max_frame
         while i < n:
             if n - i < 6:

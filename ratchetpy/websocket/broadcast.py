@@ -21,6 +21,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from ._engine import STATE_OPEN
+from .connection import protocol_of
 from .frames import OP_BINARY, OP_TEXT, encode_frame
 
 __all__ = ["broadcast", "prepare", "deliver", "PreparedMessage"]
@@ -53,7 +54,7 @@ def deliver(connections: Iterable[Any], prepared: PreparedMessage) -> int:
     frame = prepared.frame
     count = 0
     for conn in connections:
-        protocol = getattr(conn, "_ws", None)
+        protocol = protocol_of(conn)
         if protocol is None:
             if not getattr(conn, "closing", False):
                 conn.send(prepared.message)
@@ -62,7 +63,7 @@ def deliver(connections: Iterable[Any], prepared: PreparedMessage) -> int:
         if protocol.state != STATE_OPEN:
             continue
         count += 1
-        if protocol._perMessageCompress is None:
+        if not protocol.compressed:
             # the same frame for everyone: written straight to the socket
             # when possible (see WsServerProtocol.send_frame_bytes)
             protocol.send_frame_bytes(frame)

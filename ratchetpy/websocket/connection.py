@@ -7,16 +7,12 @@ from typing import TYPE_CHECKING, Any
 
 from ..connection import AbstractConnectionDecorator
 from ._engine import STATE_OPEN
+from .frames import is_valid_close_code
 
 if TYPE_CHECKING:
     from .protocol import WsServerProtocol
 
-__all__ = ["WsConnection", "is_valid_close_code"]
-
-
-def is_valid_close_code(code: int) -> bool:
-    """True for codes an endpoint may send (RFC 6455 §7.4, IANA registry)."""
-    return code in (1000, 1001, 1002, 1003) or 1007 <= code <= 1014 or 3000 <= code <= 4999
+__all__ = ["WsConnection", "is_valid_close_code", "protocol_of"]
 
 
 class WsConnection(AbstractConnectionDecorator):
@@ -37,32 +33,34 @@ class WsConnection(AbstractConnectionDecorator):
 
     def __init__(self, wrapped: Any, protocol: WsServerProtocol) -> None:
         super().__init__(wrapped)
-        self._ws = protocol
+        # A mangled name: user attributes, even private-looking ones such as
+        # ``conn._ws``, can never replace the protocol.
+        self.__ws = protocol
 
     @property
     def closing(self) -> bool:
         """True once the connection is no longer open for messages."""
-        return self._ws.state != STATE_OPEN
+        return self.__ws.state != STATE_OPEN
 
     @property
     def sub_protocol(self) -> str | None:
         """The negotiated subprotocol, or ``None``."""
-        return self._ws.websocket_protocol_in_use
+        return self.__ws.websocket_protocol_in_use
 
     @property
     def buffered_amount(self) -> int:
         """Bytes sent to this connection that the kernel has not taken yet."""
-        flow = self._ws._flow
+        flow = self.__ws._flow
         if flow is not None:
             return flow.buffered()
         from .flow import SendBufferWatch
 
-        return SendBufferWatch(self._ws).buffered()
+        return SendBufferWatch(self.__ws).buffered()
 
     @property
     def dropped_messages(self) -> int:
         """Messages dropped by the ``"drop"`` overflow policy."""
-        flow = self._ws._flow
+        flow = self.__ws._flow
         return flow.dropped if flow is not None else 0
 
     def pause_reading(self) -> None:
@@ -70,18 +68,18 @@ class WsConnection(AbstractConnectionDecorator):
         Stop reading from this client (its messages queue in the kernel and
         then in the client) until ``resume_reading()``.
         """
-        self._ws.transport.pauseProducing()
+        self.__ws.transport.pauseProducing()
 
     def resume_reading(self) -> None:
         """Read from this client again after ``pause_reading()``."""
-        self._ws.transport.resumeProducing()
+        self.__ws.transport.resumeProducing()
 
     def send(self, data: str | bytes) -> WsConnection:
         """
         Send one message: a text frame for ``str``, a binary frame for
         ``bytes``. Dropped quietly once the connection is closing.
         """
-        self._ws.send_message(data)
+        self.__ws.send_message(data)
         return self
 
     def close(self, code: int = 1000, reason: str = "") -> None:
@@ -98,4 +96,18 @@ class WsConnection(AbstractConnectionDecorator):
             raise ValueError(
                 f"invalid close code {code!r}: use 1000-1003, 1007-1014 or 3000-4999"
             )
-        self._ws.close_with(code, reason)
+        self.__ws.close_with(code, reason)
+
+
+def protocol_of(conn: object) -> WsServerProtocol | None:
+    """
+    The protocol behind a WebSocket connection view (``WsConnection`` or a
+    view wrapping one, such as ``WampConnection``); ``None`` for anything
+    else (a raw ``IoConnection``, a test double).
+    """
+    while True:
+        if type(conn) is WsConnection or isinstance(conn, WsConnection):
+            return conn._WsConnection__ws  # type: ignore[no-any-return]
+        if not isinstance(conn, AbstractConnectionDecorator):
+            return None
+        conn = conn.get_connection()

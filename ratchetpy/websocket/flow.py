@@ -34,7 +34,8 @@ from typing import TYPE_CHECKING, Any
 
 from twisted.logger import Logger
 
-from ._engine import STATE_OPEN, buffered_bytes
+from ._engine import STATE_OPEN
+from ._tcpwrite import buffered_bytes
 
 if TYPE_CHECKING:
     from .protocol import WsServerProtocol
@@ -103,7 +104,7 @@ class SendBufferWatch:
             try:
                 hook(conn, amount)
             except Exception as exc:
-                protocol._route_error(exc)
+                protocol._handler_error(exc)
         if policy == "close":
             protocol.close_with(server.overflow_close_code, "send buffer full")
         else:
@@ -136,7 +137,7 @@ class SendBufferWatch:
             try:
                 hook(protocol.conn)
             except Exception as exc:
-                protocol._route_error(exc)
+                protocol._handler_error(exc)
 
     def cancel(self) -> None:
         """Stop polling (the connection is gone)."""

@@ -4,7 +4,12 @@ The Autobahn protocol that carries one WebSocket connection to a component.
 
 Autobahn parses frames, answers pings, runs the closing handshake and
 enforces limits; this subclass turns its callbacks into Ratchet's
-``on_open/on_message/on_close/on_error`` and routes exceptions.
+``on_open/on_message/on_close/on_error`` and routes exceptions (see
+``ratchetpy._handlers`` for async handlers and the exception policy).
+
+Two classes: ``WsServerProtocol`` uses only Autobahn's documented data
+path; ``FastWsServerProtocol`` adds the fast path. ``WsServer`` picks one
+from the self-check (``_selfcheck.fastpath_available``).
 """
 
 from __future__ import annotations
@@ -12,7 +17,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from twisted.logger import Logger
+from twisted.python.failure import Failure
 
+from .._handlers import Serial, call_handler, handle_result, settle, stop_reactor, stops_process
 from ..http.response import POWERED_BY
 from ._engine import STATE_OPEN, WebSocketServerProtocol
 from ._fastpath import FastPathMixin
@@ -22,7 +29,7 @@ from .flow import SendBufferWatch
 if TYPE_CHECKING:
     from .server import WsServer
 
-__all__ = ["WsServerProtocol"]
+__all__ = ["WsServerProtocol", "FastWsServerProtocol"]
 
 _log = Logger(namespace="ratchetpy.websocket")
 
@@ -32,11 +39,16 @@ def _truncate_utf8(text: str, limit: int = 123) -> bytes:
     return text.encode("utf-8")[:limit].decode("utf-8", "ignore").encode("utf-8")
 
 
-class WsServerProtocol(FastPathMixin, WebSocketServerProtocol):
+class WsServerProtocol(WebSocketServerProtocol):
     """
     One WebSocket connection, built by ``WsServer`` once the HTTP layers
     have accepted the request.
     """
+
+    # Class defaults, so connections that never need them cost no slot.
+    _serial: Serial | None = None
+    _flow: SendBufferWatch | None = None
+    _fastpath_wanted = False
 
     def __init__(
         self, server: WsServer, io_conn: Any, sub_protocol: str | None
@@ -48,7 +60,6 @@ class WsServerProtocol(FastPathMixin, WebSocketServerProtocol):
         self._sub_protocol = sub_protocol
         self._opened = False
         self._fastpath_wanted = server.fast_path
-        self._flow: SendBufferWatch | None = None
         self.conn = WsConnection(io_conn, self)
 
     # -- Autobahn callbacks ------------------------------------------------
@@ -66,20 +77,26 @@ class WsServerProtocol(FastPathMixin, WebSocketServerProtocol):
                 peer=self.conn.remote_address,
                 path=self.http_request_path,
             )
-        try:
-            self._component.on_open(self.conn)
-        except Exception as exc:
-            self._route_error(exc)
+        call_handler(self, self._component.on_open, self.conn)
 
     def onMessage(self, payload: bytes, isBinary: bool) -> None:
-        self._fast_deliver(payload if isBinary else payload.decode("utf-8"))
+        self._deliver(payload if isBinary else payload.decode("utf-8"))
 
-    def _fast_deliver(self, msg: str | bytes) -> None:
+    def _deliver(self, msg: str | bytes) -> None:
         # One message to the component, from the fast path or from Autobahn.
+        if self._serial is not None:
+            call_handler(self, self._component.on_message, self.conn, msg)
+            return
         try:
-            self._component.on_message(self.conn, msg)
+            result = self._component.on_message(self.conn, msg)
         except Exception as exc:
-            self._route_error(exc)
+            self._handler_error(exc)
+            return
+        except BaseException as exc:  # noqa: BLE001 - see ratchetpy._handlers
+            self._handler_fatal(exc)
+            return
+        if result is not None:
+            handle_result(self, result)
 
     def onClose(self, wasClean: bool, code: int | None, reason: str | None) -> None:
         # Autobahn cancels its other timers when TCP is lost, but not this one;
@@ -105,10 +122,11 @@ class WsServerProtocol(FastPathMixin, WebSocketServerProtocol):
                 path=self.http_request_path,
                 code=conn.close_code,
             )
+        flow = self._flow
+        if flow is not None:
+            flow.cancel()
         try:
-            self._component.on_close(conn)
-        except Exception as exc:
-            self._route_error(exc)
+            call_handler(self, self._component.on_close, conn)
         finally:
             # After on_close, so a shutdown waiting on this sees it finished.
             self._server._track_close(self)
@@ -130,7 +148,7 @@ class WsServerProtocol(FastPathMixin, WebSocketServerProtocol):
             return
         if self._fast_send(payload, opcode):
             return
-        if self._perMessageCompress is None:
+        if not self.websocket_extensions_in_use:
             # sendMessage would also apply the *incoming* size limit to what
             # the application sends; a server's own messages are not limited.
             self.sendFrame(opcode=opcode, payload=payload)
@@ -146,6 +164,19 @@ class WsServerProtocol(FastPathMixin, WebSocketServerProtocol):
         if not self._fast_write_frame(frame):
             self.sendData(frame)
             self._after_buffered(len(frame))
+
+    @property
+    def compressed(self) -> bool:
+        """True when an extension (permessage-deflate) is in use: frames differ per connection."""
+        return bool(self.websocket_extensions_in_use)
+
+    # The stock path: no fast send. FastWsServerProtocol overrides these.
+
+    def _fast_send(self, payload: bytes, opcode: int) -> bool:
+        return False
+
+    def _fast_write_frame(self, frame: bytes) -> bool:
+        return False
 
     def _after_buffered(self, size: int) -> None:
         # A write may have left bytes queued: apply the send-buffer policy.
@@ -166,15 +197,66 @@ class WsServerProtocol(FastPathMixin, WebSocketServerProtocol):
                 isReply=False,
             )
 
-    def _route_error(self, exc: Exception) -> None:
+    def going_away(self, code: int = 1001, reason: str = "Server shutting down") -> None:
+        """Close for a server stop (``IoServer``'s graceful shutdown)."""
+        if self.state == STATE_OPEN:
+            self.close_with(code, reason)
+        elif self.transport is not None and not self._opened:
+            self.transport.abortConnection()
+
+    # -- ratchetpy._handlers.HandlerHost -----------------------------------
+
+    def _handler_error(self, exc: Exception) -> None:
         try:
-            self._component.on_error(self.conn, exc)
-        except Exception:
-            _log.failure(
-                "on_error of {component!r} raised while handling {error!r}; "
-                "closing WebSocket #{rid} with 1011",
-                component=self._component,
-                error=exc,
-                rid=self.conn.resource_id,
-            )
-            self.close_with(1011)
+            result = self._component.on_error(self.conn, exc)
+        except BaseException as crash:  # noqa: BLE001 - logged, then 1011
+            self._on_error_failed(Failure(crash), exc)
+            return
+        if result is not None:
+            settle(result, lambda failure: self._on_error_failed(failure, exc))
+
+    def _on_error_failed(self, failure: Failure, exc: Exception) -> None:
+        _log.failure(
+            "on_error of {component!r} raised while handling {error!r}; "
+            "closing WebSocket #{rid} with 1011",
+            failure,
+            component=self._component,
+            error=exc,
+            rid=self.conn.resource_id,
+        )
+        self.close_with(1011)
+        if stops_process(failure.value):
+            stop_reactor(self._server._reactor)
+
+    def _handler_fatal(self, exc: BaseException) -> None:
+        stop = stops_process(exc)
+        _log.failure(
+            "A handler of {component!r} raised {kind}; closing WebSocket #{rid} with 1011"
+            + ("; stopping the server, as exit() in a PHP handler would" if stop else ""),
+            Failure(exc),
+            component=self._component,
+            kind=type(exc).__name__,
+            rid=self.conn.resource_id,
+        )
+        self.close_with(1011)
+        if stop:
+            stop_reactor(self._server._reactor)
+
+    def _pause_reading(self) -> None:
+        if self.transport is not None:
+            self.transport.pauseProducing()
+
+    def _resume_reading(self) -> None:
+        if self.transport is not None:
+            self.transport.resumeProducing()
+
+    # Kept for code written against earlier versions (flow hooks, WAMP).
+    _route_error = _handler_error
+
+
+class FastWsServerProtocol(FastPathMixin, WsServerProtocol):
+    """``WsServerProtocol`` with the fast data path (see ``_fastpath``)."""
+
+    @property
+    def compressed(self) -> bool:
+        return self._perMessageCompress is not None

@@ -5,29 +5,37 @@
 Once the HTTP layers below have accepted a request, ``WsServer`` checks the
 handshake (Ratchet's statuses: 400/405/426/505), then hands the connection to
 an Autobahn protocol which completes the handshake and carries every frame.
-From then on bytes go from the transport to Autobahn directly; the layers
-below see only the connection's close.
+From then on bytes go from the transport to Autobahn directly, and so does
+the connection's loss (see ``ratchetpy.server.io.take_over``): WebSocket
+teardown never depends on the layers below forwarding ``on_close``.
+
+``WsServer`` keeps no per-connection state of its own: the protocol that
+took the connection over is reachable from the connection's I/O side, and
+the open protocols are in ``_open`` for a graceful stop.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from twisted.internet.defer import Deferred, succeed
-from twisted.internet.protocol import connectionDone
+from twisted.internet.defer import Deferred
 from twisted.logger import Logger
+from twisted.python.failure import Failure
 
 from ..exceptions import ConfigurationError
 from ..http.interfaces import HttpServerInterface
 from ..http.request import Request
 from ..http.response import close_response
-from ..interfaces import check_component
-from ._engine import bind_protocol_class, build_factory, refresh_protocol_class
+from ..interfaces import ConnectionInterface, check_component
+from ..server._drain import OpenSet, close_all
+from ..server.io import IoConnection, feed, take_over, taken_over_by
+from ._engine import build_factory
+from ._selfcheck import fastpath_available
 from .compression import deflate_acceptor
+from .connection import WsConnection
 from .flow import OVERFLOW_POLICIES
 from .handshake import negotiate
-from .connection import WsConnection
-from .protocol import WsServerProtocol
+from .protocol import FastWsServerProtocol, WsServerProtocol
 
 __all__ = ["WsServer", "DEFAULT_MAX_MESSAGE_SIZE", "DEFAULT_MAX_BUFFERED_BYTES"]
 
@@ -165,10 +173,10 @@ class WsServer(HttpServerInterface):
         self._factory: Any = None
         self._reactor: Any = None
         self._protocol_class: Any = None
+        self._trimmed = False
         # Open connections (handshake done, on_close not yet run), for
-        # graceful shutdown; the waiters fire once it is empty.
-        self._open: set[WsServerProtocol] = set()
-        self._drained: list[Deferred[int]] = []
+        # graceful shutdown.
+        self._open: OpenSet[WsServerProtocol] = OpenSet()
 
     # -- configuration (Ratchet names) -------------------------------------
 
@@ -204,18 +212,38 @@ class WsServer(HttpServerInterface):
         self._options.update(options)
         if self._factory is not None:
             self._factory.setProtocolOptions(**options)
-            refresh_protocol_class(self._protocol_class, self._factory)
+            if self._trimmed:
+                from ._trim import refresh_protocol_class
+
+                refresh_protocol_class(self._protocol_class, self._factory)
 
     def _factory_for(self, reactor: Any) -> Any:
         if self._factory is None or self._reactor is not reactor:
             self._factory = build_factory(reactor, self._options)
             self._reactor = reactor
+            self._protocol_class = self._build_protocol_class(self._factory)
+        return self._factory
+
+    def _build_protocol_class(self, factory: Any) -> type[WsServerProtocol]:
+        # The self-check runs here, on the first connection of the first
+        # WsServer, never at import.
+        if self.fast_path and fastpath_available():
+            from ._trim import bind_protocol_class
+
             # Options and initial flags live on a per-server class, so each
             # open connection need not keep its own copies (memory per idle
-            # connection); see _engine.trim_after_open.
-            self._protocol_class = bind_protocol_class(WsServerProtocol, self._factory)
-            self._protocol_class._trim_wanted = self.fast_path
-        return self._factory
+            # connection); see _trim.trim_after_open.
+            cls: type[WsServerProtocol] = bind_protocol_class(FastWsServerProtocol, factory)
+            cls._trim_wanted = True  # type: ignore[attr-defined]
+            self._trimmed = True
+            return cls
+        # Stock Autobahn: a plain subclass, no private name on the data path.
+        self._trimmed = False
+        return type(
+            WsServerProtocol.__name__,
+            (WsServerProtocol,),
+            {"__module__": WsServerProtocol.__module__, "factory": factory},
+        )
 
     # -- open connections and graceful shutdown ------------------------------
 
@@ -229,10 +257,6 @@ class WsServer(HttpServerInterface):
 
     def _track_close(self, protocol: WsServerProtocol) -> None:
         self._open.discard(protocol)
-        if not self._open and self._drained:
-            waiters, self._drained = self._drained, []
-            for waiter in waiters:
-                waiter.callback(0)
 
     def close_all(
         self,
@@ -249,49 +273,28 @@ class WsServer(HttpServerInterface):
 
         Returns:
             A Deferred that fires once no connection is left, with the
-            number of connections that had to be dropped.
+            number of connections that had to be dropped; at the latest
+            ``timeout`` plus one second from now, whatever components and
+            peers do.
         """
-        if not self._open:
-            return succeed(0)
-        _log.info(
-            "Closing {count} WebSocket connection(s) with {code}",
-            count=len(self._open),
-            code=code,
+        if len(self._open):
+            _log.info(
+                "Closing {count} WebSocket connection(s) with {code}",
+                count=len(self._open),
+                code=code,
+            )
+        return close_all(
+            self._open,
+            self._reactor,
+            lambda protocol: protocol.close_with(code, reason),
+            _abort,
+            timeout,
+            "WebSocket connection(s)",
         )
-        done: Deferred[int] = Deferred()
-        self._drained.append(done)
-        dropped: list[int] = [0]
-        for protocol in list(self._open):
-            protocol.close_with(code, reason)
-        if timeout is not None and self._open and self._reactor is not None:
-            timer = self._reactor.callLater(timeout, self._drop_remaining, dropped)
-
-            def cancel_timer(result: int) -> int:
-                if timer.active():
-                    timer.cancel()
-                return result
-
-            done.addBoth(cancel_timer)
-        # Every callback is added now: a caller's own come after, and see the count.
-        return done.addCallback(lambda _: dropped[0])
-
-    def _drop_remaining(self, dropped: list[int]) -> None:
-        stuck = list(self._open)
-        if not stuck:
-            return
-        dropped[0] = len(stuck)
-        _log.warn(
-            "{count} WebSocket connection(s) did not finish closing in time; dropping them",
-            count=len(stuck),
-        )
-        for protocol in stuck:
-            transport = protocol.transport
-            if transport is not None:
-                transport.abortConnection()
 
     # -- HttpServerInterface -----------------------------------------------
 
-    def on_open(self, conn: Any, request: Request) -> None:  # type: ignore[override]
+    def on_open(self, conn: ConnectionInterface, request: Request) -> None:
         result = negotiate(request, self.sub_protocols, self.strict_sub_protocols)
         if not result.accepted:
             _log.info(
@@ -302,38 +305,46 @@ class WsServer(HttpServerInterface):
             )
             close_response(conn, result.status, result.headers, result.reason)
             return
+        if not isinstance(conn, IoConnection):
+            raise TypeError(
+                f"WsServer takes over the transport of an IoConnection, not {type(conn).__name__}: "
+                "serve it with IoServer(HttpServer(WsServer(...)))"
+            )
         conn.http_request = request
-        self._factory_for(conn._reactor)
+        self._factory_for(conn.reactor)
         protocol = self._protocol_class(self, conn, result.sub_protocol)
-        conn._ws_protocol = protocol
-        conn._take_over(protocol)
+        take_over(conn, protocol)
         protocol.dataReceived(_without_origin(request) if "origin" in request.headers else request.raw)
         # Save memory on long-lived connections; lookups rebuild the index.
         request.headers._compact()
 
-    def on_message(self, conn: Any, data: bytes) -> None:
-        # Only bytes that arrived in the same read as the request head come
-        # this way; later ones go from the transport to Autobahn directly.
-        protocol = getattr(conn, "_ws_protocol", None)
-        if protocol is not None:
-            protocol.dataReceived(data)
+    def on_message(self, conn: ConnectionInterface, msg: str | bytes) -> None:
+        # Once a connection is taken over its bytes go to the protocol
+        # directly; only a layer that calls on_message itself comes here.
+        if isinstance(msg, bytes) and taken_over_by(conn) is not None:
+            feed(conn, msg)  # type: ignore[arg-type]
 
-    def on_close(self, conn: Any) -> None:
-        protocol = getattr(conn, "_ws_protocol", None)
-        if protocol is not None:
-            del conn._ws_protocol
-            protocol.connectionLost(conn._lost_reason or connectionDone)
+    def on_close(self, conn: ConnectionInterface) -> None:
+        # Nothing to do: the protocol was told of the loss by the transport
+        # itself, before on_close came down the chain.
+        pass
 
-    def on_error(self, conn: Any, exc: Exception) -> None:
-        protocol = getattr(conn, "_ws_protocol", None)
-        if protocol is not None and protocol._opened:
-            protocol._route_error(exc)
+    def on_error(self, conn: ConnectionInterface, exc: Exception) -> None:
+        protocol = taken_over_by(conn)
+        if isinstance(protocol, WsServerProtocol) and protocol._opened:
+            protocol._handler_error(exc)
         elif protocol is None:
-            _log.error(
-                "Error during the WebSocket handshake of {peer}: {error!r}",
+            _log.failure(
+                "Error during the WebSocket handshake of {peer}",
+                Failure(exc),
                 peer=conn.remote_address,
-                error=exc,
             )
             close_response(conn, 500)
         else:
             conn.abort()
+
+
+def _abort(protocol: WsServerProtocol) -> None:
+    transport = protocol.transport
+    if transport is not None:
+        transport.abortConnection()
