@@ -29,7 +29,6 @@ server on 8843 (843) is retired, since no browser runs Flash any more.
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -180,7 +179,10 @@ class App(Service):
             listen = [self._endpoint(port, address, tls)]
         elif not listen:
             raise ConfigurationError("App(listen=...) needs at least one endpoint")
-        self.servers = [IoServer(self.blacklist, spec, self.reactor) for spec in listen]
+        self.servers = [
+            IoServer(self.blacklist, spec, self.reactor, shutdown_timeout=shutdown_timeout)
+            for spec in listen
+        ]
 
     # -- Ratchet's API -----------------------------------------------------
 
@@ -252,21 +254,21 @@ class App(Service):
             seen += 1
 
     def run(self) -> None:
-        """Listen and run the reactor until stopped (Ctrl-C or SIGTERM stop it gracefully)."""
-        from twisted.logger import globalLogBeginner, textFileLogObserver
+        """
+        Listen and run the reactor until stopped.
 
-        if not getattr(globalLogBeginner, "_began_by_ratchetpy", False):
-            globalLogBeginner.beginLoggingTo(
-                [textFileLogObserver(sys.stdout)], redirectStandardIO=False
-            )
-            globalLogBeginner._began_by_ratchetpy = True  # type: ignore[attr-defined]
+        Ctrl-C or SIGTERM stop gracefully (WebSocket clients get 1001 and
+        ``shutdown_timeout`` seconds to answer); a second signal during the
+        stop drops every connection at once.
+        """
+        from .server._run import begin_logging, run_service
+
+        begin_logging()
         try:
             self.privilegedStartService()
         except ListenError as exc:
             raise SystemExit(f"ratchetpy: {exc}") from None
-        self.reactor.callWhenRunning(self.startService)
-        self.reactor.addSystemEventTrigger("before", "shutdown", self.stopService)
-        self.reactor.run()
+        run_service(self, self.reactor, self.drop_connections)
 
     # -- endpoints ---------------------------------------------------------
 
@@ -333,27 +335,25 @@ class App(Service):
         )
 
     def stopService(self) -> Deferred[Any]:
-        """Stop listening, close every WebSocket with 1001, wait, then drop the rest."""
+        """
+        Stop listening, close every connection (WebSocket: 1001), wait up to
+        ``shutdown_timeout``, then drop the rest. Finishes within
+        ``shutdown_timeout`` plus a second, whatever components and peers do.
+        """
         Service.stopService(self)
+        count = sum(server.connection_count for server in self.servers)
         stops = [maybeDeferred(server.stopService) for server in self.servers]
-        count = sum(len(ws.connections) for ws in self.ws_servers)
-        if count:
-            _log.info(
-                "Stopping: closing {count} connection(s) with 1001 Going Away "
-                "(waiting up to {timeout} s)",
-                count=count,
-                timeout=self.shutdown_timeout,
-            )
-        closes = [
-            ws.close_all(1001, "Server shutting down", self.shutdown_timeout)
-            for ws in self.ws_servers
-        ]
 
         def done(results: list[Any]) -> None:
             if count:
                 _log.info("Stopped: all connections closed")
 
-        return DeferredList(stops + closes, consumeErrors=True).addCallback(done)
+        return DeferredList(stops, consumeErrors=True).addCallback(done)
+
+    def drop_connections(self) -> None:
+        """Drop every open connection now (a second SIGTERM during a stop)."""
+        for server in self.servers:
+            server.drop_connections()
 
 
 def _describe(endpoint: Any) -> str:

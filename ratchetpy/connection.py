@@ -4,8 +4,12 @@ Connection decorators sharing one attribute bag, as in Ratchet.
 Each layer gives the application its own view of a connection (the raw
 ``IoConnection``, a ``WsConnection`` around it, a ``WampConnection`` around
 that), but they all share the attributes a user sets: ``conn.name = "x"``
-on any view is visible from every other. Private state (names starting with
-``_``) and the names a class defines stay on the view itself.
+on any view is visible from every other. Names starting with ``_`` and the
+names a class defines stay on the view itself.
+
+The framework's own links (the wrapped connection, the protocol) use
+mangled names (``self.__wrapped``), so no attribute a user sets, however
+it is spelled, can replace them.
 """
 
 from __future__ import annotations
@@ -27,34 +31,38 @@ class AbstractConnectionDecorator(ConnectionInterface):
     """
 
     def __init__(self, wrapped: ConnectionInterface) -> None:
-        object.__setattr__(self, "_wrapped", wrapped)
+        self.__wrapped = wrapped
         root = wrapped
         while isinstance(root, AbstractConnectionDecorator):
-            root = root._wrapped
-        object.__setattr__(self, "_root", root)
+            root = root.get_connection()
+        self.__root = root
 
     def get_connection(self) -> ConnectionInterface:
         """The connection this one decorates (Ratchet's ``getConnection()``)."""
-        return self._wrapped  # type: ignore[no-any-return]
+        return self.__wrapped
+
+    def get_root(self) -> ConnectionInterface:
+        """The innermost connection: the shared attribute bag."""
+        return self.__root
 
     def __getattr__(self, name: str) -> Any:
         # Only called when normal lookup fails: fall through to the bag.
-        if name.startswith("__"):
+        if name.startswith("__") or name.startswith("_AbstractConnectionDecorator__"):
             raise AttributeError(name)
-        return getattr(self._wrapped, name)
+        return getattr(self.__wrapped, name)
 
     def __setattr__(self, name: str, value: Any) -> None:
         if name.startswith("_") or hasattr(type(self), name):
             object.__setattr__(self, name, value)
         else:
-            setattr(self._root, name, value)
+            setattr(self.__root, name, value)
 
     def __delattr__(self, name: str) -> None:
         if name.startswith("_") or name in vars(self):
             object.__delattr__(self, name)
         else:
-            delattr(self._root, name)
+            delattr(self.__root, name)
 
     def __repr__(self) -> str:
-        rid = getattr(self._root, "resource_id", "?")
+        rid = getattr(self.__root, "resource_id", "?")
         return f"<{type(self).__name__} #{rid}>"

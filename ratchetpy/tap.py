@@ -393,7 +393,19 @@ def resolve_target(target: str) -> Any:
 
 
 class _TwistdApp(App):
-    """``App`` whose start failures end twistd with one line, not a traceback."""
+    """
+    ``App`` whose start failures end twistd with one line, not a traceback,
+    and whose second SIGTERM/SIGINT during a graceful stop drops every
+    connection at once (Twisted's own handler would log a traceback for
+    stopping a reactor that is already stopping).
+    """
+
+    def startService(self) -> None:
+        super().startService()
+        from .server._run import install_stop_signals
+
+        # After the reactor's own handlers are in place (it runs by now).
+        self.reactor.callWhenRunning(install_stop_signals, self.reactor, self.drop_connections)
 
     def privilegedStartService(self) -> None:
         try:

@@ -47,9 +47,16 @@ class MemoryConnection:
     one at a time, as Twisted recommends for protocol tests.
     """
 
-    def __init__(self, component: Any, reactor: MemoryReactorClock | None = None) -> None:
+    def __init__(
+        self,
+        component: Any,
+        reactor: MemoryReactorClock | None = None,
+        server: IoServer | None = None,
+    ) -> None:
+        if server is not None:
+            reactor = server.reactor
         self.reactor = reactor or MemoryReactorClock()
-        self.server = IoServer(component, 0, reactor=self.reactor)
+        self.server = server or IoServer(component, 0, reactor=self.reactor)
         self.protocol = self.server.protocol_factory.buildProtocol(None)
         self.transport = Transport(
             peerAddress=IPv4Address("TCP", "127.0.0.1", 40000)
@@ -93,10 +100,11 @@ class WsPeer:
         subprotocols: list[str] | None = None,
         reactor: MemoryReactorClock | None = None,
         one_byte_at_a_time: bool = True,
+        server: IoServer | None = None,
     ) -> None:
         if stack is None:
             stack = HttpServer(WsServer(component))
-        self.memory = MemoryConnection(stack, reactor)
+        self.memory = MemoryConnection(stack, reactor, server)
         self.client = ClientProtocol(
             parse_uri(f"ws://localhost{path}"), subprotocols=subprotocols
         )

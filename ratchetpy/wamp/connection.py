@@ -84,7 +84,7 @@ class WampConnection(AbstractConnectionDecorator):
         self._state = WampState(session_id or new_session_id())
         self._default_close_code = default_close_code
         self.wamp = self._state  # shared with every layer, as $conn->WAMP
-        self._wrapped.send(encode([MSG_WELCOME, self._state.session_id, 1, server_ident]))
+        self.get_connection().send(encode([MSG_WELCOME, self._state.session_id, 1, server_ident]))
 
     @property
     def session_id(self) -> str:
@@ -157,7 +157,7 @@ class WampConnection(AbstractConnectionDecorator):
 
     def send(self, data: str | bytes) -> WampConnection:
         """Send a raw message (Ratchet marks this ``@internal``)."""
-        self._wrapped.send(data)
+        self.get_connection().send(data)
         return self
 
     def close(self, code: int | None = None, reason: str = "") -> None:
@@ -174,11 +174,11 @@ class WampConnection(AbstractConnectionDecorator):
         if code is None:
             code = self._default_close_code
             if code == 0:
-                protocol = protocol_of(self._wrapped)
+                protocol = protocol_of(self.get_connection())
                 if protocol is not None:
                     protocol.close_with(0)
                     return
-        self._wrapped.close(code, reason)
+        self.get_connection().close(code, reason)
 
 
 def check_default_close_code(code: Any) -> int:
