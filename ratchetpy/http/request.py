@@ -4,7 +4,8 @@ HTTP/1.x request heads: a strict parser and the ``Request`` it produces.
 
 Only the head is parsed (request line and header fields, RFC 9112 §2–5):
 a WebSocket handshake has no body, and anything after the blank line is
-handed on untouched to the next layer.
+handed on untouched to the next layer. :func:`find_head_end` finds that
+blank line exactly as :func:`parse_request_head` reads it.
 """
 
 from __future__ import annotations
@@ -16,11 +17,39 @@ from urllib.parse import parse_qsl
 
 from ..exceptions import BadRequest
 
-__all__ = ["Headers", "Request", "parse_request_head", "parse_cookies"]
+__all__ = ["Headers", "Request", "find_head_end", "parse_request_head", "parse_cookies"]
 
 _TOKEN = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 _VERSION = re.compile(rb"HTTP/(\d)\.(\d)")
 _FIELD_VALUE_BAD = re.compile(rb"[\x00-\x08\x0a-\x1f\x7f]")
+
+# The blank line ending a head, as parse_request_head reads lines: split at
+# LF, one CR before it dropped. So CRLFCRLF, LFLF, CRLF LF and LF CRLF all end
+# a head; every form starts at an LF and is at most 3 bytes long.
+_HEAD_END = re.compile(rb"\n\r?\n")
+_HEAD_END_MAX = 3
+
+
+def find_head_end(buffer: bytes | bytearray, searched: int = 0) -> int:
+    """
+    Find the blank line that ends a request head in ``buffer``.
+
+    The head ends at the first empty line, whatever mix of CRLF and bare LF
+    ends it and the line before (``\\r\\n\\r\\n``, ``\\n\\n``,
+    ``\\r\\n\\n``, ``\\n\\r\\n``): exactly where
+    :func:`parse_request_head` stops reading.
+
+    Args:
+        buffer: the bytes received so far.
+        searched: how many leading bytes of ``buffer`` were already searched
+            without success (its length before the latest read); a
+            terminator straddling that boundary is still found.
+
+    Returns:
+        The index just past the terminator, or -1 if the head is incomplete.
+    """
+    match = _HEAD_END.search(buffer, max(0, searched - (_HEAD_END_MAX - 1)))
+    return -1 if match is None else match.end()
 
 
 class Headers(Mapping[str, str]):

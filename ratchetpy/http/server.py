@@ -25,7 +25,7 @@ from ..exceptions import (
     RequestTimeout,
 )
 from ..interfaces import MessageComponentInterface, check_component
-from .request import parse_request_head
+from .request import find_head_end, parse_request_head
 from .response import close_response
 
 __all__ = ["HttpServer", "DEFAULT_MAX_REQUEST_SIZE", "DEFAULT_REQUEST_TIMEOUT"]
@@ -98,15 +98,13 @@ class HttpServer(MessageComponentInterface):
             self._component.on_message(conn, data)
             return
         buffer = state.buffer
-        # Search from just before the new bytes: the terminator may straddle reads.
-        start = max(0, len(buffer) - 3)
+        searched = len(buffer)
         buffer += data
-        end = buffer.find(b"\r\n\r\n", start)
+        end = find_head_end(buffer, searched)
         if end < 0:
             if len(buffer) > self.max_request_size:
                 self._refuse(conn, RequestHeadTooLarge(self._too_large()))
             return
-        end += 4
         if end > self.max_request_size:
             self._refuse(conn, RequestHeadTooLarge(self._too_large()))
             return
