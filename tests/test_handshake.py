@@ -186,3 +186,19 @@ def test_origin_is_left_to_origin_check(origin):
     status_line, _, _, _ = respond(GOOD + f"Origin: {origin}\r\n\r\n", component)
     assert status_line == "HTTP/1.1 101 Switching Protocols"
     assert component.events[0][1].http_request.headers["origin"] == origin
+
+
+def test_absolute_form_target_is_accepted():
+    """GET http://host/path (RFC 9112 §3.2.2) is served like GET /path."""
+    component = RecordingComponent()
+    request_ = GOOD.replace("GET / ", "GET http://chat.example:9101/chat?room=1 ") + "\r\n"
+    status_line, _, _, connected = respond(request_, component)
+    assert status_line == "HTTP/1.1 101 Switching Protocols" and connected
+    request = component.events[0][1].http_request
+    assert (request.path, request.query, request.host) == ("/chat", {"room": "1"}, "chat.example")
+
+
+@pytest.mark.parametrize("target", ["*", "127.0.0.1:9101", "ftp://h/"])
+def test_other_target_forms_get_400(target):
+    status_line, _, _, connected = respond(GOOD.replace("GET / ", f"GET {target} ") + "\r\n")
+    assert status_line == "HTTP/1.1 400 Bad Request" and not connected

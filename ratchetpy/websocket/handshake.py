@@ -93,7 +93,7 @@ def negotiate(
             reason="HTTP Version not supported",
             detail=f"{request.version} request; WebSocket needs HTTP/1.1",
         )
-    if not request.target.startswith("/") or "#" in request.target:
+    if not request.path.startswith("/") or "#" in request.target:
         return HandshakeResult(400, detail=f"bad request-target {request.target[:100]!r}")
     if len(headers.get_all("host")) != 1:
         return HandshakeResult(400, detail="exactly one Host header is required")
