@@ -188,6 +188,34 @@ def test_origin_is_left_to_origin_check(origin):
     assert component.events[0][1].http_request.headers["origin"] == origin
 
 
+@pytest.mark.parametrize(
+    "host", ["a b", "h:x", "h:123456", "[nothex]", "", "user@h", "ex\x85ample.com"]
+)
+def test_invalid_host_is_refused(host):
+    """An invalid Host gets 400 (RFC 9112 §3.2) before Autobahn can misread it."""
+    request = parse_request_head((GOOD.replace("127.0.0.1:9101", host) + "\r\n").encode("latin-1"))
+    result = negotiate(request, [])
+    assert result.status == 400 and "host[:port]" in result.detail
+    assert respond(GOOD.replace("127.0.0.1:9101", host) + "\r\n")[0] == "HTTP/1.1 400 Bad Request"
+
+
+@pytest.mark.parametrize("key", ["dGhlIHNhbXBsZSBub25jZQ==\xa0", "dGhlIHNhbXBsZSBub25jZQ===", "dGhlIHNhbXBsZSBub25jZQ"])
+def test_key_must_be_exactly_24_base64_characters(key):
+    """No trailing non-HTTP whitespace, excess or missing padding: Ratchet's 400."""
+    status_line = respond(GOOD.replace("dGhlIHNhbXBsZSBub25jZQ==", key) + "\r\n")[0]
+    assert status_line == "HTTP/1.1 400 Invalid Sec-WebSocket-Key"
+
+
+def test_only_spaces_and_tabs_are_trimmed_from_list_elements():
+    """'wamp\\x85' and 'websocket\\xa0' are not 'wamp' and 'websocket' (HTTP's OWS is SP/HTAB)."""
+    offer = parse_request_head((GOOD + "Sec-WebSocket-Protocol: \twamp\x85 \r\n\r\n").encode("latin-1"))
+    assert negotiate(offer, ["wamp"]).status == 426
+    upgrade = parse_request_head((GOOD.replace("websocket", "websocket\xa0") + "\r\n").encode("latin-1"))
+    assert negotiate(upgrade, []).status == 426
+    spaced = parse_request_head((GOOD + "Sec-WebSocket-Protocol: foo ,\twamp \r\n\r\n").encode())
+    assert negotiate(spaced, ["wamp"]).sub_protocol == "wamp"
+
+
 def test_absolute_form_target_is_accepted():
     """GET http://host/path (RFC 9112 §3.2.2) is served like GET /path."""
     component = RecordingComponent()
@@ -202,3 +230,4 @@ def test_absolute_form_target_is_accepted():
 def test_other_target_forms_get_400(target):
     status_line, _, _, connected = respond(GOOD.replace("GET / ", f"GET {target} ") + "\r\n")
     assert status_line == "HTTP/1.1 400 Bad Request" and not connected
+

@@ -11,14 +11,16 @@ configured for Ratchet may rely on.
 
 from __future__ import annotations
 
-import base64
-import binascii
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from ..http.request import Request
+from ..http.request import Request, normalize_authority
 
 __all__ = ["HandshakeResult", "negotiate", "split_header_list"]
+
+# 16 bytes in base64 (RFC 6455 §4.1): 22 characters and "==", nothing else.
+_KEY = re.compile(r"[A-Za-z0-9+/]{22}==")
 
 
 @dataclass(frozen=True)
@@ -43,8 +45,12 @@ class HandshakeResult:
 
 
 def split_header_list(values: Sequence[str]) -> list[str]:
-    """Split comma-separated header values into trimmed, non-empty tokens."""
-    return [t.strip() for v in values for t in v.split(",") if t.strip()]
+    """
+    Split comma-separated header values into non-empty elements, each
+    trimmed of spaces and tabs (HTTP's only whitespace: ``"wamp\\x85"`` is
+    not ``"wamp"``).
+    """
+    return [t.strip(" \t") for v in values for t in v.split(",") if t.strip(" \t")]
 
 
 def _upgrade_required(
@@ -61,12 +67,7 @@ def _upgrade_required(
 
 
 def _key_is_valid(values: list[str]) -> bool:
-    if len(values) != 1:
-        return False
-    try:
-        return len(base64.b64decode(values[0].strip(), validate=True)) == 16
-    except (binascii.Error, ValueError):
-        return False
+    return len(values) == 1 and _KEY.fullmatch(values[0]) is not None
 
 
 def negotiate(
@@ -95,8 +96,16 @@ def negotiate(
         )
     if not request.path.startswith("/") or "#" in request.target:
         return HandshakeResult(400, detail=f"bad request-target {request.target[:100]!r}")
-    if len(headers.get_all("host")) != 1:
+    hosts = headers.get_all("host")
+    if len(hosts) != 1:
         return HandshakeResult(400, detail="exactly one Host header is required")
+    if normalize_authority(hosts[0]) is None:
+        # RFC 9112 §3.2: 400 for an invalid Host, even one a target overrides.
+        return HandshakeResult(
+            400,
+            detail=f"Host header {hosts[0][:100]!r} is not a valid host[:port] "
+            "(an IDN must be sent punycoded; IPv6 in brackets)",
+        )
     upgrade = [t.lower() for t in split_header_list(headers.get_all("upgrade"))]
     if "websocket" not in upgrade:
         return _upgrade_required(
