@@ -231,3 +231,40 @@ def test_other_target_forms_get_400(target):
     status_line, _, _, connected = respond(GOOD.replace("GET / ", f"GET {target} ") + "\r\n")
     assert status_line == "HTTP/1.1 400 Bad Request" and not connected
 
+
+# These pass once WsServer.on_open feeds Autobahn autobahn_head(...) instead
+# of the raw head; strict, so the first run after that change says to drop it.
+NEEDS_AUTOBAHN_HEAD = pytest.mark.xfail(
+    strict=True,
+    reason="WsServer.on_open still replays request.raw to Autobahn; remove this "
+    "marker once it sends autobahn_head(request, result.sub_protocol, ...)",
+)
+
+
+@NEEDS_AUTOBAHN_HEAD
+def test_lf_only_handshake_is_answered_at_once():
+    """A hand-typed (nc) bare-LF handshake gets its 101 at once, not a timeout."""
+    status_line, _, _, connected = respond(GOOD.replace("\r\n", "\n") + "\n")
+    assert status_line == "HTTP/1.1 101 Switching Protocols" and connected
+
+
+@NEEDS_AUTOBAHN_HEAD
+def test_0x85_in_a_header_value_does_not_split_it():
+    """Autobahn split at U+0085 and saw two Hosts; it no longer sees that header."""
+    status_line = respond(GOOD + "User-Agent: x\x85Host: evil\r\n\r\n")[0]
+    assert status_line == "HTTP/1.1 101 Switching Protocols"
+
+
+@NEEDS_AUTOBAHN_HEAD
+@pytest.mark.parametrize(
+    "extensions",
+    [
+        "Sec-WebSocket-Extensions: permessage-deflate; bogus=1\r\n",
+        "Sec-WebSocket-Extensions: a\r\nSec-WebSocket-Extensions: b\r\n",
+    ],
+)
+def test_extension_offers_are_declined_without_compression(extensions):
+    """Without compression every offer is declined (as Ratchet), none refused with 400."""
+    status_line, headers, _, _ = respond(GOOD + extensions + "\r\n")
+    assert status_line == "HTTP/1.1 101 Switching Protocols"
+    assert "Sec-WebSocket-Extensions" not in dict(headers)
