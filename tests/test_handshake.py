@@ -186,3 +186,73 @@ def test_origin_is_left_to_origin_check(origin):
     status_line, _, _, _ = respond(GOOD + f"Origin: {origin}\r\n\r\n", component)
     assert status_line == "HTTP/1.1 101 Switching Protocols"
     assert component.events[0][1].http_request.headers["origin"] == origin
+
+
+@pytest.mark.parametrize(
+    "host", ["a b", "h:x", "h:123456", "[nothex]", "", "user@h", "ex\x85ample.com"]
+)
+def test_invalid_host_is_refused(host):
+    """An invalid Host gets 400 (RFC 9112 §3.2) before Autobahn can misread it."""
+    request = parse_request_head((GOOD.replace("127.0.0.1:9101", host) + "\r\n").encode("latin-1"))
+    result = negotiate(request, [])
+    assert result.status == 400 and "host[:port]" in result.detail
+    assert respond(GOOD.replace("127.0.0.1:9101", host) + "\r\n")[0] == "HTTP/1.1 400 Bad Request"
+
+
+@pytest.mark.parametrize("key", ["dGhlIHNhbXBsZSBub25jZQ==\xa0", "dGhlIHNhbXBsZSBub25jZQ===", "dGhlIHNhbXBsZSBub25jZQ"])
+def test_key_must_be_exactly_24_base64_characters(key):
+    """No trailing non-HTTP whitespace, excess or missing padding: Ratchet's 400."""
+    status_line = respond(GOOD.replace("dGhlIHNhbXBsZSBub25jZQ==", key) + "\r\n")[0]
+    assert status_line == "HTTP/1.1 400 Invalid Sec-WebSocket-Key"
+
+
+def test_only_spaces_and_tabs_are_trimmed_from_list_elements():
+    """'wamp\\x85' and 'websocket\\xa0' are not 'wamp' and 'websocket' (HTTP's OWS is SP/HTAB)."""
+    offer = parse_request_head((GOOD + "Sec-WebSocket-Protocol: \twamp\x85 \r\n\r\n").encode("latin-1"))
+    assert negotiate(offer, ["wamp"]).status == 426
+    upgrade = parse_request_head((GOOD.replace("websocket", "websocket\xa0") + "\r\n").encode("latin-1"))
+    assert negotiate(upgrade, []).status == 426
+    spaced = parse_request_head((GOOD + "Sec-WebSocket-Protocol: foo ,\twamp \r\n\r\n").encode())
+    assert negotiate(spaced, ["wamp"]).sub_protocol == "wamp"
+
+
+def test_absolute_form_target_is_accepted():
+    """GET http://host/path (RFC 9112 §3.2.2) is served like GET /path."""
+    component = RecordingComponent()
+    request_ = GOOD.replace("GET / ", "GET http://chat.example:9101/chat?room=1 ") + "\r\n"
+    status_line, _, _, connected = respond(request_, component)
+    assert status_line == "HTTP/1.1 101 Switching Protocols" and connected
+    request = component.events[0][1].http_request
+    assert (request.path, request.query, request.host) == ("/chat", {"room": "1"}, "chat.example")
+
+
+@pytest.mark.parametrize("target", ["*", "127.0.0.1:9101", "ftp://h/"])
+def test_other_target_forms_get_400(target):
+    status_line, _, _, connected = respond(GOOD.replace("GET / ", f"GET {target} ") + "\r\n")
+    assert status_line == "HTTP/1.1 400 Bad Request" and not connected
+
+
+def test_lf_only_handshake_is_answered_at_once():
+    """A hand-typed (nc) bare-LF handshake gets its 101 at once, not a timeout."""
+    status_line, _, _, connected = respond(GOOD.replace("\r\n", "\n") + "\n")
+    assert status_line == "HTTP/1.1 101 Switching Protocols" and connected
+
+
+def test_0x85_in_a_header_value_does_not_split_it():
+    """Autobahn split at U+0085 and saw two Hosts; it no longer sees that header."""
+    status_line = respond(GOOD + "User-Agent: x\x85Host: evil\r\n\r\n")[0]
+    assert status_line == "HTTP/1.1 101 Switching Protocols"
+
+
+@pytest.mark.parametrize(
+    "extensions",
+    [
+        "Sec-WebSocket-Extensions: permessage-deflate; bogus=1\r\n",
+        "Sec-WebSocket-Extensions: a\r\nSec-WebSocket-Extensions: b\r\n",
+    ],
+)
+def test_extension_offers_are_declined_without_compression(extensions):
+    """Without compression every offer is declined (as Ratchet), none refused with 400."""
+    status_line, headers, _, _ = respond(GOOD + extensions + "\r\n")
+    assert status_line == "HTTP/1.1 101 Switching Protocols"
+    assert "Sec-WebSocket-Extensions" not in dict(headers)

@@ -28,7 +28,7 @@ from ..exceptions import (
 )
 from ..interfaces import ConnectionInterface, MessageComponentInterface, check_component
 from ..server.io import feed, taken_over_by
-from .request import parse_request_head
+from .request import find_head_end, parse_request_head
 from .response import close_response
 
 __all__ = ["HttpServer", "DEFAULT_MAX_REQUEST_SIZE", "DEFAULT_REQUEST_TIMEOUT"]
@@ -109,15 +109,13 @@ class HttpServer(MessageComponentInterface):
         if isinstance(data, str):
             data = data.encode("utf-8")
         buffer = state.buffer
-        # Search from just before the new bytes: the terminator may straddle reads.
-        start = max(0, len(buffer) - 3)
+        searched = len(buffer)
         buffer += data
-        end = buffer.find(b"\r\n\r\n", start)
+        end = find_head_end(buffer, searched)
         if end < 0:
             if len(buffer) > self.max_request_size:
                 self._refuse(conn, state, RequestHeadTooLarge(self._too_large()))
             return None
-        end += 4
         if end > self.max_request_size:
             self._refuse(conn, state, RequestHeadTooLarge(self._too_large()))
             return None

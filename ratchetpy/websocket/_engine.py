@@ -71,7 +71,6 @@ REQUIRED_NAMES: dict[str, tuple[str, ...]] = {
         "state",
         "websocket_extensions_in_use",
         "websocket_protocol_in_use",
-        "http_request_path",
     ),
     "factory_instance": ("_batched_timer",),
 }

@@ -6,19 +6,29 @@ Ratchet's statuses (RFC 6455 §4.2.1; ``ratchet/rfc6455`` 0.3.1's
 
 Autobahn then performs the handshake itself; running these checks first
 makes refusals byte-compatible with PHP Ratchet, which clients and proxies
-configured for Ratchet may rely on.
+configured for Ratchet may rely on. Autobahn is not given the bytes the
+client sent but :func:`autobahn_head`, a canonical head rebuilt from the
+parsed request: two parsers reading one head can disagree (Autobahn splits
+lines at U+0085, needs CRLF, refuses a repeated Sec-WebSocket-Extensions),
+one parser and a head built to be unambiguous cannot.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from ..http.request import Request
+from ..http.request import Request, normalize_authority
 
-__all__ = ["HandshakeResult", "negotiate", "split_header_list"]
+__all__ = ["HandshakeResult", "autobahn_head", "negotiate", "split_header_list"]
+
+# 16 bytes in base64 (RFC 6455 §4.1): 22 characters and "==", nothing else.
+_KEY = re.compile(r"[A-Za-z0-9+/]{22}==")
+# What autobahn_head forwards must read the same under any line splitting
+# or decoding: visible ASCII, space and tab.
+_PLAIN = re.compile(r"[\x20-\x7e\t]*")
+_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 
 
 @dataclass(frozen=True)
@@ -43,8 +53,12 @@ class HandshakeResult:
 
 
 def split_header_list(values: Sequence[str]) -> list[str]:
-    """Split comma-separated header values into trimmed, non-empty tokens."""
-    return [t.strip() for v in values for t in v.split(",") if t.strip()]
+    """
+    Split comma-separated header values into non-empty elements, each
+    trimmed of spaces and tabs (HTTP's only whitespace: ``"wamp\\x85"`` is
+    not ``"wamp"``).
+    """
+    return [t.strip(" \t") for v in values for t in v.split(",") if t.strip(" \t")]
 
 
 def _upgrade_required(
@@ -61,12 +75,7 @@ def _upgrade_required(
 
 
 def _key_is_valid(values: list[str]) -> bool:
-    if len(values) != 1:
-        return False
-    try:
-        return len(base64.b64decode(values[0].strip(), validate=True)) == 16
-    except (binascii.Error, ValueError):
-        return False
+    return len(values) == 1 and _KEY.fullmatch(values[0]) is not None
 
 
 def negotiate(
@@ -93,10 +102,18 @@ def negotiate(
             reason="HTTP Version not supported",
             detail=f"{request.version} request; WebSocket needs HTTP/1.1",
         )
-    if not request.target.startswith("/") or "#" in request.target:
+    if not request.path.startswith("/") or "#" in request.target:
         return HandshakeResult(400, detail=f"bad request-target {request.target[:100]!r}")
-    if len(headers.get_all("host")) != 1:
+    hosts = headers.get_all("host")
+    if len(hosts) != 1:
         return HandshakeResult(400, detail="exactly one Host header is required")
+    if normalize_authority(hosts[0]) is None:
+        # RFC 9112 §3.2: 400 for an invalid Host, even one a target overrides.
+        return HandshakeResult(
+            400,
+            detail=f"Host header {hosts[0][:100]!r} is not a valid host[:port] "
+            "(an IDN must be sent punycoded; IPv6 in brackets)",
+        )
     upgrade = [t.lower() for t in split_header_list(headers.get_all("upgrade"))]
     if "websocket" not in upgrade:
         return _upgrade_required(
@@ -136,3 +153,71 @@ def negotiate(
                 sub_protocols,
             )
     return HandshakeResult(101, sub_protocol=chosen)
+
+
+def autobahn_head(request: Request, sub_protocol: str | None, *, extensions: bool) -> bytes:
+    """
+    Build the request head Autobahn's server handshake is fed.
+
+    Rather than the bytes the client sent, Autobahn gets a canonical head
+    with only what its handshake reads, each value the one ratchetpy parsed
+    and checked, so both read the same request: the request line with the
+    path and query (origin-form, even if the client sent absolute-form),
+    ``Host`` (the request's :attr:`~Request.authority`), ``Upgrade``,
+    ``Connection``, ``Sec-WebSocket-Key``, ``Sec-WebSocket-Version: 13``,
+    ``Sec-WebSocket-Protocol`` (only ``sub_protocol``, the one
+    :func:`negotiate` chose, which Autobahn then echoes) and, if asked, the
+    client's ``Sec-WebSocket-Extensions`` offers on one line (a field line
+    with bytes outside visible ASCII is left out: its offers are declined).
+    Lines end in CRLF whatever the client used. Everything else is left
+    out: ``Origin`` (OriginCheck's business, with Ratchet's rules),
+    cookies, and any ``X-Forwarded-For``.
+
+    Args:
+        request: a request :func:`negotiate` accepted.
+        sub_protocol: ``negotiate(...).sub_protocol``.
+        extensions: forward the extension offers; only worth it when the
+            server may accept one (``WsServer(compression="deflate")``):
+            without offers Autobahn declines every extension, as Ratchet
+            does, instead of refusing a malformed deflate offer with 400.
+
+    Raises:
+        ValueError: a value is unsafe to forward, which ``negotiate``
+            rules out for client values: a bug, or a server subprotocol
+            name that is not an HTTP token.
+    """
+    # Autobahn reads the target with urlparse, which takes a leading "//"
+    # for an authority (and refuses "//[" outright); it only logs the path.
+    resource = request.origin_form
+    if resource.startswith("//"):
+        resource = "/"
+    authority = normalize_authority(request.authority)
+    if authority is None:
+        raise ValueError(f"Host {request.authority[:100]!r} is not a valid host[:port]")
+    lines = [
+        f"GET {resource} HTTP/1.1",
+        f"Host: {authority}",
+        "Upgrade: websocket",
+        "Connection: Upgrade",
+        f"Sec-WebSocket-Key: {request.headers['sec-websocket-key']}",
+        "Sec-WebSocket-Version: 13",
+    ]
+    if sub_protocol is not None:
+        if not _TOKEN.fullmatch(sub_protocol):
+            raise ValueError(
+                f"subprotocol {sub_protocol!r} is not an HTTP token (RFC 6455 §4.1); "
+                "rename it in get_sub_protocols()"
+            )
+        lines.append(f"Sec-WebSocket-Protocol: {sub_protocol}")
+    offers = [
+        value
+        for value in request.headers.get_all("sec-websocket-extensions")
+        if extensions and value and _PLAIN.fullmatch(value)
+    ]
+    if offers:
+        # Autobahn refuses a repeated field (RFC 6455 §9.1 allows it): one line.
+        lines.append(f"Sec-WebSocket-Extensions: {', '.join(offers)}")
+    for line in lines:
+        if not _PLAIN.fullmatch(line):
+            raise ValueError(f"unsafe byte in {line[:100]!r} (negotiate() should have refused it)")
+    return ("\r\n".join(lines) + "\r\n\r\n").encode("ascii")

@@ -75,7 +75,7 @@ class WsServerProtocol(WebSocketServerProtocol):
                 "WebSocket #{rid} from {peer} opened {path}",
                 rid=self.conn.resource_id,
                 peer=self.conn.remote_address,
-                path=self.http_request_path,
+                path=self.conn.http_request.path,
             )
         call_handler(self, self._component.on_open, self.conn)
 
@@ -119,7 +119,7 @@ class WsServerProtocol(WebSocketServerProtocol):
                 "WebSocket #{rid} from {peer} closed {path} ({code})",
                 rid=conn.resource_id,
                 peer=conn.remote_address,
-                path=self.http_request_path,
+                path=self.conn.http_request.path,
                 code=conn.close_code,
             )
         flow = self._flow

@@ -34,7 +34,7 @@ from ._selfcheck import fastpath_available
 from .compression import deflate_acceptor
 from .connection import WsConnection
 from .flow import OVERFLOW_POLICIES
-from .handshake import negotiate
+from .handshake import autobahn_head, negotiate
 from .protocol import FastWsServerProtocol, WsServerProtocol
 
 __all__ = ["WsServer", "DEFAULT_MAX_MESSAGE_SIZE", "DEFAULT_MAX_BUFFERED_BYTES"]
@@ -60,16 +60,6 @@ def _seconds(name: str, value: float) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
         raise ConfigurationError(f"{name} must be a positive number of seconds, not {value!r}")
     return float(value)
-
-
-def _without_origin(request: Request) -> bytes:
-    # Origin policy belongs to OriginCheck (Ratchet's host-only rules, which
-    # accept a bare "example.com"); Autobahn would apply its own stricter
-    # parse and refuse such requests with 400, so it never sees the header.
-    lines = request.raw.split(b"\n")
-    return b"\n".join(
-        line for line in lines if line.split(b":", 1)[0].strip().lower() != b"origin"
-    )
 
 
 class WsServer(HttpServerInterface):
@@ -314,7 +304,11 @@ class WsServer(HttpServerInterface):
         self._factory_for(conn.reactor)
         protocol = self._protocol_class(self, conn, result.sub_protocol)
         take_over(conn, protocol)
-        protocol.dataReceived(_without_origin(request) if "origin" in request.headers else request.raw)
+        # Autobahn completes the handshake from a head rebuilt from our parse
+        # (never the raw bytes, which its parser could read differently).
+        protocol.dataReceived(
+            autobahn_head(request, result.sub_protocol, extensions=self.compression is not None)
+        )
         # Save memory on long-lived connections; lookups rebuild the index.
         request.headers._compact()
 
