@@ -11,6 +11,7 @@ turns a ``tcp:`` endpoint description into the matching ``ssl:`` one.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from typing import Any
 
 from ..exceptions import ConfigurationError
@@ -91,9 +92,10 @@ def tls_listen_spec(spec: str, cert: str, key: str | None = None) -> str:
     """
     from twisted.internet.endpoints import quoteStringArgument
 
+    quote: Callable[[str], str] = quoteStringArgument  # unannotated in Twisted
     kind, sep, rest = spec.partition(":")
     if kind != "tcp" or not sep:
         return spec
-    args = f"certKey={quoteStringArgument(os.path.abspath(cert))}"
-    args += f":privateKey={quoteStringArgument(os.path.abspath(key or cert))}"
+    args = f"certKey={quote(os.path.abspath(cert))}"
+    args += f":privateKey={quote(os.path.abspath(key or cert))}"
     return f"ssl:{rest}:{args}"
