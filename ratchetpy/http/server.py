@@ -25,6 +25,8 @@ from ..exceptions import (
     RequestTimeout,
 )
 from ..interfaces import MessageComponentInterface, check_component
+from ..server._abort import abort_connection
+from ..server.tls import tls_handshake_pending
 from .request import parse_request_head
 from .response import close_response
 
@@ -154,6 +156,17 @@ class HttpServer(MessageComponentInterface):
         state: _HttpState = conn._http
         state.timer = None
         if not state.received and not conn.closing:
+            if tls_handshake_pending(conn):
+                # Nothing can be sent before the handshake, and a graceful
+                # close would wait for it forever: drop the connection.
+                self._log.info(
+                    "Dropped {peer}: no TLS handshake within {timeout} s (a stalled client, "
+                    "or one not speaking TLS; HttpServer(request_timeout=...) sets the limit)",
+                    peer=conn.remote_address,
+                    timeout=self.request_timeout,
+                )
+                abort_connection(conn)
+                return
             self._refuse(
                 conn,
                 RequestTimeout(

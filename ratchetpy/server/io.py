@@ -26,14 +26,17 @@ from twisted.internet.endpoints import (
     TCP6ServerEndpoint,
     serverFromString,
 )
-from twisted.internet.interfaces import IListeningPort, IStreamServerEndpoint
+from twisted.internet.interfaces import IHandshakeListener, IListeningPort, IStreamServerEndpoint
 from twisted.internet.protocol import Factory, Protocol, connectionDone
 from twisted.logger import Logger
 from twisted.python.failure import Failure
+from zope.interface import implementer
 
 from ..exceptions import ComponentError, ConfigurationError
 from ..http.interfaces import HttpServerInterface
 from ..interfaces import ConnectionInterface, check_component
+from ._abort import disarm_deadline
+from .tls import tls_handshake_completed
 
 __all__ = ["IoServer", "IoConnection"]
 
@@ -113,6 +116,7 @@ class IoConnection(ConnectionInterface):
         return f"<IoConnection #{self.resource_id} {self.remote_address}>"
 
 
+@implementer(IHandshakeListener)
 class _IoProtocol(Protocol):
     """Feeds one connection's events to the component, routing errors."""
 
@@ -128,12 +132,18 @@ class _IoProtocol(Protocol):
     def dataReceived(self, data: bytes) -> None:
         self._call(self.component.on_message, self.conn, data)
 
+    def handshakeCompleted(self) -> None:
+        # Twisted's TLS layer calls this; until then a refusal must abort.
+        if self.conn is not None:
+            tls_handshake_completed(self.conn)
+
     def connectionLost(self, reason: Failure = connectionDone) -> None:
         conn = self.conn
         if conn is None or conn._lost_reason is not None:
             return  # on_close runs once per connection, whatever reports the loss
         conn._closing = True
         conn._lost_reason = reason
+        disarm_deadline(conn)
         self._call(self.component.on_close, conn)
 
     def _call(self, method: Callable[..., Any], *args: Any) -> None:

@@ -6,6 +6,13 @@ TLS (wss://) for servers: certificate loading with errors that say what to fix.
 (``fullchain.pem`` from Let's Encrypt) included, and returns Twisted
 ``CertificateOptions`` for ``SSL4ServerEndpoint``. ``tls_listen_spec``
 turns a ``tcp:`` endpoint description into the matching ``ssl:`` one.
+
+``tls_handshake_pending(conn)`` tells whether a connection is on TLS whose
+handshake has not finished: Twisted's TLS layer connects the application
+protocol (``on_open`` runs, ``request_timeout`` starts) when the TCP
+connection is accepted, before any handshake. Until the handshake completes
+nothing written can reach the peer and ``loseConnection()`` waits for it,
+possibly forever; such a connection must be aborted instead.
 """
 
 from __future__ import annotations
@@ -14,9 +21,44 @@ import os
 from collections.abc import Callable
 from typing import Any
 
-from ..exceptions import ConfigurationError
+from twisted.internet.interfaces import ISSLTransport
 
-__all__ = ["tls_options", "tls_listen_spec", "read_tls_files"]
+from ..exceptions import ConfigurationError
+from ._abort import innermost
+
+__all__ = [
+    "tls_options",
+    "tls_listen_spec",
+    "read_tls_files",
+    "tls_handshake_pending",
+    "tls_handshake_completed",
+]
+
+
+def tls_handshake_completed(conn: Any) -> None:
+    """
+    Record that ``conn``'s TLS handshake has completed.
+
+    ``IoServer``'s protocol calls this from
+    ``IHandshakeListener.handshakeCompleted``, which Twisted's TLS layer
+    calls on the protocol it wraps (again after each renegotiation).
+    """
+    innermost(conn)._tls_handshake_done = True
+
+
+def tls_handshake_pending(conn: Any) -> bool:
+    """
+    True while ``conn`` runs over TLS and its handshake has not completed.
+
+    Plain TCP and UNIX connections are never pending. A TLS transport that
+    does not report completion through ``IHandshakeListener`` (Twisted's
+    always does) stays pending, so its refusals are aborted, not answered.
+    """
+    root = innermost(conn)
+    transport = getattr(root, "transport", None)
+    if transport is None or not ISSLTransport.providedBy(transport):
+        return False
+    return not getattr(root, "_tls_handshake_done", False)
 
 
 def read_tls_files(cert: str, key: str | None = None) -> tuple[bytes, bytes]:
