@@ -24,7 +24,6 @@ from twisted.internet.defer import Deferred, maybeDeferred
 from twisted.internet.endpoints import (
     TCP4ServerEndpoint,
     TCP6ServerEndpoint,
-    serverFromString,
 )
 from twisted.internet.interfaces import IHandshakeListener, IListeningPort, IStreamServerEndpoint
 from twisted.internet.protocol import Factory, Protocol, connectionDone
@@ -36,6 +35,7 @@ from ..exceptions import ComponentError, ConfigurationError
 from ..http.interfaces import HttpServerInterface
 from ..interfaces import ConnectionInterface, check_component
 from ._abort import disarm_deadline
+from .backlog import DEFAULT_BACKLOG, server_from_string
 from .tls import tls_handshake_completed
 
 __all__ = ["IoServer", "IoConnection"]
@@ -233,12 +233,17 @@ class IoServer(Service):
         address: str = "0.0.0.0",
         reactor: Any = None,
     ) -> IoServer:
-        """Ratchet's ``IoServer::factory``: serve ``component`` on ``address:port``."""
+        """
+        Ratchet's ``IoServer::factory``: serve ``component`` on ``address:port``.
+
+        Listens with a backlog of ``DEFAULT_BACKLOG`` (Twisted's is 50).
+        """
         if not isinstance(port, int) or not 0 <= port <= 65535:
             raise ConfigurationError(f"port must be an int from 0 to 65535, not {port!r}")
         reactor = reactor if reactor is not None else _default_reactor()
         endpoint_type = TCP6ServerEndpoint if ":" in address else TCP4ServerEndpoint
-        return cls(component, endpoint_type(reactor, port, interface=address), reactor)
+        endpoint = endpoint_type(reactor, port, backlog=DEFAULT_BACKLOG, interface=address)
+        return cls(component, endpoint, reactor)
 
     @property
     def loop(self) -> Any:
@@ -251,10 +256,10 @@ class IoServer(Service):
         if isinstance(spec, int):
             if not 0 <= spec <= 65535:
                 raise ConfigurationError(f"port must be from 0 to 65535, not {spec}")
-            return TCP4ServerEndpoint(self.reactor, spec)
+            return TCP4ServerEndpoint(self.reactor, spec, backlog=DEFAULT_BACKLOG)
         if isinstance(spec, str):
             try:
-                return serverFromString(self.reactor, spec)
+                return server_from_string(self.reactor, spec)
             except Exception as exc:
                 raise ConfigurationError(
                     f"bad endpoint description {spec!r}: {exc} "
