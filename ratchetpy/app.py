@@ -44,6 +44,7 @@ from .http.interfaces import HttpServerInterface
 from .http.origin import SAME_HOST, OriginCheck
 from .http.router import Router
 from .http.server import HttpServer
+from .server.backlog import DEFAULT_BACKLOG
 from .server.blacklist import IpBlackList
 from .server.io import IoServer
 from .websocket.server import DEFAULT_MAX_MESSAGE_SIZE, WsServer
@@ -275,10 +276,13 @@ class App(Service):
     def _endpoint(self, port: int, address: str, tls: Any) -> IStreamServerEndpoint:
         if isinstance(port, bool) or not isinstance(port, int) or not 0 <= port <= 65535:
             raise ConfigurationError(f"port must be an int from 0 to 65535, not {port!r}")
+        # Twisted's backlog of 50 drops SYNs in reconnect bursts (see server.backlog).
         if tls is None:
             kind = TCP6ServerEndpoint if ":" in address else TCP4ServerEndpoint
-            return kind(self.reactor, port, interface=address)
-        return SSL4ServerEndpoint(self.reactor, port, self._tls_context(tls), interface=address)
+            return kind(self.reactor, port, backlog=DEFAULT_BACKLOG, interface=address)
+        return SSL4ServerEndpoint(
+            self.reactor, port, self._tls_context(tls), backlog=DEFAULT_BACKLOG, interface=address
+        )
 
     @staticmethod
     def _tls_context(tls: Any) -> Any:

@@ -105,7 +105,7 @@ class Options(usage.Options):
         self._flag_given: set[str] = set()
 
     def opt_listen(self, description: str) -> None:
-        """Twisted endpoint to listen on (repeatable), e.g. tcp:8080:interface=0.0.0.0 or ssl:8443:privateKey=key.pem:certKey=cert.pem [default: tcp:8080:interface=127.0.0.1]"""
+        """Twisted endpoint to listen on (repeatable), e.g. tcp:8080:interface=0.0.0.0 or ssl:8443:privateKey=key.pem:certKey=cert.pem; tcp:, tcp6:, ssl: and unix: listen with a backlog of 4096 unless they give backlog=N [default: tcp:8080:interface=127.0.0.1]"""
         self["listen"].append(description)
 
     def opt_route(self, route: str) -> None:

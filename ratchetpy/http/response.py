@@ -1,4 +1,12 @@
-"""Bare HTTP responses that end a connection (Ratchet's ``CloseResponseTrait``)."""
+"""
+Bare HTTP responses that end a connection (Ratchet's ``CloseResponseTrait``).
+
+Every ``close_response`` ends its connection within a bound, whatever the
+peer does: a TLS connection whose handshake has not finished is aborted
+(nothing could be sent on it), and any other is closed after the response
+with an abort ``CLOSE_DEADLINE`` seconds later if the peer has not let it
+close by then.
+"""
 
 from __future__ import annotations
 
@@ -6,9 +14,11 @@ from collections.abc import Iterable
 from http import HTTPStatus
 from typing import Any
 
+from ..server._abort import CLOSE_DEADLINE, abort_connection, close_with_deadline
+from ..server.tls import tls_handshake_pending
 from ..version import VERSION
 
-__all__ = ["close_response", "render_response", "POWERED_BY"]
+__all__ = ["close_response", "render_response", "POWERED_BY", "CLOSE_DEADLINE"]
 
 POWERED_BY: list[str] = [VERSION]
 """The ``X-Powered-By`` value; set ``POWERED_BY[0] = "Ratchet/0.4.4"`` to mimic PHP."""
@@ -49,7 +59,22 @@ def close_response(
     reason: str | None = None,
     body: bytes = b"",
     powered_by_first: bool = False,
+    *,
+    abort_after: float | None = None,
 ) -> None:
-    """Send a response on ``conn`` and close it once written."""
+    """
+    Send a response on ``conn`` and close it once written.
+
+    If the peer has not let the connection close ``abort_after`` seconds
+    later (it does not read, or does not answer TLS's ``close_notify``),
+    the connection is aborted. On TLS before the handshake has completed
+    the response is not sent: the connection is aborted at once.
+
+    Args:
+        abort_after: seconds before the abort; ``CLOSE_DEADLINE`` by default.
+    """
+    if tls_handshake_pending(conn):
+        abort_connection(conn)
+        return
     conn.send(render_response(status, headers, reason, body, powered_by_first))
-    conn.close()
+    close_with_deadline(conn, abort_after)

@@ -27,7 +27,9 @@ from ..exceptions import (
     RequestTimeout,
 )
 from ..interfaces import ConnectionInterface, MessageComponentInterface, check_component
+from ..server._abort import abort_connection
 from ..server.io import feed, taken_over_by
+from ..server.tls import tls_handshake_pending
 from .request import find_head_end, parse_request_head
 from .response import close_response
 
@@ -170,6 +172,17 @@ class HttpServer(MessageComponentInterface):
             return
         state.timer = None
         if not state.refused and not conn.closing:
+            if tls_handshake_pending(conn):
+                # Nothing can be sent before the handshake, and a graceful
+                # close would wait for it forever: drop the connection.
+                self._log.info(
+                    "Dropped {peer}: no TLS handshake within {timeout} s (a stalled client, "
+                    "or one not speaking TLS; HttpServer(request_timeout=...) sets the limit)",
+                    peer=conn.remote_address,
+                    timeout=self.request_timeout,
+                )
+                abort_connection(conn)
+                return
             self._refuse(
                 conn,
                 state,

@@ -34,17 +34,18 @@ from twisted.internet.defer import Deferred, DeferredList, maybeDeferred, succee
 from twisted.internet.endpoints import (
     TCP4ServerEndpoint,
     TCP6ServerEndpoint,
-    serverFromString,
 )
-from twisted.internet.interfaces import IListeningPort, IStreamServerEndpoint
+from twisted.internet.interfaces import IHandshakeListener, IListeningPort, IStreamServerEndpoint
 from twisted.internet.protocol import Factory, Protocol, connectionDone
 from twisted.logger import Logger
 from twisted.python.failure import Failure
+from zope.interface import implementer
 
 from .._handlers import Serial, call_handler, settle, stop_reactor, stops_process
 from ..exceptions import ComponentError, ConfigurationError
 from ..interfaces import ConnectionInterface, check_component
 from ._drain import OpenSet, close_all
+from .backlog import DEFAULT_BACKLOG, server_from_string
 
 __all__ = [
     "IoServer",
@@ -53,6 +54,7 @@ __all__ = [
     "take_over",
     "taken_over_by",
     "feed",
+    "io_side",
 ]
 
 DEFAULT_SHUTDOWN_TIMEOUT = 10.0
@@ -163,6 +165,21 @@ def taken_over_by(conn: object) -> Protocol | None:
     return _io_of(conn).taken_over
 
 
+def io_side(conn: object) -> _IoProtocol | None:
+    """
+    The I/O side of ``conn`` (or of the connection a view wraps), where the
+    framework keeps per-connection transport state; ``None`` for anything
+    that is not served by ``IoServer`` (a test double).
+    """
+    while not isinstance(conn, IoConnection):
+        get_connection = getattr(conn, "get_connection", None)
+        if get_connection is None:
+            return None
+        conn = get_connection()
+    return _io_of(conn)
+
+
+@implementer(IHandshakeListener)
 class _IoProtocol(Protocol):
     """Feeds one connection's events to the component, routing errors."""
 
@@ -176,6 +193,8 @@ class _IoProtocol(Protocol):
         self.lost_reason: Failure | None = None
         self.taken_over: Protocol | None = None
         self._open_set = open_set
+        self.tls_handshake_done = False
+        self.abort_deadline: Any = None
 
     def connectionMade(self) -> None:
         self.conn = IoConnection(self)
@@ -193,12 +212,24 @@ class _IoProtocol(Protocol):
         self.dataReceived = protocol.dataReceived  # type: ignore[method-assign]
         protocol.makeConnection(self.transport)
 
+    def handshakeCompleted(self) -> None:
+        # Twisted's TLS layer calls this (IHandshakeListener); until then a
+        # refusal must abort (see ratchetpy.server.tls.tls_handshake_pending).
+        self.tls_handshake_done = True
+
+    def disarm_deadline(self) -> None:
+        """Cancel the abort a refusal armed (see ``_abort.close_with_deadline``)."""
+        call, self.abort_deadline = self.abort_deadline, None
+        if call is not None and call.active():
+            call.cancel()
+
     def connectionLost(self, reason: Failure = connectionDone) -> None:
         conn = self.conn
         if conn is None or self.lost_reason is not None:
             return  # on_close runs once per connection, whatever reports the loss
         self.closing = True
         self.lost_reason = reason
+        self.disarm_deadline()
         try:
             protocol = self.taken_over
             if protocol is not None:
@@ -362,12 +393,17 @@ class IoServer(Service):
         address: str = "0.0.0.0",
         reactor: Any = None,
     ) -> IoServer:
-        """Ratchet's ``IoServer::factory``: serve ``component`` on ``address:port``."""
+        """
+        Ratchet's ``IoServer::factory``: serve ``component`` on ``address:port``.
+
+        Listens with a backlog of ``DEFAULT_BACKLOG`` (Twisted's is 50).
+        """
         if not isinstance(port, int) or not 0 <= port <= 65535:
             raise ConfigurationError(f"port must be an int from 0 to 65535, not {port!r}")
         reactor = reactor if reactor is not None else _default_reactor()
         endpoint_type = TCP6ServerEndpoint if ":" in address else TCP4ServerEndpoint
-        return cls(component, endpoint_type(reactor, port, interface=address), reactor)
+        endpoint = endpoint_type(reactor, port, backlog=DEFAULT_BACKLOG, interface=address)
+        return cls(component, endpoint, reactor)
 
     @property
     def loop(self) -> Any:
@@ -380,10 +416,10 @@ class IoServer(Service):
         if isinstance(spec, int):
             if not 0 <= spec <= 65535:
                 raise ConfigurationError(f"port must be from 0 to 65535, not {spec}")
-            return TCP4ServerEndpoint(self.reactor, spec)
+            return TCP4ServerEndpoint(self.reactor, spec, backlog=DEFAULT_BACKLOG)
         if isinstance(spec, str):
             try:
-                return serverFromString(self.reactor, spec)
+                return server_from_string(self.reactor, spec)
             except Exception as exc:
                 raise ConfigurationError(
                     f"bad endpoint description {spec!r}: {exc} "

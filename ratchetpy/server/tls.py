@@ -6,16 +6,51 @@ TLS (wss://) for servers: certificate loading with errors that say what to fix.
 (``fullchain.pem`` from Let's Encrypt) included, and returns Twisted
 ``CertificateOptions`` for ``SSL4ServerEndpoint``. ``tls_listen_spec``
 turns a ``tcp:`` endpoint description into the matching ``ssl:`` one.
+
+``tls_handshake_pending(conn)`` tells whether a connection is on TLS whose
+handshake has not finished: Twisted's TLS layer connects the application
+protocol (``on_open`` runs, ``request_timeout`` starts) when the TCP
+connection is accepted, before any handshake. Until the handshake completes
+nothing written can reach the peer and ``loseConnection()`` waits for it,
+possibly forever; such a connection must be aborted instead.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from typing import Any
+
+from twisted.internet.interfaces import ISSLTransport
 
 from ..exceptions import ConfigurationError
 
-__all__ = ["tls_options", "tls_listen_spec", "read_tls_files"]
+__all__ = [
+    "tls_options",
+    "tls_listen_spec",
+    "read_tls_files",
+    "tls_handshake_pending",
+]
+
+
+def tls_handshake_pending(conn: Any) -> bool:
+    """
+    True while ``conn`` runs over TLS and its handshake has not completed.
+
+    Plain TCP and UNIX connections are never pending. A TLS transport that
+    does not report completion through ``IHandshakeListener`` (Twisted's
+    always does) stays pending, so its refusals are aborted, not answered.
+    """
+    from .io import io_side
+
+    io = io_side(conn)
+    if io is None:
+        return False
+    transport = io.transport
+    if transport is None or not ISSLTransport.providedBy(transport):
+        return False
+    # IoServer's protocol records the completion (IHandshakeListener).
+    return not io.tls_handshake_done
 
 
 def read_tls_files(cert: str, key: str | None = None) -> tuple[bytes, bytes]:
@@ -91,9 +126,10 @@ def tls_listen_spec(spec: str, cert: str, key: str | None = None) -> str:
     """
     from twisted.internet.endpoints import quoteStringArgument
 
+    quote: Callable[[str], str] = quoteStringArgument  # unannotated in Twisted
     kind, sep, rest = spec.partition(":")
     if kind != "tcp" or not sep:
         return spec
-    args = f"certKey={quoteStringArgument(os.path.abspath(cert))}"
-    args += f":privateKey={quoteStringArgument(os.path.abspath(key or cert))}"
+    args = f"certKey={quote(os.path.abspath(cert))}"
+    args += f":privateKey={quote(os.path.abspath(key or cert))}"
     return f"ssl:{rest}:{args}"
