@@ -75,6 +75,13 @@ REQUIRED_NAMES: dict[str, tuple[str, ...]] = {
         "STATE_OPEN",
         "STATE_CLOSING",
         "STATE_CLOSED",
+        # overridden in protocol.py (hostile peers; see _limits.py)
+        "onFrameBegin",
+        "onCloseFrame",
+        "dropConnection",
+        "connectionLost",
+        "_dataReceived",
+        "CLOSE_STATUS_CODES_ALLOWED",
     ),
     "factory_class": ("setProtocolOptions", "prepareMessage"),
     # state set up per connection, checked on a connected instance
@@ -84,6 +91,11 @@ REQUIRED_NAMES: dict[str, tuple[str, ...]] = {
         "remoteCloseCode",
         "remoteCloseReason",
         "trafficStats",
+        "current_frame",
+        "failedByMe",
+        "wasClean",
+        "wasNotCleanReason",
+        "closeHandshakeTimeout",
     ),
     "factory_instance": ("_batched_timer",),
 }

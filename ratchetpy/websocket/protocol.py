@@ -11,11 +11,14 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from twisted.internet.protocol import connectionDone
 from twisted.logger import Logger
+from twisted.python.failure import Failure
 
 from ..http.response import POWERED_BY
-from ._engine import STATE_OPEN, WebSocketServerProtocol
+from ._engine import STATE_CLOSED, STATE_OPEN, WebSocketServerProtocol, buffered_bytes
 from ._fastpath import FastPathMixin
+from ._limits import close_frame_problem, control_frame_problem
 from .connection import WsConnection
 from .flow import SendBufferWatch
 
@@ -178,3 +181,125 @@ class WsServerProtocol(FastPathMixin, WebSocketServerProtocol):
                 rid=self.conn.resource_id,
             )
             self.close_with(1011)
+
+    # -- hostile peers: invalid close/control frames, closing ----------------
+    #
+    # Class defaults, so a connection that never meets these costs no slot.
+
+    _drain_timer: Any = None
+
+    def _dataReceived(self, data: bytes) -> None:
+        """
+        Bytes from the peer for Autobahn; ignored once the connection is closed.
+
+        Autobahn appends every read to its buffer even after the connection
+        was failed or closed (it only stops parsing), so a peer could grow
+        it until the TCP connection is gone.
+        """
+        if self.state == STATE_CLOSED:
+            return
+        super()._dataReceived(data)
+
+    def onFrameBegin(self) -> None:
+        """
+        A frame header was parsed: stop at an invalid control frame header.
+
+        For a control frame declaring more than 125 bytes (or a close frame
+        declaring 1), Autobahn has already sent 1002, but would then read
+        and keep the whole declared payload (up to 2**63 bytes) before
+        anything else happens; the connection is closed here instead.
+        """
+        frame: Any = self.current_frame
+        if frame.opcode > 7:
+            problem = control_frame_problem(frame.opcode, frame.length)
+            if problem is not None:
+                self._fail_and_close(1002, problem)
+                return
+        super().onFrameBegin()
+
+    def onCloseFrame(self, code: int | None, reasonRaw: bytes | None) -> bool | None:
+        """
+        The peer's close frame: answer an invalid one with 1002/1007.
+
+        A close code an endpoint may not send (999, 1004-1006, 1015, 5000,
+        ...) gets 1002 and a reason that is not UTF-8 gets 1007; then the
+        TCP connection is closed once everything queued before (the 101,
+        earlier messages, this close frame) is written. A valid close frame
+        is Autobahn's to handle.
+
+        Returns:
+            True when the frame was invalid (Autobahn processes no more).
+        """
+        problem = close_frame_problem(code, reasonRaw)
+        if problem is None:
+            return super().onCloseFrame(code, reasonRaw)
+        fail_code, detail = problem
+        self._fail_and_close(fail_code, detail)
+        return True
+
+    def _fail_and_close(self, code: int, detail: str) -> None:
+        # Fail the connection (RFC 6455 §7.1.7): send our close frame if none
+        # was sent, process nothing more, close TCP once what is queued is
+        # written. Autobahn (failByDrop=False) would go on parsing instead:
+        # an invalid close frame then reads as the peer's reply, completing
+        # the handshake with abortConnection(), an RST that discards every
+        # byte still queued, our close frame included.
+        if self.state == STATE_CLOSED:
+            return
+        self.failedByMe = True
+        self.wasClean = False
+        self.wasNotCleanReason = detail
+        if self.state == STATE_OPEN:
+            # isReply: no closing-handshake timer, TCP closes right away.
+            self.sendCloseFrame(code=code, reasonUtf8=_truncate_utf8(detail), isReply=True)
+        self.dropConnection(abort=False)
+
+    def dropConnection(self, abort: bool = False) -> None:
+        """
+        Close the TCP connection, gracefully unless a timeout asked to abort.
+
+        Autobahn aborts (RST, queued bytes discarded) once a closing
+        handshake completes; here a completed handshake (``wasClean``)
+        closes gracefully, so what was queued before the close frame is
+        delivered. A graceful close the peer does not let finish (it stops
+        reading) is aborted after ``close_timeout``.
+        """
+        if self.state != STATE_CLOSED:
+            if self.wasClean:
+                abort = False
+            if not abort:
+                # Armed first: loseConnection may report the loss at once.
+                self._start_drain_timer()
+        super().dropConnection(abort)
+
+    def _start_drain_timer(self) -> None:
+        timeout = self.closeHandshakeTimeout
+        if self._drain_timer is None and timeout and timeout > 0:
+            self._drain_timer = self.factory._batched_timer.call_later(
+                timeout, self._drain_timed_out
+            )
+
+    def _drain_timed_out(self) -> None:
+        self._drain_timer = None
+        transport = self.transport
+        if transport is None:
+            return
+        _log.info(
+            "WebSocket #{rid} from {peer}: {pending} bytes still unread by the peer "
+            "{timeout}s after the close; aborting the connection "
+            "(WsServer(close_timeout=) sets this wait)",
+            rid=self.conn.resource_id,
+            peer=self.conn.remote_address,
+            pending=buffered_bytes(transport),
+            timeout=self.closeHandshakeTimeout,
+        )
+        transport.abortConnection()
+
+    def connectionLost(self, reason: Failure = connectionDone) -> None:
+        """The connection is gone: cancel the drain timer, then Autobahn's handling."""
+        timer = self._drain_timer
+        if timer is not None:
+            self._drain_timer = None
+            if timer.active():
+                timer.cancel()
+        super().connectionLost(reason)

@@ -1,0 +1,64 @@
+# -*- test-case-name: tests.test_close_frames -*-
+"""
+Checks ``WsServerProtocol`` applies on top of Autobahn's: the validity of a
+peer's close frame and of a control frame's length.
+
+Pure functions of their arguments, so each rule is testable on its own; the
+protocol decides what to do (send 1002/1007, close TCP).
+"""
+
+from __future__ import annotations
+
+from ._engine import WebSocketServerProtocol
+
+__all__ = [
+    "close_frame_problem",
+    "control_frame_problem",
+]
+
+_CONTROL_PAYLOAD_MAX = 125
+
+# The codes a peer may put in a close frame: the ones Autobahn itself accepts
+# (so this check and Autobahn's never disagree) plus the application and
+# private ranges.
+_ALLOWED_CLOSE_CODES = frozenset(WebSocketServerProtocol.CLOSE_STATUS_CODES_ALLOWED)
+
+
+def control_frame_problem(opcode: int, length: int) -> str | None:
+    """
+    What is wrong with a control frame's header, or ``None``.
+
+    Args:
+        opcode: the frame's opcode (8 and above are control frames).
+        length: its declared payload length.
+    """
+    if opcode < 8:
+        return None
+    if length > _CONTROL_PAYLOAD_MAX:
+        return f"control frame (opcode {opcode}) declares {length} payload bytes, more than 125"
+    if opcode == 8 and length == 1:
+        return "close frame with a 1-byte payload (a close code takes 2)"
+    return None
+
+
+def close_frame_problem(code: int | None, reason: bytes | None) -> tuple[int, str] | None:
+    """
+    Whether a peer's close frame may be accepted (RFC 6455 §5.5.1, §7.4).
+
+    Args:
+        code: the close code, ``None`` for an empty close frame.
+        reason: the raw reason bytes after the code, if any.
+
+    Returns:
+        ``None`` if valid, else the close code to fail the connection with
+        (1002 for a code an endpoint may not send, 1007 for a reason that is
+        not UTF-8) and a description of the problem.
+    """
+    if code is not None and code not in _ALLOWED_CLOSE_CODES and not 3000 <= code <= 4999:
+        return 1002, f"invalid close code {code}"
+    if reason:
+        try:
+            reason.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            return 1007, f"close reason is not valid UTF-8 (byte {exc.start})"
+    return None
