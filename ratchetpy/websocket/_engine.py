@@ -81,6 +81,7 @@ REQUIRED_NAMES: dict[str, tuple[str, ...]] = {
         "dropConnection",
         "connectionLost",
         "_dataReceived",
+        "_onMessageFrame",  # Twisted adapter; assembles into ``message_data``
         "CLOSE_STATUS_CODES_ALLOWED",
     ),
     "factory_class": ("setProtocolOptions", "prepareMessage"),
@@ -96,6 +97,7 @@ REQUIRED_NAMES: dict[str, tuple[str, ...]] = {
         "wasClean",
         "wasNotCleanReason",
         "closeHandshakeTimeout",
+        "maxMessagePayloadSize",
     ),
     "factory_instance": ("_batched_timer",),
 }

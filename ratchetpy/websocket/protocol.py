@@ -18,7 +18,7 @@ from twisted.python.failure import Failure
 from ..http.response import POWERED_BY
 from ._engine import STATE_CLOSED, STATE_OPEN, WebSocketServerProtocol, buffered_bytes
 from ._fastpath import FastPathMixin
-from ._limits import close_frame_problem, control_frame_problem
+from ._limits import close_frame_problem, control_frame_problem, fragment_limit
 from .connection import WsConnection
 from .flow import SendBufferWatch
 
@@ -182,10 +182,15 @@ class WsServerProtocol(FastPathMixin, WebSocketServerProtocol):
             )
             self.close_with(1011)
 
-    # -- hostile peers: invalid close/control frames, closing ----------------
+    # -- hostile peers: invalid close/control frames, fragments, closing -----
     #
     # Class defaults, so a connection that never meets these costs no slot.
 
+    _max_message_fragments: int | None = None
+    """Frames one message may arrive in: ``None`` derives it from the size
+    limit (see ``_limits.fragment_limit``), 0 is unlimited. Set on the
+    per-server class."""
+    _message_frames = 0
     _drain_timer: Any = None
 
     def _dataReceived(self, data: bytes) -> None:
@@ -303,3 +308,58 @@ class WsServerProtocol(FastPathMixin, WebSocketServerProtocol):
             if timer.active():
                 timer.cancel()
         super().connectionLost(reason)
+
+    def _onMessageFrame(self, payload: list[bytes]) -> None:
+        """
+        A frame of a fragmented message is complete: append it, bounded.
+
+        Autobahn keeps a message as a list with one ``bytes`` object per
+        chunk: a message of 1,000,000 one-byte fragments (7 MB on the wire,
+        1 MB of payload) held ~42 MB. From the second frame on, the message
+        is kept in one ``bytearray`` instead, and a message may have at most
+        ``fragment_limit(...)`` frames (1009 beyond). This hook is private
+        to Autobahn's Twisted adapter, not one of the streaming hooks
+        (``onMessageFrame`` ...), so the fast path stays on; a subclass that
+        overrides those hooks gets Autobahn's stock assembly.
+        """
+        cls = type(self)
+        if (
+            cls.onMessageBegin is not WebSocketServerProtocol.onMessageBegin
+            or cls.onMessageFrame is not WebSocketServerProtocol.onMessageFrame
+            or cls.onMessageEnd is not WebSocketServerProtocol.onMessageEnd
+        ):
+            super()._onMessageFrame(payload)
+            return
+        # Autobahn's onMessageBegin made this list; its onMessageEnd joins it.
+        data: list[Any] = self.message_data
+        if not data:
+            # The first frame as Autobahn keeps it: unfragmented messages
+            # cost nothing more.
+            data.extend(payload)
+            self._message_frames = 1
+            return
+        frames = self._message_frames + 1
+        self._message_frames = frames
+        limit = fragment_limit(self.maxMessagePayloadSize, self._max_message_fragments)
+        if limit and frames > limit:
+            self._too_many_fragments(limit)
+            return
+        if len(data) != 1 or type(data[0]) is not bytearray:
+            data[:] = [bytearray().join(data)]
+        buffer: bytearray = data[0]
+        for chunk in payload:
+            buffer += chunk
+
+    def _too_many_fragments(self, limit: int) -> None:
+        self.message_data = []  # never delivered: free it now
+        _log.warn(
+            "WebSocket #{rid} from {peer}: a message arrived in more than {limit} "
+            "fragments; closing with 1009. If legitimate clients fragment this "
+            "finely, raise WsServer(max_message_fragments=)",
+            rid=self.conn.resource_id,
+            peer=self.conn.remote_address,
+            limit=limit,
+        )
+        # Closed at once rather than after the peer's close reply: it may
+        # still be sending fragments, each costing Autobahn ~20 us to discard.
+        self._fail_and_close(1009, f"message split into more than {limit} fragments")
