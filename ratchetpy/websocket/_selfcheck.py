@@ -88,6 +88,24 @@ FASTPATH_NAMES: dict[str, tuple[str, ...]] = {
     ),
     # the memory trimming (``_trim``) copies these onto the per-server class
     "protocol_config": ("CONFIG_ATTRS_COMMON", "CONFIG_ATTRS_SERVER"),
+    # overridden or read by _hardening (hostile peers; see _limits.py)
+    "hardening_class": (
+        "onFrameBegin",
+        "onCloseFrame",
+        "dropConnection",
+        "connectionLost",
+        "_dataReceived",
+        "_onMessageFrame",  # Twisted adapter; assembles into ``message_data``
+        "CLOSE_STATUS_CODES_ALLOWED",
+    ),
+    "hardening_instance": (
+        "current_frame",
+        "failedByMe",
+        "wasClean",
+        "wasNotCleanReason",
+        "closeHandshakeTimeout",
+        "maxMessagePayloadSize",
+    ),
 }
 """Autobahn internals the fast path reads (and for ``data``/stats, writes)."""
 
@@ -138,7 +156,7 @@ def fastpath_problems() -> list[str]:
     for name in FASTPATH_NAMES["protocol_class"]:
         if not hasattr(WebSocketServerProtocol, name):
             problems.append(f"autobahn WebSocketServerProtocol.{name}")
-    for name in FASTPATH_NAMES["protocol_config"]:
+    for name in FASTPATH_NAMES["protocol_config"] + FASTPATH_NAMES["hardening_class"]:
         if not hasattr(WebSocketServerProtocol, name):
             problems.append(f"autobahn WebSocketServerProtocol.{name}")
     try:
@@ -156,7 +174,7 @@ def fastpath_problems() -> list[str]:
         )
         if getattr(proto, "state", None) != STATE_OPEN:
             problems.append("a scratch Autobahn handshake did not reach STATE_OPEN")
-        for name in FASTPATH_NAMES["protocol_instance"]:
+        for name in FASTPATH_NAMES["protocol_instance"] + FASTPATH_NAMES["hardening_instance"]:
             if not hasattr(proto, name):
                 problems.append(f"autobahn protocol instance .{name}")
         stats = getattr(proto, "trafficStats", None)

@@ -23,6 +23,7 @@ from .._handlers import Serial, call_handler, handle_result, settle, stop_reacto
 from ..http.response import POWERED_BY
 from ._engine import STATE_OPEN, WebSocketServerProtocol
 from ._fastpath import FastPathMixin
+from ._hardening import HardeningMixin
 from .connection import WsConnection
 from .flow import SendBufferWatch
 
@@ -254,8 +255,12 @@ class WsServerProtocol(WebSocketServerProtocol):
     _route_error = _handler_error
 
 
-class FastWsServerProtocol(FastPathMixin, WsServerProtocol):
-    """``WsServerProtocol`` with the fast data path (see ``_fastpath``)."""
+class FastWsServerProtocol(FastPathMixin, HardeningMixin, WsServerProtocol):
+    """
+    ``WsServerProtocol`` with the fast data path (see ``_fastpath``) and the
+    defences against hostile peers (see ``_hardening``). Used whenever the
+    self-check passed; ``fast_path=False`` only turns the fast path off.
+    """
 
     @property
     def compressed(self) -> bool:

@@ -72,6 +72,10 @@ class WsServer(HttpServerInterface):
         max_message_size: largest incoming message in bytes, after
             reassembly (``None``: unlimited); over it the peer gets 1009.
         max_frame_size: largest incoming frame (default: the message limit).
+        max_message_fragments: most frames one incoming message may arrive
+            in; over it the peer gets 1009. Default: ``max_message_size //
+            64``, at least 1024 (16384 at 1 MiB); no limit when
+            ``max_message_size`` is ``None``.
         open_timeout: seconds for the opening handshake to complete.
         close_timeout: seconds to wait for the peer's close frame after ours.
         strict_sub_protocols: refuse (426) a client whose offered
@@ -100,6 +104,7 @@ class WsServer(HttpServerInterface):
         *,
         max_message_size: int | None = DEFAULT_MAX_MESSAGE_SIZE,
         max_frame_size: int | None = None,
+        max_message_fragments: int | None = None,
         open_timeout: float = 10.0,
         close_timeout: float = 5.0,
         strict_sub_protocols: bool = True,
@@ -122,6 +127,11 @@ class WsServer(HttpServerInterface):
         self.log_connections = log_connections
         message = _limit("max_message_size", max_message_size)
         frame = message if max_frame_size is None else _limit("max_frame_size", max_frame_size)
+        self.max_message_fragments: int | None = (
+            None
+            if max_message_fragments is None
+            else _limit("max_message_fragments", max_message_fragments)
+        )
         self._options: dict[str, Any] = {
             "maxMessagePayloadSize": message,
             "maxFramePayloadSize": frame,
@@ -217,17 +227,21 @@ class WsServer(HttpServerInterface):
     def _build_protocol_class(self, factory: Any) -> type[WsServerProtocol]:
         # The self-check runs here, on the first connection of the first
         # WsServer, never at import.
-        if self.fast_path and fastpath_available():
+        if fastpath_available():
             from ._trim import bind_protocol_class
 
             # Options and initial flags live on a per-server class, so each
             # open connection need not keep its own copies (memory per idle
-            # connection); see _trim.trim_after_open.
+            # connection); see _trim.trim_after_open. With fast_path=False
+            # the class still carries the hostile-peer defences.
             cls: type[WsServerProtocol] = bind_protocol_class(FastWsServerProtocol, factory)
-            cls._trim_wanted = True  # type: ignore[attr-defined]
+            cls._trim_wanted = self.fast_path  # type: ignore[attr-defined]
+            cls._max_message_fragments = self.max_message_fragments  # type: ignore[attr-defined]
             self._trimmed = True
             return cls
-        # Stock Autobahn: a plain subclass, no private name on the data path.
+        # The self-check failed: stock Autobahn, a plain subclass with no
+        # private name on the data path (and Autobahn's own handling of
+        # hostile peers).
         self._trimmed = False
         return type(
             WsServerProtocol.__name__,
