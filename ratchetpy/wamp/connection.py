@@ -5,6 +5,11 @@
 It decorates the ``WsConnection`` (one object for the connection's life, all
 layers sharing one attribute bag) and adds WAMP's server-to-client messages:
 ``call_result``, ``call_error``, ``event`` and ``prefix``.
+
+The WAMP session state (``conn.wamp``) lives on the ``WampConnection``
+itself, not in the shared attribute bag: whatever names an application
+sets on a connection cannot break the WAMP layer, and when the connection
+closes its state is freed with it.
 """
 
 from __future__ import annotations
@@ -39,7 +44,7 @@ def new_session_id() -> str:
 class WampState:
     """
     Ratchet's ``$conn->WAMP``: the WAMP session state of one connection,
-    shared by every layer as ``conn.wamp``.
+    ``conn.wamp`` on its ``WampConnection`` (read-only there).
 
     Attributes:
         session_id: the id sent in WELCOME, used in publish exclude/eligible.
@@ -83,8 +88,17 @@ class WampConnection(AbstractConnectionDecorator):
         super().__init__(wrapped)
         self._state = WampState(session_id or new_session_id())
         self._default_close_code = default_close_code
-        self.wamp = self._state  # shared with every layer, as $conn->WAMP
         self._wrapped.send(encode([MSG_WELCOME, self._state.session_id, 1, server_ident]))
+
+    @property
+    def wamp(self) -> WampState:
+        """
+        The WAMP session state (Ratchet's ``$conn->WAMP``): ``session_id``,
+        ``prefixes``, ``subscriptions``. Read-only; unlike Ratchet it is
+        not in the shared attribute bag, so other layers' views of the
+        connection do not have it.
+        """
+        return self._state
 
     @property
     def session_id(self) -> str:
