@@ -23,7 +23,6 @@ from typing import Any
 
 from twisted.internet.defer import Deferred
 from twisted.logger import Logger
-from twisted.python.failure import Failure
 
 from .._handlers import as_deferred
 from ..exceptions import WampError
@@ -55,15 +54,14 @@ def follow(
     Deferred that fires (with ``None``) once the awaitable finished and
     any failure of it was handled: a ``WampError`` closes ``conn`` with
     1007 when ``close_on_wamp_error``, another ``Exception`` goes to
-    ``report``.
+    ``report``; a ``BaseException`` fails the Deferred.
     """
     if result is None:  # the usual, synchronous case: skip the awaitable checks
         return None
     d = as_deferred(result)
     if d is None:
         return None
-    done: Deferred[None] = d.addCallback(_discard)
-    return done.addErrback(_failed, app, conn, close_on_wamp_error)
+    return Deferred.fromCoroutine(_settle(d, app, conn, close_on_wamp_error))
 
 
 def report(app: Any, conn: Any, exc: Exception) -> Deferred[None] | None:
@@ -75,7 +73,7 @@ def report(app: Any, conn: Any, exc: Exception) -> Deferred[None] | None:
     try:
         result = app.on_error(conn, exc)
     except Exception:
-        _on_error_failed(Failure(), app, conn, exc)
+        _on_error_failed(app, conn, exc)
         return None
     return follow_on_error(result, app, conn, exc)
 
@@ -86,39 +84,40 @@ def follow_on_error(result: object, app: Any, conn: Any, exc: Exception) -> Defe
     Deferred firing once it finished; its failure is logged and closes
     ``conn`` with 1011 (it is not reported to ``on_error`` again).
     """
+    if result is None:
+        return None
     d = as_deferred(result)
     if d is None:
         return None
-    done: Deferred[None] = d.addCallback(_discard)
-    return done.addErrback(_on_error_failed, app, conn, exc)
+    return Deferred.fromCoroutine(_settle_on_error(d, app, conn, exc))
 
 
-def _discard(_: object) -> None:
-    return None
+async def _settle(d: Deferred[Any], app: Any, conn: Any, close_on_wamp_error: bool) -> None:
+    try:
+        await d
+    except Exception as exc:
+        if close_on_wamp_error and isinstance(exc, WampError):
+            close_invalid(conn, exc)
+            return
+        reported = report(app, conn, exc)
+        if reported is not None:
+            await reported
 
 
-def _failed(
-    failure: Failure, app: Any, conn: Any, close_on_wamp_error: bool
-) -> Deferred[None] | Failure | None:
-    exc = failure.value
-    if not isinstance(exc, Exception):
-        return failure
-    if close_on_wamp_error and isinstance(exc, WampError):
-        close_invalid(conn, exc)
-        return None
-    return report(app, conn, exc)
+async def _settle_on_error(d: Deferred[Any], app: Any, conn: Any, exc: Exception) -> None:
+    try:
+        await d
+    except Exception:
+        _on_error_failed(app, conn, exc)
 
 
-def _on_error_failed(failure: Failure, app: Any, conn: Any, exc: Exception) -> Failure | None:
-    if not isinstance(failure.value, Exception):
-        return failure
+def _on_error_failed(app: Any, conn: Any, exc: Exception) -> None:
+    # Called while handling on_error's own exception: logs its traceback.
     _log.failure(
         "on_error of {app!r} raised while handling {error!r}; "
         "closing WAMP connection #{rid} with 1011",
-        failure=failure,
         app=app,
         error=exc,
         rid=getattr(conn, "resource_id", None),
     )
     conn.close(1011)
-    return None

@@ -11,7 +11,7 @@ from ..interfaces import ComponentInterface
 
 __all__ = ["WampServerInterface", "WAMP_METHODS", "HandlerResult"]
 
-HandlerResult: TypeAlias = "Awaitable[object] | None"
+HandlerResult: TypeAlias = Awaitable[object] | None
 """What a WAMP handler returns: nothing, or an awaitable (``async def``,
 a ``Deferred``) that the server runs and waits for."""
 
@@ -44,8 +44,9 @@ class WampServerInterface(ComponentInterface):
     where a raised exception would: an ``Exception`` to ``on_error`` with
     the ``WampConnection`` (also after the connection closed), a
     ``WampError`` from a message handler under ``WampServer`` to close
-    1007. The WebSocket layer runs one connection's handlers one after
-    another, waiting for async ones.
+    1007. ``WampServer`` hands the WebSocket layer a Deferred for each
+    async handler, so that layer can run one connection's handlers in
+    order (see ``ratchetpy._handlers``).
     """
 
     @abc.abstractmethod

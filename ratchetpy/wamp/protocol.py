@@ -210,7 +210,7 @@ class ServerProtocol(MessageComponentInterface, WsServerInterface):
         if kind == MSG_CALL:
             if len(data) < 3:
                 raise WampError(f"CALL needs [2, callId, procURI, args...], got {_show(msg)}")
-            args = data[3:]
+            args: Any = data[3:]
             if len(args) == 1 and isinstance(args[0], (list, dict)):
                 args = args[0]
             proc = self._uri(from_, data[2])

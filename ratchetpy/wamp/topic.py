@@ -251,6 +251,7 @@ class TopicManager(WampServerInterface, WsServerInterface):
         # emptied once at the end instead of discarding topic by topic.
         subscriptions = conn.wamp.subscriptions
         live = self._live
+        topic_obj: Topic
         for topic_obj in subscriptions:
             subscribers = topic_obj._subscribers
             subscribers.pop(conn, None)
