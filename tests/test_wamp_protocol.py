@@ -468,13 +468,61 @@ def test_error_in_on_close_reaches_on_error_with_the_wamp_connection() -> None:
     assert app.events[2][1] is app.events[0][1]
 
 
-def test_wamp_state_is_shared_through_the_bag() -> None:
-    """``conn.wamp`` and user attributes are visible from every layer."""
+def test_user_attributes_are_shared_but_wamp_state_is_not_in_the_bag() -> None:
+    """User attributes reach every layer; ``conn.wamp`` is the WampConnection's own, read-only."""
     protocol, fake, conn = protocol_with()
     conn.nickname = "ann"
     assert fake.nickname == "ann"
-    assert fake.wamp is conn.wamp and fake.wamp.session_id == conn.session_id
-    assert conn.wamp.prefixes == {} and conn.subscriptions == set()
+    assert conn.wamp.session_id == conn.session_id
+    assert conn.wamp.prefixes is conn.prefixes == {} and conn.subscriptions == set()
+    assert not hasattr(fake, "wamp") and not hasattr(fake, "_wamp_connection")
+    with pytest.raises(AttributeError):
+        conn.wamp = "x"
+
+
+def test_names_an_app_sets_on_its_connections_do_not_break_wamp() -> None:
+    """
+    An app using the names the framework once used (``WAMP``,
+    ``_wamp_connection``, ``controller``, on the WAMP view and on the view
+    below) still gets calls, events, on_close, and on_error with the
+    WampConnection.
+    """
+
+    class Clobbering(WampEcho):
+        def __init__(self) -> None:
+            super().__init__()
+            self.opened: list[Any] = []
+            self.closed: list[Any] = []
+            self.error_conns: list[Any] = []
+
+        def on_open(self, conn: Any) -> None:
+            for view in (conn, conn.get_connection()):
+                view.WAMP = "x"
+                view._wamp_connection = "x"
+                view.controller = "x"
+            self.opened.append(conn)
+
+        def on_close(self, conn: Any) -> None:
+            self.closed.append(conn)
+            raise RuntimeError("on_close failed")
+
+        def on_error(self, conn: Any, exc: Exception) -> None:
+            self.error_conns.append(conn)
+
+    app = Clobbering()
+    reactor = MemoryReactorClock()
+    stack = HttpServer(WsServer(WampServer(app)))
+    a = WsPeer(stack=stack, subprotocols=["wamp"], reactor=reactor).open()
+    b = WsPeer(stack=stack, subprotocols=["wamp"], reactor=reactor).open()
+    a.pump(), b.pump()
+    conn_a = app.opened[0]
+    assert texts(a.send_text('[2,"c","u",1]')) == ['[3,"c",[1]]']
+    assert a.send_text('[5,"http://t/"]') == []
+    assert texts(b.send_text('[7,"http://t/","hi"]')) == []
+    assert texts(a.pump()) == ['[8,"http:\\/\\/t\\/","hi"]']
+    a.memory.lose()
+    assert app.closed == [conn_a] and app.error_conns == [conn_a]
+    assert conn_a.subscriptions == set()
 
 
 def test_app_checks() -> None:

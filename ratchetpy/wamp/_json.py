@@ -7,12 +7,16 @@ lists and non-empty objects are byte-identical to Ratchet's. Two PHP
 artefacts are deliberately not copied: an empty object stays ``{}`` (PHP
 writes ``[]``) and ``1.0`` stays ``1.0`` (PHP writes ``1``); JavaScript reads
 both the same way except ``{}`` versus ``[]``, where ``{}`` is what the client
-sent. NaN and infinities are refused both ways, as in PHP.
+sent. NaN and infinities are refused both ways, as in PHP: on input that
+covers the ``NaN``/``Infinity`` literals Python's ``json`` accepts and numbers
+too large for a float (``1e999``), which would otherwise decode to infinity
+and then make every reply carrying them unencodable.
 """
 
 from __future__ import annotations
 
 import json
+import math
 from typing import Any
 
 from ..exceptions import JsonError
@@ -47,7 +51,14 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not valid JSON")
 
 
-_decoder = json.JSONDecoder(parse_constant=_reject_constant)
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise JsonError(f"Number out of range: {text[:40]} is not a finite number")
+    return value
+
+
+_decoder = json.JSONDecoder(parse_constant=_reject_constant, parse_float=_finite_float)
 
 
 def decode(message: str | bytes) -> Any:
@@ -56,12 +67,15 @@ def decode(message: str | bytes) -> Any:
     ``bytes``, which must be UTF-8).
 
     Raises:
-        JsonError: not valid JSON, with what is wrong.
+        JsonError: not valid JSON, with what is wrong; this includes NaN,
+            infinities and numbers out of a float's range.
     """
     try:
         if not isinstance(message, str):
             message = bytes(message).decode("utf-8")
         return _decoder.decode(message)
+    except JsonError:
+        raise
     except UnicodeDecodeError as exc:
         raise JsonError(f"Malformed UTF-8 characters: {exc}") from None
     except ValueError as exc:

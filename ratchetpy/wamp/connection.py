@@ -5,6 +5,11 @@
 It decorates the ``WsConnection`` (one object for the connection's life, all
 layers sharing one attribute bag) and adds WAMP's server-to-client messages:
 ``call_result``, ``call_error``, ``event`` and ``prefix``.
+
+The WAMP session state (``conn.wamp``) lives on the ``WampConnection``
+itself, not in the shared attribute bag: whatever names an application
+sets on a connection cannot break the WAMP layer, and when the connection
+closes its state is freed with it.
 """
 
 from __future__ import annotations
@@ -39,7 +44,7 @@ def new_session_id() -> str:
 class WampState:
     """
     Ratchet's ``$conn->WAMP``: the WAMP session state of one connection,
-    shared by every layer as ``conn.wamp``.
+    ``conn.wamp`` on its ``WampConnection`` (read-only there).
 
     Attributes:
         session_id: the id sent in WELCOME, used in publish exclude/eligible.
@@ -81,25 +86,34 @@ class WampConnection(AbstractConnectionDecorator):
         session_id: str | None = None,
     ) -> None:
         super().__init__(wrapped)
-        self._state = WampState(session_id or new_session_id())
-        self._default_close_code = default_close_code
-        self.wamp = self._state  # shared with every layer, as $conn->WAMP
-        self.get_connection().send(encode([MSG_WELCOME, self._state.session_id, 1, server_ident]))
+        self.__state = WampState(session_id or new_session_id())
+        self.__default_close_code = default_close_code
+        self.get_connection().send(encode([MSG_WELCOME, self.__state.session_id, 1, server_ident]))
+
+    @property
+    def wamp(self) -> WampState:
+        """
+        The WAMP session state (Ratchet's ``$conn->WAMP``): ``session_id``,
+        ``prefixes``, ``subscriptions``. Read-only; unlike Ratchet it is
+        not in the shared attribute bag, so other layers' views of the
+        connection do not have it.
+        """
+        return self.__state
 
     @property
     def session_id(self) -> str:
         """This client's WAMP session id (Ratchet's ``$conn->WAMP->sessionId``)."""
-        return self._state.session_id
+        return self.__state.session_id
 
     @property
     def prefixes(self) -> dict[str, str]:
         """The CURIE prefixes known for this client."""
-        return self._state.prefixes
+        return self.__state.prefixes
 
     @property
     def subscriptions(self) -> set[Any]:
         """The topics this client is subscribed to."""
-        return self._state.subscriptions
+        return self.__state.subscriptions
 
     def call_result(self, id: Any, data: Any = _EMPTY) -> WampConnection:
         """
@@ -130,7 +144,7 @@ class WampConnection(AbstractConnectionDecorator):
         Define the CURIE prefix ``curie`` for ``uri`` on both sides
         (``[1, curie, uri]``); Ratchet marks this as due for deprecation.
         """
-        self._state.prefixes[curie] = str(uri)
+        self.__state.prefixes[curie] = str(uri)
         return self.send(encode([MSG_PREFIX, curie, str(uri)]))
 
     def get_uri(self, uri: str) -> str:
@@ -150,7 +164,7 @@ class WampConnection(AbstractConnectionDecorator):
         if ":" not in uri or _FULL_URI.search(uri):
             return uri
         prefix, _, action = uri.partition(":")
-        base = self._state.prefixes.get(prefix)
+        base = self.__state.prefixes.get(prefix)
         if base is None:
             return uri
         return f"{base}#{action}"
@@ -172,7 +186,7 @@ class WampConnection(AbstractConnectionDecorator):
         default_close_code=0)`` to reproduce PHP.
         """
         if code is None:
-            code = self._default_close_code
+            code = self.__default_close_code
             if code == 0:
                 protocol = protocol_of(self.get_connection())
                 if protocol is not None:

@@ -4,11 +4,16 @@
 from __future__ import annotations
 
 import abc
-from typing import Any
+from collections.abc import Awaitable
+from typing import Any, TypeAlias
 
 from ..interfaces import ComponentInterface
 
-__all__ = ["WampServerInterface", "WAMP_METHODS"]
+__all__ = ["WampServerInterface", "WAMP_METHODS", "HandlerResult"]
+
+HandlerResult: TypeAlias = Awaitable[object] | None
+"""What a WAMP handler returns: nothing, or an awaitable (``async def``,
+a ``Deferred``) that the server runs and waits for."""
 
 WAMP_METHODS: tuple[str, ...] = (
     "on_open",
@@ -32,10 +37,20 @@ class WampServerInterface(ComponentInterface):
     resolved URI string. ``conn`` is a :class:`~ratchetpy.wamp.WampConnection`.
     Nothing is answered for you: reply to a call with ``conn.call_result()``
     or ``conn.call_error()``, and relay a publish with ``topic.broadcast()``.
+
+    Every handler may be an ``async def`` (it may ``await`` Deferreds) or
+    return a ``Deferred``; its return value is never sent, so an async
+    ``on_call`` still answers with ``conn.call_result()``. Failures go
+    where a raised exception would: an ``Exception`` to ``on_error`` with
+    the ``WampConnection`` (also after the connection closed), a
+    ``WampError`` from a message handler under ``WampServer`` to close
+    1007. ``WampServer`` hands the WebSocket layer a Deferred for each
+    async handler, so that layer can run one connection's handlers in
+    order (see ``ratchetpy._handlers``).
     """
 
     @abc.abstractmethod
-    def on_call(self, conn: Any, id: Any, topic: Any, params: Any) -> None:
+    def on_call(self, conn: Any, id: Any, topic: Any, params: Any) -> HandlerResult:
         """
         The client called the procedure ``topic`` with call id ``id``.
 
@@ -46,20 +61,20 @@ class WampServerInterface(ComponentInterface):
         """
 
     @abc.abstractmethod
-    def on_subscribe(self, conn: Any, topic: Any) -> None:
+    def on_subscribe(self, conn: Any, topic: Any) -> HandlerResult:
         """
         ``conn`` subscribed to ``topic``. ``WampServer`` has already added
         it to the topic; a repeated subscribe is not reported.
         """
 
     @abc.abstractmethod
-    def on_unsubscribe(self, conn: Any, topic: Any) -> None:
+    def on_unsubscribe(self, conn: Any, topic: Any) -> HandlerResult:
         """``conn`` unsubscribed from ``topic`` (already removed from it)."""
 
     @abc.abstractmethod
     def on_publish(
         self, conn: Any, topic: Any, event: Any, exclude: list[Any], eligible: list[Any]
-    ) -> None:
+    ) -> HandlerResult:
         """
         ``conn`` published ``event`` to ``topic``.
 

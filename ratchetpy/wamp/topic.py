@@ -16,7 +16,8 @@ from ..websocket.interfaces import WsServerInterface
 from ._json import encode
 from ._messages import MSG_EVENT
 from .connection import WampConnection
-from .interfaces import WAMP_METHODS, WampServerInterface
+from .interfaces import WAMP_METHODS, HandlerResult, WampServerInterface
+from .limits import DEFAULT_MAX_SUBSCRIPTIONS, check_limit, refuse
 
 __all__ = ["Topic", "TopicManager"]
 
@@ -138,7 +139,15 @@ class TopicManager(WampServerInterface, WsServerInterface):
 
     A repeated SUBSCRIBE is ignored; an UNSUBSCRIBE of a topic the client
     is not subscribed to is ignored. When a connection closes, ``app``
-    hears ``on_close`` first, then the connection leaves all its topics.
+    hears ``on_close`` first (its synchronous part, if it is async), then
+    the connection leaves all its topics. Each handler's return value (an
+    awaitable, for async handlers) is passed back to the caller.
+
+    Args:
+        app: the WAMP application (receives ``Topic`` objects).
+        max_subscriptions: most topics one connection may be subscribed to
+            at once (``None``: no limit). A SUBSCRIBE over it closes the
+            connection with 1008; the log names the option.
 
     Unlike Ratchet, a topic whose last subscriber left is not replaced by a
     new object on the next subscribe while your code still holds the old
@@ -150,9 +159,12 @@ class TopicManager(WampServerInterface, WsServerInterface):
     published to).
     """
 
-    def __init__(self, app: Any) -> None:
+    def __init__(
+        self, app: Any, *, max_subscriptions: int | None = DEFAULT_MAX_SUBSCRIPTIONS
+    ) -> None:
         check_component(app, WAMP_METHODS, "WampServer")
         self.app = app
+        self.max_subscriptions = check_limit("max_subscriptions", max_subscriptions)
         self._live: dict[str, Topic] = {}
         self._known: weakref.WeakValueDictionary[str, Topic] = weakref.WeakValueDictionary()
 
@@ -176,46 +188,73 @@ class TopicManager(WampServerInterface, WsServerInterface):
         get = getattr(self.app, "get_sub_protocols", None)
         return list(get()) if get is not None else []
 
-    def on_open(self, conn: Any) -> None:
-        self.app.on_open(conn)
+    # The handlers below pass the application's return value (an awaitable
+    # for async handlers) back up, so the layers above can wait for it.
 
-    def on_call(self, conn: Any, id: Any, topic: Any, params: Any) -> None:
-        self.app.on_call(conn, id, self.get_topic(topic), params)
+    def on_open(self, conn: Any) -> HandlerResult:
+        result: HandlerResult = self.app.on_open(conn)
+        return result
 
-    def on_subscribe(self, conn: Any, topic: Any) -> None:
+    def on_call(self, conn: Any, id: Any, topic: Any, params: Any) -> HandlerResult:
+        result: HandlerResult = self.app.on_call(conn, id, self.get_topic(topic), params)
+        return result
+
+    def on_subscribe(self, conn: Any, topic: Any) -> HandlerResult:
         topic_obj = self.get_topic(topic)
         subscriptions = conn.wamp.subscriptions
         if topic_obj in subscriptions:
-            return
+            return None
+        limit = self.max_subscriptions
+        if limit is not None and len(subscriptions) >= limit:
+            refuse(conn, "the number of subscriptions", "max_subscriptions", limit, limit + 1)
+            return None
         topic_obj.add(conn)
         subscriptions.add(topic_obj)
         self._live[topic_obj.id] = topic_obj
-        self.app.on_subscribe(conn, topic_obj)
+        result: HandlerResult = self.app.on_subscribe(conn, topic_obj)
+        return result
 
-    def on_unsubscribe(self, conn: Any, topic: Any) -> None:
+    def on_unsubscribe(self, conn: Any, topic: Any) -> HandlerResult:
         topic_obj = self._live.get(topic)
         if topic_obj is None or topic_obj not in conn.wamp.subscriptions:
-            return
+            return None
         self._leave(topic_obj, conn)
-        self.app.on_unsubscribe(conn, topic_obj)
+        result: HandlerResult = self.app.on_unsubscribe(conn, topic_obj)
+        return result
 
     def on_publish(
         self, conn: Any, topic: Any, event: Any, exclude: list[Any], eligible: list[Any]
-    ) -> None:
-        self.app.on_publish(conn, self.get_topic(topic), event, exclude, eligible)
+    ) -> HandlerResult:
+        topic_obj = self.get_topic(topic)
+        result: HandlerResult = self.app.on_publish(conn, topic_obj, event, exclude, eligible)
+        return result
 
-    def on_close(self, conn: Any) -> None:
+    def on_close(self, conn: Any) -> HandlerResult:
         try:
-            self.app.on_close(conn)
+            result: HandlerResult = self.app.on_close(conn)
         finally:
-            for topic_obj in list(conn.wamp.subscriptions):
-                self._leave(topic_obj, conn)
+            self._leave_all(conn)
+        return result
 
-    def on_error(self, conn: Any, exc: Exception) -> None:
-        self.app.on_error(conn, exc)
+    def on_error(self, conn: Any, exc: Exception) -> HandlerResult:
+        result: HandlerResult = self.app.on_error(conn, exc)
+        return result
 
     def _leave(self, topic_obj: Topic, conn: Any) -> None:
         conn.wamp.subscriptions.discard(topic_obj)
         topic_obj.remove(conn)
         if not len(topic_obj) and self._live.get(topic_obj.id) is topic_obj:
             del self._live[topic_obj.id]
+
+    def _leave_all(self, conn: Any) -> None:
+        # One pass, linear in the connection's subscriptions: the set is
+        # emptied once at the end instead of discarding topic by topic.
+        subscriptions = conn.wamp.subscriptions
+        live = self._live
+        topic_obj: Topic
+        for topic_obj in subscriptions:
+            subscribers = topic_obj._subscribers
+            subscribers.pop(conn, None)
+            if not subscribers and live.get(topic_obj._id) is topic_obj:
+                del live[topic_obj._id]
+        subscriptions.clear()
