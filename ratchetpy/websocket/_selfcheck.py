@@ -227,7 +227,7 @@ def _check() -> bool:
         return True
     warnings.warn(
         "ratchetpy: fast data path disabled: "
-        + "; ".join(problems)
+        + "; ".join(dict.fromkeys(problems))
         + ". Every frame goes through Autobahn's stock path (correct, slower). "
         f"Install the verified versions, or set {FASTPATH_ENV}=force to try the "
         "fast path on these (its names are still checked).",
