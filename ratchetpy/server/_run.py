@@ -43,20 +43,32 @@ def install_stop_signals(reactor: Any, force: Callable[[], object]) -> None:
     installed at start-up); a no-op outside the main thread.
     """
     state = {"stopping": False}
+    previous: dict[int, Any] = {}
 
     def handler(signum: int, frame: Any) -> None:
         name = signal.Signals(signum).name
         if not state["stopping"]:
             state["stopping"] = True
-            _log.info("Received {signal}: stopping gracefully (send it again to drop every connection now)", signal=name)
-            reactor.callFromThread(_stop, reactor)
+            _log.info(
+                "Received {signal}: stopping gracefully (send it again to drop every "
+                "connection now)",
+                signal=name,
+            )
+            before = previous.get(signum)
+            if callable(before) and before is not signal.default_int_handler:
+                # Twisted's own handler: it stops the reactor and records the
+                # signal, so twistd ends by re-raising it (exit status 143).
+                before(signum, frame)
+            else:
+                reactor.callFromThread(_stop, reactor)
         else:
             _log.warn("Received {signal} again: dropping every connection now", signal=name)
             reactor.callFromThread(force)
 
     try:
-        signal.signal(signal.SIGTERM, handler)
-        signal.signal(signal.SIGINT, handler)
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            previous[signum] = signal.getsignal(signum)
+            signal.signal(signum, handler)
     except ValueError:  # not the main thread: leave Twisted's handlers
         return
 
