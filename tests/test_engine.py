@@ -227,3 +227,14 @@ def test_fast_path_off_keeps_autobahn_state_untrimmed():
 
     peer = WsPeer(stack=HttpServer(WsServer(RecordingComponent(), fast_path=False))).open()
     assert "http_headers" in ws_protocol(peer.memory.conn).__dict__
+
+
+def test_install_requirements_have_no_upper_bound_on_twisted_or_autobahn():
+    """A library pinned to a one-month window cannot sit beside a newer Twisted."""
+    from importlib.metadata import requires
+
+    pins = [r for r in requires("ratchetpy") or [] if r.lower().startswith(("twisted", "autobahn"))]
+    assert sorted(p.split(";")[0].replace(" ", "").lower() for p in pins) == [
+        "autobahn>=26.10.2",
+        "twisted>=26.10.0",
+    ]
