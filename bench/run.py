@@ -1,15 +1,37 @@
 """
-ratchetpy's benchmarks: ratchetpy vs raw Autobahn vs ``websockets``, in one run.
+ratchetpy's benchmarks: ratchetpy vs raw Autobahn, ``websockets`` and picows, in one run.
 
     (cd bench && npm install)          # the load client, npm ws
+    pip install picows==2.3.1          # for the picows variant
     python bench/run.py [--rounds 3] [--duration 5] [--only echo32,broadcast,...]
-        [--variants ratchetpy,autobahn,websockets,ratchetpy-stock] [--json out.json]
+        [--variants ratchetpy,autobahn,websockets,picows,ratchetpy-stock]
+        [--tree PATH] [--base REF] [--json out.json]
+
+``--tree`` is the ratchetpy source tree the ``ratchetpy`` variants import
+(``PYTHONPATH`` = PATH; default: the repository holding this file).
+``--base REF`` (e.g. ``--base e5681f6``) also runs variant ``ratchetpy@REF``:
+``git archive REF`` of the tree's repository unpacked into a temporary
+directory (removed at the end, also on error), same ``servers.py``, only the
+library differs. If the tree has a built C helper (``_speedups*.so``), the
+baseline gets one too: the same file when ``_speedups.c`` is identical,
+otherwise built with ``setup.py build_ext --inplace``. ``ratchetpy@REF`` runs
+right after ``ratchetpy`` in every round, and a ``ratchetpy vs
+ratchetpy@REF`` line gives the change's effect measured within the run, e.g.
+``python bench/run.py --only echo32 --base e5681f6`` prints per benchmark::
+
+    ratchetpy            rate/us vs autobahn 3.41x/0.29x  websockets ...  picows ...
+    ratchetpy vs ratchetpy@e5681f6: rate 1.01x (+1.0 %; rounds 1.02/0.99/1.01), us/msg ...
+
+(``rate/us``: ratchetpy's rate / the other's, and its server CPU µs per
+message / the other's; ``rounds``: the same ratio within each round.)
 
 Each benchmark runs every server variant in turn, alternating, ``--rounds``
 times; the server is pinned to CPU 0 (``taskset -c 0``) and the Node client
 to CPU 1. Server CPU time comes from /proc/<pid>/stat (utime+stime) over the
 client's measured window. Figures are medians over the rounds of this run;
-ratios compare variants within the same run.
+ratios compare variants within the same run: each ratchetpy variant against
+each of autobahn, websockets and picows (rate ratio, higher is better, and
+server CPU µs per message ratio, lower is better).
 
 Benchmarks: ``echo32`` (100 connections, 32 B text, one in flight each),
 ``echo16k`` (100 connections, 16 KiB text), ``broadcast`` (1,000
@@ -22,11 +44,16 @@ seconds plus a one-second warm-up.
 from __future__ import annotations
 
 import argparse
+import filecmp
+import glob
 import json
 import os
+import shutil
+import signal
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -45,7 +72,12 @@ VARIANTS = {
     "ratchetpy-stock": ["ratchetpy", "--no-fastpath"],
     "autobahn": ["autobahn"],
     "websockets": ["websockets"],
+    "picows": ["picows"],
 }
+REFERENCES = ("autobahn", "websockets", "picows")
+SPEEDUPS = os.path.join("ratchetpy", "websocket", "_speedups")
+# variant -> directory put first on PYTHONPATH (the ratchetpy it imports)
+TREES: dict[str, str] = {}
 
 
 def cpu_seconds(pid: int) -> float:
@@ -59,11 +91,19 @@ def rss_bytes(pid: int) -> int:
         return int(f.read().split()[1]) * PAGE
 
 
+def server_env(variant: str) -> dict[str, str]:
+    env = dict(os.environ)
+    tree = TREES.get(variant, TREES.get("ratchetpy", os.path.dirname(HERE)))
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (tree, env.get("PYTHONPATH")) if p)
+    return env
+
+
 def start_server(variant: str) -> tuple[subprocess.Popen, int]:
     proc = subprocess.Popen(
         ["taskset", "-c", "0", sys.executable, os.path.join(HERE, "servers.py"), *VARIANTS[variant]],
         stdout=subprocess.PIPE,
         text=True,
+        env=server_env(variant),
     )
     line = proc.stdout.readline()
     if not line.startswith("READY"):
@@ -94,6 +134,7 @@ def client(port: int, bench: str, duration: float) -> subprocess.Popen:
 
 def run_load(variant: str, bench: str, duration: float) -> dict:
     server, port = start_server(variant)
+    load = None
     try:
         time.sleep(0.3)
         load = client(port, bench, duration)
@@ -116,11 +157,15 @@ def run_load(variant: str, bench: str, duration: float) -> dict:
             "server_cpu": (cpu1 - cpu0) / result["secs"],
         }
     finally:
+        if load is not None and load.poll() is None:
+            load.kill()
+            load.wait()
         stop(server)
 
 
 def run_idle(variant: str, n: int = 10000) -> dict:
     server, port = start_server(variant)
+    warm = load = None
     try:
         time.sleep(0.3)
         # warm up code paths (imports, first handshake) before the baseline
@@ -138,7 +183,108 @@ def run_idle(variant: str, n: int = 10000) -> dict:
         load.wait(30)
         return {"kib_per_conn": (after - base) / n / 1024, "rss_mib": after / 2**20}
     finally:
+        for proc in (warm, load):
+            if proc is not None and proc.poll() is None:
+                proc.kill()
+                proc.wait()
         stop(server)
+
+
+def git(tree: str, *args: str) -> str:
+    return subprocess.run(
+        ["git", "-C", tree, *args], check=True, capture_output=True, text=True
+    ).stdout.strip()
+
+
+def prepare_base(tree: str, ref: str, tmp: str) -> str:
+    """Unpack ``ref`` of ``tree``'s repository into ``tmp``/src; give it a C
+    helper if ``tree`` has one built. Returns the directory."""
+    src = os.path.join(tmp, "src")
+    os.mkdir(src)
+    archive = subprocess.Popen(["git", "-C", tree, "archive", ref], stdout=subprocess.PIPE)
+    subprocess.run(["tar", "-x", "-C", src], stdin=archive.stdout, check=True)
+    archive.stdout.close()
+    if archive.wait():
+        raise RuntimeError(f"git archive {ref} failed")
+    built = sorted(glob.glob(os.path.join(tree, SPEEDUPS + "*.so")))
+    if not built:
+        return src  # the tree runs without the C helper: so does the base
+    c_tree, c_base = os.path.join(tree, SPEEDUPS + ".c"), os.path.join(src, SPEEDUPS + ".c")
+    if not os.path.exists(c_base):
+        print(f"  note: {ref} has no _speedups.c; it runs without the C helper", flush=True)
+    elif os.path.exists(c_tree) and filecmp.cmp(c_tree, c_base, shallow=False):
+        for so in built:
+            shutil.copy2(so, os.path.join(src, SPEEDUPS + so.rsplit(SPEEDUPS, 1)[1]))
+    else:
+        build = subprocess.run(
+            [sys.executable, "setup.py", "-q", "build_ext", "--inplace"],
+            cwd=src, capture_output=True, text=True, check=False,
+        )
+        if build.returncode or not glob.glob(os.path.join(src, SPEEDUPS + "*.so")):
+            raise RuntimeError(f"building {ref}'s C helper failed:\n{build.stderr[-2000:]}")
+    return src
+
+
+def describe(variant: str) -> str:
+    """Which ratchetpy the variant imports, and whether its C helper loads."""
+    probe = (
+        "import os, ratchetpy\n"
+        "try:\n    import ratchetpy.websocket._speedups; c = 'yes'\n"
+        "except ImportError:\n    c = 'no'\n"
+        "print(os.path.dirname(os.path.dirname(ratchetpy.__file__)), c)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", probe], env=server_env(variant), capture_output=True,
+        text=True, check=True, cwd="/",
+    ).stdout.split()
+    return f"{out[0]} (C helper: {out[1]})"
+
+
+def ratio(a: float, b: float) -> str:
+    return f"{a / b:.2f}x" if b else "-"
+
+
+def print_bench(bench: str, rounds: int, medians: dict, samples: dict, base: str | None) -> None:
+    print(f"\n== {bench} (median of {rounds})")
+    unit = "delivery" if bench == "broadcast" else "handshake" if bench == "handshake" else "msg"
+    for v, m in medians.items():
+        if bench == "idle":
+            print(f"  {v:20s} {m['kib_per_conn']:7.2f} KiB/conn  (RSS {m['rss_mib']:.0f} MiB)")
+        else:
+            print(
+                f"  {v:20s} {m['rate']:9.0f}/s  {m['us_per_msg']:7.2f} server CPU us/{unit}"
+                f"  (server CPU {m['server_cpu'] * 100:.0f}%)"
+            )
+    refs = [r for r in REFERENCES if r in medians]
+    for v, m in medians.items():
+        if not v.startswith("ratchetpy") or not refs:
+            continue
+        if bench == "idle":
+            parts = [f"{r} {ratio(m['kib_per_conn'], medians[r]['kib_per_conn'])}" for r in refs]
+            print(f"  {v:20s} KiB/conn vs " + "  ".join(parts))
+        else:
+            parts = [
+                f"{r} {ratio(m['rate'], medians[r]['rate'])}/"
+                f"{ratio(m['us_per_msg'], medians[r]['us_per_msg'])}"
+                for r in refs
+            ]
+            print(f"  {v:20s} rate/us vs " + "  ".join(parts))
+    if base and "ratchetpy" in medians and base in medians:
+        cur, old = medians["ratchetpy"], medians[base]
+        if bench == "idle":
+            keys = [("KiB/conn", "kib_per_conn")]
+        else:
+            keys = [("rate", "rate"), (f"us/{unit}", "us_per_msg")]
+        parts = []
+        for label, key in keys:
+            per_round = "/".join(
+                f"{a[key] / b[key]:.2f}" if b[key] else "-"
+                for a, b in zip(samples["ratchetpy"], samples[base])
+            )
+            change = (cur[key] / old[key] - 1) * 100 if old[key] else float("nan")
+            parts.append(f"{label} {ratio(cur[key], old[key])} ({change:+.1f} %; rounds {per_round})")
+        print(f"  ratchetpy vs {base}: " + ", ".join(parts))
+    sys.stdout.flush()
 
 
 def main() -> int:
@@ -146,44 +292,77 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--duration", type=float, default=5)
     parser.add_argument("--only", default="echo32,echo16k,broadcast,handshake,idle")
-    parser.add_argument("--variants", default="ratchetpy,autobahn,websockets")
+    parser.add_argument("--variants", default="ratchetpy,autobahn,websockets,picows")
+    parser.add_argument(
+        "--tree", default=os.path.dirname(HERE),
+        help="ratchetpy source tree to benchmark (default: the repository holding run.py)",
+    )
+    parser.add_argument("--base", metavar="REF", help="also run ratchetpy from git REF of --tree")
     parser.add_argument("--json")
     args = parser.parse_args()
     if not os.path.isdir(os.path.join(HERE, "node_modules", "ws")):
         print("run `npm install` in bench/ first (the load client needs npm ws)")
         return 2
     variants = args.variants.split(",")
-    report: dict = {"date": time.strftime("%Y-%m-%d %H:%M:%S"), "results": {}}
-    for bench in args.only.split(","):
-        samples: dict[str, list[dict]] = {v: [] for v in variants}
-        for _ in range(args.rounds):
-            for variant in variants:
-                if bench == "idle":
-                    samples[variant].append(run_idle(variant))
-                else:
-                    samples[variant].append(run_load(variant, bench, args.duration))
-        medians = {
-            v: {k: statistics.median(s[k] for s in runs) for k in runs[0]}
-            for v, runs in samples.items()
-        }
-        report["results"][bench] = {"median": medians, "samples": samples}
-        print(f"\n== {bench} (median of {args.rounds})")
-        base = medians.get("autobahn")
-        for v, m in medians.items():
-            if bench == "idle":
-                print(f"  {v:16s} {m['kib_per_conn']:7.2f} KiB/conn  (RSS {m['rss_mib']:.0f} MiB)")
-                continue
-            ratio = f"  {m['rate'] / base['rate']:.2f}x autobahn" if base else ""
-            unit = "delivery" if bench == "broadcast" else "handshake" if bench == "handshake" else "msg"
-            print(
-                f"  {v:16s} {m['rate']:9.0f}/s  {m['us_per_msg']:6.2f} server CPU us/{unit}"
-                f"  (server CPU {m['server_cpu'] * 100:.0f}%){ratio}"
-            )
+    unknown = [v for v in variants if v not in VARIANTS]
+    if unknown:
+        parser.error(f"unknown variants {unknown}; known: {sorted(VARIANTS)}")
+    tree = os.path.abspath(args.tree)
+    for v in ("ratchetpy", "ratchetpy-stock"):
+        TREES[v] = tree
+    # a SIGTERM unwinds like Ctrl-C, so the servers stop and the base checkout goes
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    tmp = None
+    try:
+        base = None
+        report: dict = {"date": time.strftime("%Y-%m-%d %H:%M:%S"), "tree": tree, "results": {}}
+        try:
+            report["commit"] = git(tree, "rev-parse", "--short", "HEAD")
+            report["dirty"] = bool(git(tree, "status", "--porcelain", "--untracked-files=no"))
+        except (subprocess.CalledProcessError, OSError):
+            pass
+        if args.base:
+            base = f"ratchetpy@{args.base}"
+            try:
+                base_commit = git(tree, "rev-parse", "--short", args.base + "^{commit}")
+            except subprocess.CalledProcessError:
+                parser.error(f"--base {args.base}: not a commit in {tree}")
+            tmp = tempfile.mkdtemp(prefix="ratchetpy-base-")
+            TREES[base] = prepare_base(tree, args.base, tmp)
+            VARIANTS[base] = VARIANTS["ratchetpy"]
+            report["base"] = {"ref": args.base, "commit": base_commit}
+            # right after ratchetpy in each round, so the pair sees the same load
+            at = variants.index("ratchetpy") + 1 if "ratchetpy" in variants else len(variants)
+            variants.insert(at, base)
+        head = f"{report.get('commit', '?')}{' +changes' if report.get('dirty') else ''}"
+        for v in variants:
+            if v.startswith("ratchetpy"):
+                rev = head if v != base else report["base"]["commit"]
+                print(f"{v}: {describe(v)} at {rev}")
+        print(f"{len(variants)} variants x {args.rounds} rounds, {args.duration:g} s each; "
+              "ratios are ratchetpy/other: rate (higher is better) / server CPU us (lower is better)")
         sys.stdout.flush()
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump(report, f, indent=1)
-    return 0
+        for bench in args.only.split(","):
+            samples: dict[str, list[dict]] = {v: [] for v in variants}
+            for _ in range(args.rounds):
+                for variant in variants:
+                    if bench == "idle":
+                        samples[variant].append(run_idle(variant))
+                    else:
+                        samples[variant].append(run_load(variant, bench, args.duration))
+            medians = {
+                v: {k: statistics.median(s[k] for s in runs) for k in runs[0]}
+                for v, runs in samples.items()
+            }
+            report["results"][bench] = {"median": medians, "samples": samples}
+            print_bench(bench, args.rounds, medians, samples, base)
+        if args.json:
+            with open(args.json, "w") as f:
+                json.dump(report, f, indent=1)
+        return 0
+    finally:
+        if tmp:
+            shutil.rmtree(tmp, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -5,11 +5,21 @@ Echo and broadcast servers for the benchmarks and the Autobahn TestSuite run.
         [--max-message-size BYTES]
 
 KIND is ``ratchetpy`` (IoServer/HttpServer/WsServer + an echo component),
-``autobahn`` (stock ``autobahn.twisted`` WebSocketServerProtocol echo) or
-``websockets`` (the ``websockets`` library's asyncio server). Every server
-echoes on any path, and on ``/broadcast`` a binary message is sent to every
-connection open on ``/broadcast`` instead. It prints ``READY <port>`` once
-listening. Twisted servers use the default (epoll) reactor.
+``autobahn`` (stock ``autobahn.twisted`` WebSocketServerProtocol echo),
+``websockets`` (the ``websockets`` library's asyncio server) or ``picows``
+(picows' core asyncio API: a ``WSListener`` on ``ws_create_server``). Every
+server echoes on any path, and on ``/broadcast`` a binary message is sent to
+every connection open on ``/broadcast`` instead. It prints ``READY <port>``
+once listening. Twisted servers use the default (epoll) reactor; the asyncio
+servers (websockets, picows) use plain ``asyncio.run`` with the default
+selector loop, no uvloop: picows' documented examples use plain
+``asyncio.run`` and uvloop is not one of its dependencies. picows does use
+``aiofastnet`` (its dependency) for the TCP transport, which is its default
+when installed.
+
+The ``ratchetpy`` imported is whichever is first on ``PYTHONPATH`` (``run.py``
+sets it to the tree under test, or to a ``--base`` checkout); with no
+``PYTHONPATH`` this file's own repository is put first.
 """
 
 from __future__ import annotations
@@ -18,7 +28,8 @@ import argparse
 import os
 import sys
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+if not os.environ.get("PYTHONPATH"):
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
 
 def ratchetpy_server(args: argparse.Namespace) -> None:
@@ -130,17 +141,99 @@ def websockets_server(args: argparse.Namespace) -> None:
     asyncio.run(main())
 
 
+def picows_server(args: argparse.Namespace) -> None:
+    import asyncio
+
+    from picows import WSCloseCode, WSListener, WSMsgType, ws_create_server
+
+    CONT, TEXT, CLOSE = WSMsgType.CONTINUATION, WSMsgType.TEXT, WSMsgType.CLOSE
+    DATA = (WSMsgType.TEXT, WSMsgType.BINARY)
+    subscribers: set = set()
+
+    class Echo(WSListener):
+        # The core API hands over frames: reassemble fragmented messages and,
+        # like every other server here, check that text is UTF-8 (the core API
+        # does not; RFC 6455 requires it, 1007 otherwise).
+
+        def __init__(self, is_sub: bool) -> None:
+            self.is_sub = is_sub
+            self.msg_type = None
+            self.parts: bytearray | None = None
+
+        def on_ws_connected(self, transport):
+            if self.is_sub:
+                subscribers.add(transport)
+
+        def on_ws_disconnected(self, transport):
+            subscribers.discard(transport)
+
+        def on_ws_frame(self, transport, frame):
+            msg_type = frame.msg_type
+            if msg_type in DATA and frame.fin and self.parts is None:
+                payload = frame.get_payload_as_memoryview()
+            elif msg_type in DATA and self.parts is None:
+                self.msg_type = msg_type
+                self.parts = bytearray(frame.get_payload_as_memoryview())
+                return
+            elif msg_type == CONT and self.parts is not None:
+                self.parts += frame.get_payload_as_memoryview()
+                if not frame.fin:
+                    return
+                msg_type, payload, self.parts = self.msg_type, self.parts, None
+            elif msg_type == CLOSE:
+                transport.send_close(frame.get_close_code(), frame.get_close_message())
+                transport.disconnect()
+                return
+            elif msg_type in DATA or msg_type == CONT:
+                transport.send_close(WSCloseCode.PROTOCOL_ERROR)
+                transport.disconnect()
+                return
+            else:
+                return  # ping/pong: auto-pong is on
+            if msg_type == TEXT:
+                try:
+                    str(payload, "utf-8")
+                except UnicodeDecodeError:
+                    transport.send_close(WSCloseCode.INVALID_TEXT)
+                    transport.disconnect()
+                    return
+            if self.is_sub:
+                for t in subscribers:
+                    t.send(msg_type, payload)
+            else:
+                transport.send(msg_type, payload)
+
+    def factory(request):
+        return Echo(request.path == b"/broadcast")
+
+    async def main():
+        server = await ws_create_server(
+            factory,
+            "127.0.0.1",
+            args.port,
+            max_frame_size=args.max_message_size or 2**62,
+            backlog=4096,
+        )
+        print(f"READY {server.sockets[0].getsockname()[1]}", flush=True)
+        await server.serve_forever()
+
+    asyncio.run(main())
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("kind", choices=("ratchetpy", "autobahn", "websockets"))
+    parser.add_argument("kind", choices=("ratchetpy", "autobahn", "websockets", "picows"))
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--no-fastpath", action="store_true")
     parser.add_argument("--compression", action="store_true")
     parser.add_argument("--max-message-size", type=int, default=0, help="0: unlimited")
     args = parser.parse_args()
-    {"ratchetpy": ratchetpy_server, "autobahn": autobahn_server, "websockets": websockets_server}[
-        args.kind
-    ](args)
+    {
+        "ratchetpy": ratchetpy_server,
+        "autobahn": autobahn_server,
+        "websockets": websockets_server,
+        "picows": picows_server,
+    }[args.kind](args)
 
 
 if __name__ == "__main__":
