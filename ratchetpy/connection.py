@@ -47,7 +47,7 @@ class AbstractConnectionDecorator(ConnectionInterface):
 
     def __getattr__(self, name: str) -> Any:
         # Only called when normal lookup fails: fall through to the bag.
-        if name.startswith("__") or name.startswith("_AbstractConnectionDecorator__"):
+        if name[0] == "_" and (name[:2] == "__" or name.startswith("_AbstractConnectionDecorator__")):
             raise AttributeError(name)
         return getattr(self.__wrapped, name)
 

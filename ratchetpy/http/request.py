@@ -14,6 +14,7 @@ import ipaddress
 import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from urllib.parse import parse_qsl
 
 from ..exceptions import BadRequest, HttpError
@@ -247,14 +248,15 @@ class Request:
     _query: dict[str, str] | None = field(default=None, repr=False)
     _cookies: dict[str, str] | None = field(default=None, repr=False)
 
-    @property
+    @cached_property
     def origin_form(self) -> str:
         """The path and query (``/chat?room=1``), whichever form the target had."""
         return _split_target(self.target)[1]
 
-    @property
+    @cached_property
     def path(self) -> str:
         """The path part of the target (``/chat``), not percent-decoded."""
+        # Cached: components read it per message (``conn.http_request.path``).
         return self.origin_form.partition("?")[0]
 
     @property
