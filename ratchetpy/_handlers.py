@@ -129,7 +129,7 @@ def call_handler(host: HandlerHost, method: Callable[..., Any], *args: Any) -> N
 def _run(host: HandlerHost, method: Callable[..., Any], args: tuple[Any, ...]) -> None:
     try:
         result = method(*args)
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - goes to on_error (module docstring)
         host._handler_error(exc)
         return
     except BaseException as exc:  # noqa: BLE001 - see the module docstring

@@ -26,7 +26,6 @@ components do (see ``_drain``).
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable
 from typing import Any
 
 from twisted.application.service import Service
@@ -235,7 +234,7 @@ class _IoProtocol(Protocol):
             if protocol is not None:
                 try:
                     protocol.connectionLost(reason)
-                except Exception:
+                except Exception:  # noqa: BLE001 - logged; on_close must still run
                     _log.failure(
                         "Tearing down connection #{rid} raised", rid=conn.resource_id
                     )

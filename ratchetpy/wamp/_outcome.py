@@ -72,7 +72,7 @@ def report(app: Any, conn: Any, exc: Exception) -> Deferred[None] | None:
     """
     try:
         result = app.on_error(conn, exc)
-    except Exception:
+    except Exception:  # noqa: BLE001 - on_error itself failed: logged, closed
         _on_error_failed(app, conn, exc)
         return None
     return follow_on_error(result, app, conn, exc)
@@ -95,7 +95,7 @@ def follow_on_error(result: object, app: Any, conn: Any, exc: Exception) -> Defe
 async def _settle(d: Deferred[Any], app: Any, conn: Any, close_on_wamp_error: bool) -> None:
     try:
         await d
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - goes to on_error, as a sync raise would
         if close_on_wamp_error and isinstance(exc, WampError):
             close_invalid(conn, exc)
             return
@@ -107,7 +107,7 @@ async def _settle(d: Deferred[Any], app: Any, conn: Any, close_on_wamp_error: bo
 async def _settle_on_error(d: Deferred[Any], app: Any, conn: Any, exc: Exception) -> None:
     try:
         await d
-    except Exception:
+    except Exception:  # noqa: BLE001 - on_error itself failed: logged, closed
         _on_error_failed(app, conn, exc)
 
 

@@ -19,8 +19,8 @@ import secrets
 from typing import Any
 
 from ..connection import AbstractConnectionDecorator
-from ..websocket.connection import is_valid_close_code, protocol_of
 from ..exceptions import ConfigurationError
+from ..websocket.connection import is_valid_close_code, protocol_of
 from ._json import encode
 from ._messages import MSG_CALL_ERROR, MSG_CALL_RESULT, MSG_EVENT, MSG_PREFIX, MSG_WELCOME
 

@@ -293,7 +293,7 @@ class ServerProtocol(MessageComponentInterface, WsServerInterface):
             return None
         try:
             result = self.app.on_close(wamp_conn)
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - goes to on_error (ratchetpy._handlers)
             return report(self.app, wamp_conn, exc)
         return follow(result, self.app, wamp_conn, False)
 

@@ -29,7 +29,8 @@ Autobahn's debug-level per-message log lines are not emitted.
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from ._engine import STATE_OPEN, STREAMING_HOOKS, WebSocketServerProtocol
 from ._selfcheck import fastpath_enabled_by_env

@@ -13,7 +13,8 @@ path, not the fast path.
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from autobahn.websocket.compress import (
     PerMessageDeflateOffer,

@@ -103,7 +103,7 @@ class SendBufferWatch:
         if hook is not None:
             try:
                 hook(conn, amount)
-            except Exception as exc:
+            except Exception as exc:  # noqa: BLE001 - user hook: goes to on_error
                 protocol._handler_error(exc)
         if policy == "close":
             protocol.close_with(server.overflow_close_code, "send buffer full")
@@ -136,7 +136,7 @@ class SendBufferWatch:
         if hook is not None:
             try:
                 hook(protocol.conn)
-            except Exception as exc:
+            except Exception as exc:  # noqa: BLE001 - user hook: goes to on_error
                 protocol._handler_error(exc)
 
     def cancel(self) -> None:

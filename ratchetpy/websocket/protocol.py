@@ -90,7 +90,7 @@ class WsServerProtocol(WebSocketServerProtocol):
             return
         try:
             result = self._component.on_message(self.conn, msg)
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - goes to on_error (ratchetpy._handlers)
             self._handler_error(exc)
             return
         except BaseException as exc:  # noqa: BLE001 - see ratchetpy._handlers
