@@ -27,9 +27,9 @@ from typing import Any
 from twisted.logger import Logger
 from twisted.python import usage
 
-from .app import DEFAULT_KEEPALIVE, DEFAULT_SHUTDOWN_TIMEOUT, App, ListenError, is_wamp_component
+from .app import DEFAULT_KEEPALIVE, DEFAULT_SHUTDOWN_TIMEOUT, App, is_wamp_component
 from .builtins import BUILTINS, Chat, demo_page
-from .exceptions import ComponentError, ConfigurationError
+from .exceptions import ComponentError, ConfigurationError, ListenError
 from .http.interfaces import HttpServerInterface
 from .http.origin import SAME_HOST
 from .http.router import Route
