@@ -307,7 +307,7 @@ class App(Service):
         Service.privilegedStartService(self)
         failures: list[tuple[IoServer, Failure]] = []
         for server in self.servers:
-            server.listen().addErrback(lambda f, s=server: failures.append((s, f)))
+            server.listen().addErrback(lambda f, s: failures.append((s, f)), server)
         if failures:
             for server in self.servers:
                 if server.port is not None:

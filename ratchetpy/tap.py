@@ -95,7 +95,7 @@ class Options(usage.Options):
     ]
 
     def __init__(self) -> None:
-        super().__init__()
+        super().__init__()  # type: ignore[no-untyped-call]  # Twisted's, unannotated
         self["listen"] = []
         self["routes"] = []
         self["origins"] = []
@@ -135,7 +135,7 @@ class Options(usage.Options):
     def parseOptions(self, options: list[str] | None = None) -> None:
         # A mistake is reported as one line, without twistd's full usage text.
         try:
-            super().parseOptions(options)
+            super().parseOptions(options)  # type: ignore[no-untyped-call]  # Twisted's, unannotated
         except usage.UsageError as exc:
             raise SystemExit(f"twistd ratchetpy: error: {exc}") from None
 

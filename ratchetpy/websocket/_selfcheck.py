@@ -165,6 +165,7 @@ def fastpath_problems() -> list[str]:
         factory = build_factory(MemoryReactorClock(), {})
         factory.protocol = WebSocketServerProtocol
         proto = factory.buildProtocol(None)
+        assert proto is not None  # Twisted's Factory types it Optional
         proto.makeConnection(StringTransport())
         # Complete an opening handshake: some state only exists once open.
         proto.dataReceived(
