@@ -30,7 +30,7 @@ then pushes back on the client.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from twisted.logger import Logger
 
@@ -38,6 +38,8 @@ from ._engine import STATE_OPEN
 from ._tcpwrite import buffered_bytes
 
 if TYPE_CHECKING:
+    from twisted.internet.interfaces import IDelayedCall
+
     from .protocol import WsServerProtocol
 
 __all__ = ["SendBufferWatch", "OVERFLOW_POLICIES", "DRAIN_POLL_SECONDS"]
@@ -60,7 +62,7 @@ class SendBufferWatch:
         self._protocol = protocol
         self.over = False
         self.dropped = 0
-        self._timer: Any = None
+        self._timer: IDelayedCall | None = None
 
     def buffered(self) -> int:
         """Bytes queued for this connection: transport buffer plus Autobahn's queue."""
