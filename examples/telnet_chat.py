@@ -11,9 +11,9 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from chat import Chat  # noqa: E402
+from chat import Chat
 
-from ratchetpy import IoServer  # noqa: E402
+from ratchetpy import IoServer
 
 if __name__ == "__main__":
     port = int(sys.argv[1]) if len(sys.argv) > 1 else 8080

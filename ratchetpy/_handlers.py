@@ -53,7 +53,7 @@ MAX_QUEUED = 32
 stops reading from the socket."""
 
 
-def stops_process(exc: BaseException) -> bool:
+def stops_process(exc: BaseException | None) -> bool:
     """True for the exceptions that ask the whole process to stop."""
     return isinstance(exc, (SystemExit, KeyboardInterrupt))
 
@@ -129,7 +129,7 @@ def call_handler(host: HandlerHost, method: Callable[..., Any], *args: Any) -> N
 def _run(host: HandlerHost, method: Callable[..., Any], args: tuple[Any, ...]) -> None:
     try:
         result = method(*args)
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - goes to on_error (module docstring)
         host._handler_error(exc)
         return
     except BaseException as exc:  # noqa: BLE001 - see the module docstring
@@ -191,7 +191,9 @@ def _failed(failure: Failure, host: HandlerHost) -> None:
     if isinstance(exc, Exception):
         host._handler_error(exc)
     else:
-        host._handler_fatal(exc)
+        # Never None: Twisted types Failure.value as Optional, but a Failure
+        # is only ever built around an exception.
+        host._handler_fatal(exc)  # type: ignore[arg-type]
 
 
 def _next(_: object, host: HandlerHost, serial: Serial) -> None:

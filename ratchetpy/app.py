@@ -39,7 +39,8 @@ from twisted.internet.interfaces import IStreamServerEndpoint
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
-from .exceptions import ComponentError, ConfigurationError
+# ListenError is defined in .exceptions; re-exported here, where it used to live.
+from .exceptions import ComponentError, ConfigurationError, ListenError
 from .http.interfaces import HttpServerInterface
 from .http.origin import SAME_HOST, OriginCheck
 from .http.router import Router
@@ -58,10 +59,6 @@ DEFAULT_KEEPALIVE = 30.0
 
 DEFAULT_SHUTDOWN_TIMEOUT = 10.0
 """Seconds a graceful stop waits for clients to answer the 1001 close."""
-
-
-class ListenError(ConfigurationError):
-    """An endpoint could not be listened on (port in use, no permission, ...)."""
 
 
 def _default_reactor() -> Any:
@@ -310,7 +307,7 @@ class App(Service):
         Service.privilegedStartService(self)
         failures: list[tuple[IoServer, Failure]] = []
         for server in self.servers:
-            server.listen().addErrback(lambda f, s=server: failures.append((s, f)))
+            server.listen().addErrback(lambda f, s: failures.append((s, f)), server)
         if failures:
             for server in self.servers:
                 if server.port is not None:

@@ -11,12 +11,11 @@ from __future__ import annotations
 
 import json
 from importlib import resources
-from typing import Any
 
 from twisted.logger import Logger
 
 from .http.controllers import StaticResponse
-from .interfaces import MessageComponentInterface
+from .interfaces import ConnectionInterface, MessageComponentInterface
 from .server.echo import EchoServer
 
 __all__ = ["Chat", "EchoServer", "BUILTINS", "demo_page", "DEMO_PAGE_PLACEHOLDER"]
@@ -34,20 +33,20 @@ class Chat(MessageComponentInterface):
     """
 
     def __init__(self) -> None:
-        self.clients: set[Any] = set()
+        self.clients: set[ConnectionInterface] = set()
 
-    def on_open(self, conn: Any) -> None:
+    def on_open(self, conn: ConnectionInterface) -> None:
         self.clients.add(conn)
 
-    def on_message(self, from_: Any, msg: str | bytes) -> None:
+    def on_message(self, from_: ConnectionInterface, msg: str | bytes) -> None:
         for client in self.clients:
             if client is not from_:
                 client.send(msg)
 
-    def on_close(self, conn: Any) -> None:
+    def on_close(self, conn: ConnectionInterface) -> None:
         self.clients.discard(conn)
 
-    def on_error(self, conn: Any, exc: Exception) -> None:
+    def on_error(self, conn: ConnectionInterface, exc: Exception) -> None:
         _log.error(
             "Chat: error on #{rid}: {error!r}; closing it",
             rid=getattr(conn, "resource_id", None),

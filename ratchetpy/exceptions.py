@@ -6,6 +6,7 @@ The one exception hierarchy of ratchetpy.
     RatchetError
     ├── ComponentError          a component does not fit the layer it is given to
     ├── ConfigurationError      a bad option value (size, timeout, address, ...)
+    │   └── ListenError             an endpoint cannot be listened on (port in use, ...)
     ├── WampError               a WAMP v1 message breaks the protocol (closes 1007)
     │   └── JsonError               the message is not valid JSON
     └── HttpError               an HTTP request is refused; carries the status
@@ -30,6 +31,7 @@ __all__ = [
     "RatchetError",
     "ComponentError",
     "ConfigurationError",
+    "ListenError",
     "HttpError",
     "BadRequest",
     "RequestTimeout",
@@ -50,6 +52,10 @@ class ComponentError(RatchetError, TypeError):
 
 class ConfigurationError(RatchetError, ValueError):
     """An option was given a value that cannot work."""
+
+
+class ListenError(ConfigurationError):
+    """An endpoint could not be listened on (port in use, no permission, ...)."""
 
 
 class HttpError(RatchetError):

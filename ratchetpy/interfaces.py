@@ -153,8 +153,9 @@ class ConnectionInterface(abc.ABC):
     remote_address: str
 
     if TYPE_CHECKING:
-        # The attribute bag: any name a component sets reads back as Any.
+        # The attribute bag: a component may set any name, which reads back as Any.
         def __getattr__(self, name: str) -> Any: ...
+        def __setattr__(self, name: str, value: Any) -> None: ...
 
     @abc.abstractmethod
     def send(self, data: str | bytes) -> ConnectionInterface:

@@ -27,9 +27,9 @@ from typing import Any
 from twisted.logger import Logger
 from twisted.python import usage
 
-from .app import DEFAULT_KEEPALIVE, DEFAULT_SHUTDOWN_TIMEOUT, App, ListenError, is_wamp_component
+from .app import DEFAULT_KEEPALIVE, DEFAULT_SHUTDOWN_TIMEOUT, App, is_wamp_component
 from .builtins import BUILTINS, Chat, demo_page
-from .exceptions import ComponentError, ConfigurationError
+from .exceptions import ComponentError, ConfigurationError, ListenError
 from .http.interfaces import HttpServerInterface
 from .http.origin import SAME_HOST
 from .http.router import Route
@@ -95,7 +95,7 @@ class Options(usage.Options):
     ]
 
     def __init__(self) -> None:
-        super().__init__()
+        super().__init__()  # type: ignore[no-untyped-call]  # Twisted's, unannotated
         self["listen"] = []
         self["routes"] = []
         self["origins"] = []
@@ -135,7 +135,7 @@ class Options(usage.Options):
     def parseOptions(self, options: list[str] | None = None) -> None:
         # A mistake is reported as one line, without twistd's full usage text.
         try:
-            super().parseOptions(options)
+            super().parseOptions(options)  # type: ignore[no-untyped-call]  # Twisted's, unannotated
         except usage.UsageError as exc:
             raise SystemExit(f"twistd ratchetpy: error: {exc}") from None
 

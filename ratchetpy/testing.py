@@ -15,10 +15,13 @@ component that records what it was told.
 from __future__ import annotations
 
 import itertools
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .interfaces import ConnectionInterface, MessageComponentInterface
 from .websocket.frames import is_valid_close_code
+
+if TYPE_CHECKING:
+    from .http.request import Request
 
 __all__ = ["FakeConnection", "RecordingComponent"]
 
@@ -37,7 +40,7 @@ class FakeConnection(ConnectionInterface):
     def __init__(self, remote_address: str = "127.0.0.1", **attributes: Any) -> None:
         self.resource_id = next(_ids)
         self.remote_address = remote_address
-        self.http_request: Any = None
+        self.http_request: Request | None = None
         self.sent: list[str | bytes] = []
         self.close_code: int | None = None
         self.close_reason: str | None = None
@@ -90,24 +93,24 @@ class RecordingComponent(MessageComponentInterface):
         """The event names in order, e.g. ``["open", "message", "close"]``."""
         return [event[0] for event in self.events]
 
-    def messages(self) -> list[Any]:
+    def messages(self) -> list[str | bytes]:
         """The messages received, in order."""
         return [event[2] for event in self.events if event[0] == "message"]
 
-    def on_open(self, conn: Any) -> None:
+    def on_open(self, conn: ConnectionInterface) -> None:
         self.events.append(("open", conn))
 
-    def on_message(self, conn: Any, msg: Any) -> None:
+    def on_message(self, conn: ConnectionInterface, msg: str | bytes) -> None:
         self.events.append(("message", conn, msg))
         if self.raise_on_message is not None:
             raise self.raise_on_message
         if self.echo:
             conn.send(msg)
 
-    def on_close(self, conn: Any) -> None:
+    def on_close(self, conn: ConnectionInterface) -> None:
         self.events.append(("close", conn))
 
-    def on_error(self, conn: Any, exc: Exception) -> None:
+    def on_error(self, conn: ConnectionInterface, exc: Exception) -> None:
         self.events.append(("error", conn, exc))
         if self.close_on_error:
             conn.close()

@@ -14,8 +14,8 @@ responses). ``HEAD`` gets the same head without the body.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
+from ..interfaces import ConnectionInterface
 from .interfaces import HttpServerInterface
 from .request import Request
 from .response import render_response
@@ -27,7 +27,7 @@ HttpResponse = tuple[int, Sequence[tuple[str, str]], bytes]
 
 
 def send_response(
-    conn: Any,
+    conn: ConnectionInterface,
     status: int,
     body: bytes = b"",
     content_type: str = "text/plain; charset=utf-8",
@@ -55,7 +55,7 @@ class HttpController(HttpServerInterface):
     def respond(self, request: Request) -> HttpResponse:  # pragma: no cover - abstract
         raise NotImplementedError
 
-    def on_open(self, conn: Any, request: Request) -> None:  # type: ignore[override]
+    def on_open(self, conn: ConnectionInterface, request: Request) -> None:
         status, headers, body = self.respond(request)
         headers = list(headers)
         content_type = next(
@@ -65,14 +65,14 @@ class HttpController(HttpServerInterface):
         rest = [(n, v) for n, v in headers if n.lower() != "content-type"]
         send_response(conn, status, body, content_type, rest, request.method == "HEAD")
 
-    def on_message(self, conn: Any, msg: Any) -> None:
+    def on_message(self, conn: ConnectionInterface, msg: str | bytes) -> None:
         # A request body or pipelined requests: ignored, the connection closes.
         pass
 
-    def on_close(self, conn: Any) -> None:
+    def on_close(self, conn: ConnectionInterface) -> None:
         pass
 
-    def on_error(self, conn: Any, exc: Exception) -> None:
+    def on_error(self, conn: ConnectionInterface, exc: Exception) -> None:
         conn.close()
 
 

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from http import HTTPStatus
-from typing import Any
 
+from ..interfaces import ConnectionInterface
 from ..server._abort import CLOSE_DEADLINE, abort_connection, close_with_deadline
 from ..server.tls import tls_handshake_pending
 from ..version import VERSION
@@ -53,7 +53,7 @@ def render_response(
 
 
 def close_response(
-    conn: Any,
+    conn: ConnectionInterface,
     status: int,
     headers: Iterable[tuple[str, str]] = (),
     reason: str | None = None,

@@ -242,7 +242,7 @@ class Router(HttpServerInterface):
         self._controllers[conn] = controller
         return controller.on_open(conn, request)
 
-    def _log_not_found(self, conn: Any, request: Request) -> None:
+    def _log_not_found(self, conn: ConnectionInterface, request: Request) -> None:
         path = unquote(request.path) or "/"
         same_path = [r for r in self.routes if r.match_path(path) is not None]
         if same_path:

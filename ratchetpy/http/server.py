@@ -17,6 +17,7 @@ from __future__ import annotations
 from typing import Any
 from weakref import WeakKeyDictionary
 
+from twisted.internet.interfaces import IDelayedCall
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
@@ -49,7 +50,7 @@ class _HttpState:
 
     def __init__(self) -> None:
         self.buffer = bytearray()
-        self.timer: Any = None
+        self.timer: IDelayedCall | None = None
         self.refused = False
 
 

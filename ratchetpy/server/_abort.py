@@ -14,9 +14,14 @@ connection is lost first (``IoServer``'s protocol does it).
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 from twisted.logger import Logger
+
+from ..interfaces import ConnectionInterface
+
+if TYPE_CHECKING:
+    from .io import _IoProtocol
 
 __all__ = ["CLOSE_DEADLINE", "abort_connection", "close_with_deadline"]
 
@@ -30,7 +35,7 @@ enough that silent peers cannot pile up.
 """
 
 
-def abort_connection(conn: Any) -> None:
+def abort_connection(conn: ConnectionInterface) -> None:
     """Drop ``conn`` at once, discarding anything not yet written."""
     from .io import io_side
 
@@ -45,7 +50,7 @@ def abort_connection(conn: Any) -> None:
         conn.transport.abortConnection()
 
 
-def close_with_deadline(conn: Any, delay: float | None = None) -> None:
+def close_with_deadline(conn: ConnectionInterface, delay: float | None = None) -> None:
     """
     Close ``conn`` gracefully, and abort it if it is still open ``delay`` s later.
 
@@ -68,7 +73,7 @@ def close_with_deadline(conn: Any, delay: float | None = None) -> None:
     conn.close()
 
 
-def _deadline_passed(io: Any, delay: float) -> None:
+def _deadline_passed(io: _IoProtocol, delay: float) -> None:
     io.abort_deadline = None
     if io.lost_reason is not None:
         return

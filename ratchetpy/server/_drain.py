@@ -137,5 +137,5 @@ def close_all(
 def _guarded(action: Callable[[T], object], member: T, name: str) -> None:
     try:
         action(member)
-    except Exception:
+    except Exception:  # noqa: BLE001 - logged; a stop must reach every member
         _log.failure("Could not {action} {member!r} during a stop", action=name, member=member)

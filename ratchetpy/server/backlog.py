@@ -79,7 +79,7 @@ def server_from_string(reactor: Any, description: str) -> IStreamServerEndpoint:
     if kind in _KINDS_WITH_BACKLOG and "backlog" not in keywords:
         try:
             return _parse(reactor, f"{description}:backlog={DEFAULT_BACKLOG}")
-        except Exception:
+        except Exception:  # noqa: BLE001 - re-parsed below, which raises the user's error
             # The backlog was given positionally, or the description is bad:
             # parsing it as given keeps the user's value or reports their error.
             pass

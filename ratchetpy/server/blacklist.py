@@ -16,7 +16,7 @@ checked as its IPv4 address.
 from __future__ import annotations
 
 import ipaddress
-from typing import Any, Union
+from typing import Any, TypeAlias
 from weakref import WeakSet
 
 from twisted.logger import Logger
@@ -28,7 +28,7 @@ __all__ = ["IpBlackList", "parse_network"]
 
 _log = Logger(namespace="ratchetpy.server")
 
-_Network = Union[ipaddress.IPv4Network, ipaddress.IPv6Network]
+_Network: TypeAlias = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
 def parse_network(entry: str) -> _Network:

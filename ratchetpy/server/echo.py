@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-from ..interfaces import MessageComponentInterface
+from ..interfaces import ConnectionInterface, MessageComponentInterface
 
 __all__ = ["EchoServer"]
 
@@ -17,14 +15,14 @@ class EchoServer(MessageComponentInterface):
     turns binary into text). On error the connection is closed.
     """
 
-    def on_open(self, conn: Any) -> None:
+    def on_open(self, conn: ConnectionInterface) -> None:
         pass
 
-    def on_message(self, conn: Any, msg: str | bytes) -> None:
+    def on_message(self, conn: ConnectionInterface, msg: str | bytes) -> None:
         conn.send(msg)
 
-    def on_close(self, conn: Any) -> None:
+    def on_close(self, conn: ConnectionInterface) -> None:
         pass
 
-    def on_error(self, conn: Any, exc: Exception) -> None:
+    def on_error(self, conn: ConnectionInterface, exc: Exception) -> None:
         conn.close()

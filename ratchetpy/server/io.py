@@ -26,8 +26,7 @@ components do (see ``_drain``).
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from twisted.application.service import Service
 from twisted.internet.defer import Deferred, DeferredList, maybeDeferred, succeed
@@ -35,7 +34,12 @@ from twisted.internet.endpoints import (
     TCP4ServerEndpoint,
     TCP6ServerEndpoint,
 )
-from twisted.internet.interfaces import IHandshakeListener, IListeningPort, IStreamServerEndpoint
+from twisted.internet.interfaces import (
+    IDelayedCall,
+    IHandshakeListener,
+    IListeningPort,
+    IStreamServerEndpoint,
+)
 from twisted.internet.protocol import Factory, Protocol, connectionDone
 from twisted.logger import Logger
 from twisted.python.failure import Failure
@@ -46,6 +50,11 @@ from ..exceptions import ComponentError, ConfigurationError
 from ..interfaces import ConnectionInterface, check_component
 from ._drain import OpenSet, close_all
 from .backlog import DEFAULT_BACKLOG, server_from_string
+
+if TYPE_CHECKING:
+    from twisted.internet.interfaces import IAddress
+
+    from ._transport import IStreamTransport
 
 __all__ = [
     "IoServer",
@@ -65,7 +74,7 @@ _resource_ids = itertools.count(1)
 _log = Logger(namespace="ratchetpy.server")
 
 
-def _host_of(address: Any) -> str:
+def _host_of(address: IAddress) -> str:
     host = getattr(address, "host", None)
     if host is not None:
         return str(host).strip("[]")
@@ -94,7 +103,7 @@ class IoConnection(ConnectionInterface):
 
     def __init__(self, io: _IoProtocol) -> None:
         self.__io = io
-        self.transport = io.transport
+        self.transport: IStreamTransport = io.transport
         self.resource_id: int = next(_resource_ids)
         self.remote_address: str = _host_of(self.transport.getPeer())
 
@@ -135,7 +144,9 @@ class IoConnection(ConnectionInterface):
 
 
 def _io_of(conn: IoConnection) -> _IoProtocol:
-    return conn._IoConnection__io  # type: ignore[attr-defined,no-any-return]
+    # The mangled slot, read from outside the class (typed by the annotation).
+    io: _IoProtocol = conn._IoConnection__io
+    return io
 
 
 def take_over(conn: IoConnection, protocol: Protocol) -> None:
@@ -183,6 +194,9 @@ def io_side(conn: object) -> _IoProtocol | None:
 class _IoProtocol(Protocol):
     """Feeds one connection's events to the component, routing errors."""
 
+    # Narrower than Protocol's ``ITransport | None``: Twisted's makeConnection
+    # sets it before connectionMade (where our code starts) and never clears it.
+    transport: IStreamTransport
     _serial: Serial | None = None
 
     def __init__(self, component: Any, reactor: Any, open_set: OpenSet[_IoProtocol] | None = None) -> None:
@@ -194,7 +208,7 @@ class _IoProtocol(Protocol):
         self.taken_over: Protocol | None = None
         self._open_set = open_set
         self.tls_handshake_done = False
-        self.abort_deadline: Any = None
+        self.abort_deadline: IDelayedCall | None = None
 
     def connectionMade(self) -> None:
         self.conn = IoConnection(self)
@@ -235,7 +249,7 @@ class _IoProtocol(Protocol):
             if protocol is not None:
                 try:
                     protocol.connectionLost(reason)
-                except Exception:
+                except Exception:  # noqa: BLE001 - logged; on_close must still run
                     _log.failure(
                         "Tearing down connection #{rid} raised", rid=conn.resource_id
                     )
@@ -318,7 +332,7 @@ class _IoFactory(Factory):
         # Twisted names the listening port after this ("ratchetpy starting on 8080").
         return "ratchetpy"
 
-    def buildProtocol(self, addr: Any) -> _IoProtocol:
+    def buildProtocol(self, addr: IAddress | None) -> _IoProtocol:
         return _IoProtocol(self.component, self.reactor, self.open)
 
 
@@ -469,7 +483,10 @@ class IoServer(Service):
         if port is None:
             return succeed(None)
         _log.info("Stopped listening on {address}", address=port.getHost())
-        return maybeDeferred(port.stopListening)
+        # stopListening returns a Deferred or None, a union no overload of
+        # maybeDeferred accepts; maybeDeferred itself takes either.
+        stopped: Deferred[None] = maybeDeferred(port.stopListening)  # type: ignore[call-overload]
+        return stopped
 
     def close_connections(
         self,
@@ -514,7 +531,8 @@ class IoServer(Service):
         Service.stopService(self)
         stopped = self.stop_listening()
         closed = self.close_connections()
-        return DeferredList([stopped, closed], consumeErrors=True).addCallback(lambda _: None)
+        waits: list[Deferred[Any]] = [stopped, closed]  # results unused: any type
+        return DeferredList(waits, consumeErrors=True).addCallback(lambda _: None)
 
     def run(self) -> None:
         """

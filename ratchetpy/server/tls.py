@@ -19,11 +19,15 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING
 
 from twisted.internet.interfaces import ISSLTransport
 
 from ..exceptions import ConfigurationError
+from ..interfaces import ConnectionInterface
+
+if TYPE_CHECKING:
+    from twisted.internet.ssl import CertificateOptions
 
 __all__ = [
     "tls_options",
@@ -33,7 +37,7 @@ __all__ = [
 ]
 
 
-def tls_handshake_pending(conn: Any) -> bool:
+def tls_handshake_pending(conn: ConnectionInterface) -> bool:
     """
     True while ``conn`` runs over TLS and its handshake has not completed.
 
@@ -82,7 +86,7 @@ def read_tls_files(cert: str, key: str | None = None) -> tuple[bytes, bytes]:
     return cert_pem, key_pem
 
 
-def tls_options(cert: str, key: str | None = None) -> Any:
+def tls_options(cert: str, key: str | None = None) -> CertificateOptions:
     """
     Build ``twisted.internet.ssl.CertificateOptions`` from PEM files.
 

@@ -26,6 +26,7 @@ from twisted.logger import Logger
 
 from .._handlers import as_deferred
 from ..exceptions import WampError
+from ..interfaces import ConnectionInterface
 
 __all__ = ["INVALID_CLOSE_CODE", "close_invalid", "follow", "follow_on_error", "report"]
 
@@ -35,7 +36,7 @@ INVALID_CLOSE_CODE = 1007
 _log = Logger(namespace="ratchetpy.wamp")
 
 
-def close_invalid(conn: Any, exc: WampError) -> None:
+def close_invalid(conn: ConnectionInterface, exc: WampError) -> None:
     """Log ``exc`` and close ``conn`` with 1007."""
     _log.info(
         "Closing WAMP connection #{rid} from {peer} with 1007: {error}",
@@ -47,7 +48,7 @@ def close_invalid(conn: Any, exc: WampError) -> None:
 
 
 def follow(
-    result: object, app: Any, conn: Any, close_on_wamp_error: bool
+    result: object, app: Any, conn: ConnectionInterface, close_on_wamp_error: bool
 ) -> Deferred[None] | None:
     """
     ``None`` if the handler's ``result`` is a plain value; otherwise a
@@ -64,7 +65,7 @@ def follow(
     return Deferred.fromCoroutine(_settle(d, app, conn, close_on_wamp_error))
 
 
-def report(app: Any, conn: Any, exc: Exception) -> Deferred[None] | None:
+def report(app: Any, conn: ConnectionInterface, exc: Exception) -> Deferred[None] | None:
     """
     Call ``app.on_error(conn, exc)``; returns a Deferred if ``on_error`` is
     async. If ``on_error`` itself fails, log it and close ``conn`` with
@@ -72,13 +73,15 @@ def report(app: Any, conn: Any, exc: Exception) -> Deferred[None] | None:
     """
     try:
         result = app.on_error(conn, exc)
-    except Exception:
+    except Exception:  # noqa: BLE001 - on_error itself failed: logged, closed
         _on_error_failed(app, conn, exc)
         return None
     return follow_on_error(result, app, conn, exc)
 
 
-def follow_on_error(result: object, app: Any, conn: Any, exc: Exception) -> Deferred[None] | None:
+def follow_on_error(
+    result: object, app: Any, conn: ConnectionInterface, exc: Exception
+) -> Deferred[None] | None:
     """
     ``None`` if ``on_error``'s ``result`` is a plain value; otherwise a
     Deferred firing once it finished; its failure is logged and closes
@@ -92,10 +95,12 @@ def follow_on_error(result: object, app: Any, conn: Any, exc: Exception) -> Defe
     return Deferred.fromCoroutine(_settle_on_error(d, app, conn, exc))
 
 
-async def _settle(d: Deferred[Any], app: Any, conn: Any, close_on_wamp_error: bool) -> None:
+async def _settle(
+    d: Deferred[Any], app: Any, conn: ConnectionInterface, close_on_wamp_error: bool
+) -> None:
     try:
         await d
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - goes to on_error, as a sync raise would
         if close_on_wamp_error and isinstance(exc, WampError):
             close_invalid(conn, exc)
             return
@@ -104,14 +109,16 @@ async def _settle(d: Deferred[Any], app: Any, conn: Any, close_on_wamp_error: bo
             await reported
 
 
-async def _settle_on_error(d: Deferred[Any], app: Any, conn: Any, exc: Exception) -> None:
+async def _settle_on_error(
+    d: Deferred[Any], app: Any, conn: ConnectionInterface, exc: Exception
+) -> None:
     try:
         await d
-    except Exception:
+    except Exception:  # noqa: BLE001 - on_error itself failed: logged, closed
         _on_error_failed(app, conn, exc)
 
 
-def _on_error_failed(app: Any, conn: Any, exc: Exception) -> None:
+def _on_error_failed(app: Any, conn: ConnectionInterface, exc: Exception) -> None:
     # Called while handling on_error's own exception: logs its traceback.
     _log.failure(
         "on_error of {app!r} raised while handling {error!r}; "

@@ -16,13 +16,17 @@ from __future__ import annotations
 
 import re
 import secrets
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..connection import AbstractConnectionDecorator
-from ..websocket.connection import is_valid_close_code, protocol_of
 from ..exceptions import ConfigurationError
+from ..interfaces import ConnectionInterface
+from ..websocket.connection import is_valid_close_code, protocol_of
 from ._json import encode
 from ._messages import MSG_CALL_ERROR, MSG_CALL_RESULT, MSG_EVENT, MSG_PREFIX, MSG_WELCOME
+
+if TYPE_CHECKING:
+    from .topic import Topic
 
 __all__ = ["WampConnection", "WampState", "new_session_id", "check_default_close_code"]
 
@@ -59,7 +63,7 @@ class WampState:
     def __init__(self, session_id: str) -> None:
         self.session_id = session_id
         self.prefixes: dict[str, str] = {}
-        self.subscriptions: set[Any] = set()
+        self.subscriptions: set[Topic] = set()
 
     def __repr__(self) -> str:
         return f"<WampState {self.session_id} {len(self.subscriptions)} subscriptions>"
@@ -80,7 +84,7 @@ class WampConnection(AbstractConnectionDecorator):
 
     def __init__(
         self,
-        wrapped: Any,
+        wrapped: ConnectionInterface,
         server_ident: str,
         default_close_code: int = 1000,
         session_id: str | None = None,
@@ -111,7 +115,7 @@ class WampConnection(AbstractConnectionDecorator):
         return self.__state.prefixes
 
     @property
-    def subscriptions(self) -> set[Any]:
+    def subscriptions(self) -> set[Topic]:
         """The topics this client is subscribed to."""
         return self.__state.subscriptions
 

@@ -5,9 +5,12 @@ from __future__ import annotations
 
 import abc
 from collections.abc import Awaitable
-from typing import Any, TypeAlias
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 from ..interfaces import ComponentInterface
+
+if TYPE_CHECKING:
+    from .connection import WampConnection
 
 __all__ = ["WampServerInterface", "WAMP_METHODS", "HandlerResult"]
 
@@ -50,7 +53,7 @@ class WampServerInterface(ComponentInterface):
     """
 
     @abc.abstractmethod
-    def on_call(self, conn: Any, id: Any, topic: Any, params: Any) -> HandlerResult:
+    def on_call(self, conn: WampConnection, id: Any, topic: Any, params: Any) -> HandlerResult:
         """
         The client called the procedure ``topic`` with call id ``id``.
 
@@ -61,19 +64,24 @@ class WampServerInterface(ComponentInterface):
         """
 
     @abc.abstractmethod
-    def on_subscribe(self, conn: Any, topic: Any) -> HandlerResult:
+    def on_subscribe(self, conn: WampConnection, topic: Any) -> HandlerResult:
         """
         ``conn`` subscribed to ``topic``. ``WampServer`` has already added
         it to the topic; a repeated subscribe is not reported.
         """
 
     @abc.abstractmethod
-    def on_unsubscribe(self, conn: Any, topic: Any) -> HandlerResult:
+    def on_unsubscribe(self, conn: WampConnection, topic: Any) -> HandlerResult:
         """``conn`` unsubscribed from ``topic`` (already removed from it)."""
 
     @abc.abstractmethod
     def on_publish(
-        self, conn: Any, topic: Any, event: Any, exclude: list[Any], eligible: list[Any]
+        self,
+        conn: WampConnection,
+        topic: Any,
+        event: Any,
+        exclude: list[Any],
+        eligible: list[Any],
     ) -> HandlerResult:
         """
         ``conn`` published ``event`` to ``topic``.

@@ -34,11 +34,10 @@ Pass ``None`` for no limit (Ratchet's behaviour).
 
 from __future__ import annotations
 
-from typing import Any
-
 from twisted.logger import Logger
 
 from ..exceptions import ConfigurationError
+from ..interfaces import ConnectionInterface
 
 __all__ = [
     "DEFAULT_MAX_URI_LENGTH",
@@ -78,7 +77,7 @@ def check_limit(name: str, value: int | None) -> int | None:
     return value
 
 
-def refuse(conn: Any, what: str, option: str, limit: int, size: int) -> None:
+def refuse(conn: ConnectionInterface, what: str, option: str, limit: int, size: int) -> None:
     """
     Close ``conn`` with 1008 because ``what`` (``size``) is over ``option``
     (``limit``), and log it with the option to raise.

@@ -30,7 +30,7 @@ from typing import Any
 from twisted.internet.defer import Deferred
 
 from ..exceptions import ConfigurationError, WampError
-from ..interfaces import MessageComponentInterface, check_component
+from ..interfaces import ConnectionInterface, MessageComponentInterface, check_component
 from ..version import RATCHET_COMPAT
 from ..websocket.interfaces import WsServerInterface
 from ._json import decode
@@ -149,7 +149,7 @@ class ServerProtocol(MessageComponentInterface, WsServerInterface):
         self.close_on_wamp_error = bool(close_on_wamp_error)
         # The WAMP view of each open connection, keyed by the connection the
         # layer below passes in; kept here, never in the shared attribute bag.
-        self._connections: dict[Any, WampConnection] = {}
+        self._connections: dict[ConnectionInterface, WampConnection] = {}
 
     def get_sub_protocols(self) -> Sequence[str]:
         """``["wamp"]``, plus the application's own subprotocols."""
@@ -157,11 +157,11 @@ class ServerProtocol(MessageComponentInterface, WsServerInterface):
         extra = [p for p in get() if p != "wamp"] if get is not None else []
         return ["wamp", *extra]
 
-    def connection(self, conn: Any) -> WampConnection | None:
+    def connection(self, conn: ConnectionInterface) -> WampConnection | None:
         """The ``WampConnection`` for the underlying ``conn``, if open."""
         return self._connections.get(conn)
 
-    def on_open(self, conn: Any) -> Deferred[None] | None:
+    def on_open(self, conn: ConnectionInterface) -> Deferred[None] | None:
         """
         Send WELCOME and call the application's ``on_open`` with the new
         ``WampConnection``; returns a Deferred if that is async.
@@ -170,7 +170,7 @@ class ServerProtocol(MessageComponentInterface, WsServerInterface):
         self._connections[conn] = wamp_conn
         return follow(self.app.on_open(wamp_conn), self.app, wamp_conn, False)
 
-    def on_message(self, conn: Any, msg: str | bytes) -> Deferred[None] | None:
+    def on_message(self, conn: ConnectionInterface, msg: str | bytes) -> Deferred[None] | None:
         """
         Handle one WAMP message from ``conn``; returns a Deferred if the
         application's handler is async.
@@ -282,7 +282,7 @@ class ServerProtocol(MessageComponentInterface, WsServerInterface):
             raise WampError(f"a URI must be a string, not {value!r}"[:200])
         return uri if self._fits(conn, uri, "a URI") else None
 
-    def on_close(self, conn: Any) -> Deferred[None] | None:
+    def on_close(self, conn: ConnectionInterface) -> Deferred[None] | None:
         """
         Call the application's ``on_close``; returns a Deferred if it is
         async. Its exceptions go to the application's ``on_error`` with the
@@ -293,13 +293,13 @@ class ServerProtocol(MessageComponentInterface, WsServerInterface):
             return None
         try:
             result = self.app.on_close(wamp_conn)
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - goes to on_error (ratchetpy._handlers)
             return report(self.app, wamp_conn, exc)
         return follow(result, self.app, wamp_conn, False)
 
-    def on_error(self, conn: Any, exc: Exception) -> Deferred[None] | None:
+    def on_error(self, conn: ConnectionInterface, exc: Exception) -> Deferred[None] | None:
         """Pass ``exc`` to the application's ``on_error``, with the ``WampConnection`` if open."""
-        target = self._connections.get(conn)
+        target: ConnectionInterface | None = self._connections.get(conn)
         if target is None:
             target = conn
         return follow_on_error(self.app.on_error(target, exc), self.app, target, exc)

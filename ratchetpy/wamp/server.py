@@ -18,7 +18,7 @@ from typing import Any
 
 from twisted.internet.defer import Deferred
 
-from ..interfaces import MessageComponentInterface
+from ..interfaces import ConnectionInterface, MessageComponentInterface
 from ..websocket.interfaces import WsServerInterface
 from .connection import WampConnection
 from .limits import DEFAULT_MAX_PREFIXES, DEFAULT_MAX_SUBSCRIPTIONS, DEFAULT_MAX_URI_LENGTH
@@ -96,18 +96,18 @@ class WampServer(MessageComponentInterface, WsServerInterface):
         """``["wamp"]`` plus the application's own subprotocols."""
         return self.wamp_protocol.get_sub_protocols()
 
-    def connection(self, conn: Any) -> WampConnection | None:
+    def connection(self, conn: ConnectionInterface) -> WampConnection | None:
         """The ``WampConnection`` for the ``WsConnection`` ``conn``."""
         return self.wamp_protocol.connection(conn)
 
-    def on_open(self, conn: Any) -> Deferred[None] | None:
+    def on_open(self, conn: ConnectionInterface) -> Deferred[None] | None:
         return self.wamp_protocol.on_open(conn)
 
-    def on_message(self, conn: Any, msg: str | bytes) -> Deferred[None] | None:
+    def on_message(self, conn: ConnectionInterface, msg: str | bytes) -> Deferred[None] | None:
         return self.wamp_protocol.on_message(conn, msg)
 
-    def on_close(self, conn: Any) -> Deferred[None] | None:
+    def on_close(self, conn: ConnectionInterface) -> Deferred[None] | None:
         return self.wamp_protocol.on_close(conn)
 
-    def on_error(self, conn: Any, exc: Exception) -> Deferred[None] | None:
+    def on_error(self, conn: ConnectionInterface, exc: Exception) -> Deferred[None] | None:
         return self.wamp_protocol.on_error(conn, exc)

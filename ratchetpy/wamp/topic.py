@@ -10,7 +10,7 @@ import weakref
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
-from ..interfaces import check_component
+from ..interfaces import ConnectionInterface, check_component
 from ..websocket import broadcast as _broadcast
 from ..websocket.interfaces import WsServerInterface
 from ._json import encode
@@ -47,7 +47,7 @@ class Topic:
     def __init__(self, topic_id: str) -> None:
         self._id = str(topic_id)
         # subscriber -> the connection to frame for (its WsConnection)
-        self._subscribers: dict[Any, Any] = {}
+        self._subscribers: dict[ConnectionInterface, ConnectionInterface] = {}
 
     @property
     def id(self) -> str:
@@ -82,7 +82,7 @@ class Topic:
         subscribers = self._subscribers
         if not subscribers:
             return self
-        targets: Iterable[Any]
+        targets: Iterable[ConnectionInterface]
         if exclude or eligible:
             excluded = _session_ids("exclude", exclude)
             allowed = _session_ids("eligible", eligible)
@@ -99,25 +99,25 @@ class Topic:
         _broadcast(targets, encode([MSG_EVENT, self._id, msg]))
         return self
 
-    def has(self, conn: Any) -> bool:
+    def has(self, conn: ConnectionInterface) -> bool:
         """True if ``conn`` is subscribed."""
         return conn in self._subscribers
 
     __contains__ = has
 
-    def add(self, conn: Any) -> Topic:
+    def add(self, conn: ConnectionInterface) -> Topic:
         """Subscribe ``conn`` (no-op if it already is)."""
         if conn not in self._subscribers:
             target = conn.get_connection() if isinstance(conn, WampConnection) else conn
             self._subscribers[conn] = target
         return self
 
-    def remove(self, conn: Any) -> Topic:
+    def remove(self, conn: ConnectionInterface) -> Topic:
         """Unsubscribe ``conn`` (no-op if it is not subscribed)."""
         self._subscribers.pop(conn, None)
         return self
 
-    def __iter__(self) -> Iterator[Any]:
+    def __iter__(self) -> Iterator[ConnectionInterface]:
         return iter(list(self._subscribers))
 
     def __len__(self) -> int:
@@ -191,15 +191,15 @@ class TopicManager(WampServerInterface, WsServerInterface):
     # The handlers below pass the application's return value (an awaitable
     # for async handlers) back up, so the layers above can wait for it.
 
-    def on_open(self, conn: Any) -> HandlerResult:
+    def on_open(self, conn: ConnectionInterface) -> HandlerResult:
         result: HandlerResult = self.app.on_open(conn)
         return result
 
-    def on_call(self, conn: Any, id: Any, topic: Any, params: Any) -> HandlerResult:
+    def on_call(self, conn: WampConnection, id: Any, topic: Any, params: Any) -> HandlerResult:
         result: HandlerResult = self.app.on_call(conn, id, self.get_topic(topic), params)
         return result
 
-    def on_subscribe(self, conn: Any, topic: Any) -> HandlerResult:
+    def on_subscribe(self, conn: WampConnection, topic: Any) -> HandlerResult:
         topic_obj = self.get_topic(topic)
         subscriptions = conn.wamp.subscriptions
         if topic_obj in subscriptions:
@@ -214,7 +214,7 @@ class TopicManager(WampServerInterface, WsServerInterface):
         result: HandlerResult = self.app.on_subscribe(conn, topic_obj)
         return result
 
-    def on_unsubscribe(self, conn: Any, topic: Any) -> HandlerResult:
+    def on_unsubscribe(self, conn: WampConnection, topic: Any) -> HandlerResult:
         topic_obj = self._live.get(topic)
         if topic_obj is None or topic_obj not in conn.wamp.subscriptions:
             return None
@@ -223,30 +223,36 @@ class TopicManager(WampServerInterface, WsServerInterface):
         return result
 
     def on_publish(
-        self, conn: Any, topic: Any, event: Any, exclude: list[Any], eligible: list[Any]
+        self,
+        conn: WampConnection,
+        topic: Any,
+        event: Any,
+        exclude: list[Any],
+        eligible: list[Any],
     ) -> HandlerResult:
         topic_obj = self.get_topic(topic)
         result: HandlerResult = self.app.on_publish(conn, topic_obj, event, exclude, eligible)
         return result
 
-    def on_close(self, conn: Any) -> HandlerResult:
+    def on_close(self, conn: ConnectionInterface) -> HandlerResult:
         try:
             result: HandlerResult = self.app.on_close(conn)
         finally:
             self._leave_all(conn)
         return result
 
-    def on_error(self, conn: Any, exc: Exception) -> HandlerResult:
+    def on_error(self, conn: ConnectionInterface, exc: Exception) -> HandlerResult:
         result: HandlerResult = self.app.on_error(conn, exc)
         return result
 
-    def _leave(self, topic_obj: Topic, conn: Any) -> None:
+    def _leave(self, topic_obj: Topic, conn: WampConnection) -> None:
         conn.wamp.subscriptions.discard(topic_obj)
         topic_obj.remove(conn)
         if not len(topic_obj) and self._live.get(topic_obj.id) is topic_obj:
             del self._live[topic_obj.id]
 
-    def _leave_all(self, conn: Any) -> None:
+    def _leave_all(self, conn: ConnectionInterface) -> None:
+        # ``conn`` is a WampConnection (``on_close`` must accept any connection).
         # One pass, linear in the connection's subscriptions: the set is
         # emptied once at the end instead of discarding topic by topic.
         subscriptions = conn.wamp.subscriptions

@@ -29,7 +29,8 @@ Autobahn's debug-level per-message log lines are not emitted.
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from ._engine import STATE_OPEN, STREAMING_HOOKS, WebSocketServerProtocol
 from ._selfcheck import fastpath_enabled_by_env
@@ -47,23 +48,25 @@ buffer for the rest; a bigger one is streamed through Autobahn."""
 
 try:
     from autobahn.websocket import USES_NVX as _USES_NVX
-    from autobahn.websocket.xormasker import create_xor_masker as _create_xor_masker
+    from autobahn.websocket.xormasker import (  # type: ignore[attr-defined]  # not re-exported
+        create_xor_masker as _create_xor_masker,
+    )
 except ImportError:  # pragma: no cover - Autobahn without NVX support
     _USES_NVX = False
-    _create_xor_masker = None
+    _create_xor_masker = None  # type: ignore[assignment]  # checked before use
 
 
-def xor_masker() -> Any:
+def xor_masker() -> Callable[[bytes, bytes], bytes] | None:
     """
     Autobahn's NVX (SIMD) unmasker as ``unmask(mask, payload) -> bytes``, or
     ``None`` when Autobahn was built without NVX.
     """
     if not _USES_NVX or _create_xor_masker is None:
         return None
-    create = _create_xor_masker
+    create: Any = _create_xor_masker  # Autobahn's, unannotated
 
     def unmask(mask: bytes, payload: bytes) -> bytes:
-        return create(mask, len(payload)).process(payload)
+        return create(mask, len(payload)).process(payload)  # type: ignore[no-any-return]
 
     return unmask
 
@@ -90,7 +93,7 @@ def _py_unmask(mask: bytes, payload: bytes) -> bytes:
 def _unmask_nvx(mask: bytes, payload: bytes) -> bytes:
     if len(payload) < _NVX_THRESHOLD:
         return _py_unmask(mask, payload)
-    return _nvx_unmask(mask, payload)  # type: ignore[misc]
+    return _nvx_unmask(mask, payload)  # type: ignore[misc]  # only used when not None
 
 
 unmask: Callable[[bytes, bytes], bytes]
@@ -120,6 +123,11 @@ class FastPathMixin:
     ``_after_buffered(size)`` (called when a write of ``size`` bytes left
     bytes in the transport).
     """
+
+    if TYPE_CHECKING:
+        # From the host class (see the class docstring).
+        def _deliver(self, msg: str | bytes) -> None: ...
+        def _after_buffered(self, size: int) -> None: ...
 
     # Class defaults so a connection that never opened costs no instance slot.
     _fast_rx = False
@@ -183,8 +191,10 @@ class FastPathMixin:
         n = len(data)
         i = 0
         count = 0
-        keep = False  # the unprocessed tail is a partial ordinary frame
-        deliver = self._deliver  # type: ignore[attr-defined]
+        # Truthy when the unprocessed tail is a partial ordinary frame (an
+        # int: the mask bit, or a bool).
+        keep: int = False
+        deliver = self._deliver
         max_frame = self._fast_max_frame
         while i < n:
             if n - i < 6:
@@ -221,7 +231,7 @@ class FastPathMixin:
                 break
             payload = unmask(data[start - 4 : start], data[start:end])
             if binary:
-                msg: Any = payload
+                msg: str | bytes = payload
             else:
                 try:
                     msg = payload.decode("utf-8")
@@ -269,7 +279,7 @@ class FastPathMixin:
         stats.outgoingOctetsWireLevel += len(frame)
         stats.outgoingWebSocketFrames += 1
         if direct_write(proto.transport, frame):
-            self._after_buffered(len(frame))  # type: ignore[attr-defined]
+            self._after_buffered(len(frame))
         return True
 
     def sendData(self, data: bytes, sync: bool = False, chopsize: int | None = None) -> None:

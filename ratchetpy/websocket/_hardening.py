@@ -16,7 +16,7 @@ The rules themselves are pure functions in ``_limits``.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from twisted.internet.protocol import connectionDone
 from twisted.logger import Logger
@@ -25,6 +25,12 @@ from twisted.python.failure import Failure
 from ._engine import STATE_CLOSED, STATE_OPEN, WebSocketServerProtocol
 from ._limits import close_frame_problem, control_frame_problem, fragment_limit
 from ._tcpwrite import buffered_bytes
+
+if TYPE_CHECKING:
+    from twisted.internet.interfaces import IDelayedCall
+
+    from ..server._transport import IStreamTransport
+    from .connection import WsConnection
 
 __all__ = ["HardeningMixin"]
 
@@ -41,16 +47,21 @@ class HardeningMixin:
 
     # These come from the host class (WsServerProtocol and Autobahn).
     state: int
-    conn: Any
-    factory: Any
-    transport: Any
+    conn: WsConnection
+    factory: Any  # Autobahn's, with our _batched_timer (see _engine.build_factory)
+    transport: IStreamTransport | None
     current_frame: Any
     message_data: Any
     closeHandshakeTimeout: float
     maxMessagePayloadSize: int
     failedByMe: bool
     wasClean: bool
-    wasNotCleanReason: str | None
+    wasNotCleanReason: str  # what mypy infers from Autobahn; we only ever set a str
+
+    if TYPE_CHECKING:
+        def sendCloseFrame(
+            self, code: int | None = None, reasonUtf8: bytes | None = None, isReply: bool = False
+        ) -> None: ...
 
     # Class defaults, so a connection that never meets these costs no slot.
 
@@ -59,7 +70,7 @@ class HardeningMixin:
     limit (see ``_limits.fragment_limit``), 0 is unlimited. Set on the
     per-server class."""
     _message_frames = 0
-    _drain_timer: Any = None
+    _drain_timer: IDelayedCall | None = None
 
     def _dataReceived(self, data: bytes) -> None:
         """
@@ -190,7 +201,7 @@ class HardeningMixin:
         (``onMessageFrame`` ...), so the fast path stays on; a subclass that
         overrides those hooks gets Autobahn's stock assembly.
         """
-        cls = type(self)
+        cls: Any = type(self)  # the host class, with Autobahn's streaming hooks
         if (
             cls.onMessageBegin is not WebSocketServerProtocol.onMessageBegin
             or cls.onMessageFrame is not WebSocketServerProtocol.onMessageFrame

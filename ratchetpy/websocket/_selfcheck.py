@@ -165,6 +165,7 @@ def fastpath_problems() -> list[str]:
         factory = build_factory(MemoryReactorClock(), {})
         factory.protocol = WebSocketServerProtocol
         proto = factory.buildProtocol(None)
+        assert proto is not None  # Twisted's Factory types it Optional
         proto.makeConnection(StringTransport())
         # Complete an opening handshake: some state only exists once open.
         proto.dataReceived(
@@ -181,7 +182,7 @@ def fastpath_problems() -> list[str]:
         for name in FASTPATH_NAMES["traffic_stats"]:
             if not hasattr(stats, name):
                 problems.append(f"autobahn trafficStats.{name}")
-    except Exception as exc:  # an Autobahn change we cannot even probe
+    except Exception as exc:  # noqa: BLE001 - an Autobahn change we cannot even probe
         problems.append(f"cannot build a scratch Autobahn protocol: {exc!r}")
     problems.extend(_transport_problems())
     return problems

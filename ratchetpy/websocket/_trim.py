@@ -117,7 +117,8 @@ class _LazySendQueue:
             return self
         from collections import deque
 
-        queue = obj.__dict__["send_queue"] = deque()
+        queue: deque[Any] = deque()
+        obj.__dict__["send_queue"] = queue
         return queue
 
 

@@ -18,8 +18,8 @@ between the two without changing ``broadcast``'s signature: publish the
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
 
+from ..interfaces import ConnectionInterface
 from ._engine import STATE_OPEN
 from .connection import protocol_of
 from .frames import OP_BINARY, OP_TEXT, encode_frame
@@ -44,12 +44,12 @@ class PreparedMessage:
         self.frame = encode_frame(self.opcode, self.payload)
 
 
-def prepare(message: str | bytes) -> PreparedMessage:
+def prepare(message: str | bytes | PreparedMessage) -> PreparedMessage:
     """Encode and frame ``message`` once (``str``: text, ``bytes``: binary)."""
     return message if isinstance(message, PreparedMessage) else PreparedMessage(message)
 
 
-def deliver(connections: Iterable[Any], prepared: PreparedMessage) -> int:
+def deliver(connections: Iterable[ConnectionInterface], prepared: PreparedMessage) -> int:
     """Send a prepared message to each open connection; return how many it went to."""
     frame = prepared.frame
     count = 0
@@ -72,7 +72,7 @@ def deliver(connections: Iterable[Any], prepared: PreparedMessage) -> int:
     return count
 
 
-def broadcast(connections: Iterable[Any], message: str | bytes) -> int:
+def broadcast(connections: Iterable[ConnectionInterface], message: str | bytes) -> int:
     """
     Send ``message`` to each of ``connections``; return how many it went to.
 

@@ -13,9 +13,10 @@ path, not the fast path.
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
 
 from autobahn.websocket.compress import (
+    PerMessageCompressOffer,
     PerMessageDeflateOffer,
     PerMessageDeflateOfferAccept,
 )
@@ -25,7 +26,9 @@ from ..exceptions import ConfigurationError
 __all__ = ["deflate_acceptor"]
 
 
-def deflate_acceptor(window_bits: int = 12, mem_level: int = 4) -> Callable[[list[Any]], Any]:
+def deflate_acceptor(
+    window_bits: int = 12, mem_level: int = 4
+) -> Callable[[list[PerMessageCompressOffer]], PerMessageDeflateOfferAccept | None]:
     """
     Autobahn's ``perMessageCompressionAccept`` callback: accept the first
     permessage-deflate offer with the given bounds, decline anything else.
@@ -35,7 +38,7 @@ def deflate_acceptor(window_bits: int = 12, mem_level: int = 4) -> Callable[[lis
     if mem_level not in range(1, 10):
         raise ConfigurationError(f"deflate_mem_level must be 1..9, not {mem_level!r}")
 
-    def accept(offers: list[Any]) -> Any:
+    def accept(offers: list[PerMessageCompressOffer]) -> PerMessageDeflateOfferAccept | None:
         for offer in offers:
             if isinstance(offer, PerMessageDeflateOffer):
                 bits = window_bits

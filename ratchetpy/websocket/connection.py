@@ -3,9 +3,10 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from ..connection import AbstractConnectionDecorator
+from ..interfaces import ConnectionInterface
 from ._engine import STATE_OPEN
 from .frames import is_valid_close_code
 
@@ -31,7 +32,7 @@ class WsConnection(AbstractConnectionDecorator):
     close_code: int | None = None
     close_reason: str | None = None
 
-    def __init__(self, wrapped: Any, protocol: WsServerProtocol) -> None:
+    def __init__(self, wrapped: ConnectionInterface, protocol: WsServerProtocol) -> None:
         super().__init__(wrapped)
         # A mangled name: user attributes, even private-looking ones such as
         # ``conn._ws``, can never replace the protocol.
@@ -68,11 +69,11 @@ class WsConnection(AbstractConnectionDecorator):
         Stop reading from this client (its messages queue in the kernel and
         then in the client) until ``resume_reading()``.
         """
-        self.__ws.transport.pauseProducing()
+        self.__ws._pause_reading()
 
     def resume_reading(self) -> None:
         """Read from this client again after ``pause_reading()``."""
-        self.__ws.transport.resumeProducing()
+        self.__ws._resume_reading()
 
     def send(self, data: str | bytes) -> WsConnection:
         """

@@ -30,7 +30,7 @@ then pushes back on the client.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from twisted.logger import Logger
 
@@ -38,6 +38,8 @@ from ._engine import STATE_OPEN
 from ._tcpwrite import buffered_bytes
 
 if TYPE_CHECKING:
+    from twisted.internet.interfaces import IDelayedCall
+
     from .protocol import WsServerProtocol
 
 __all__ = ["SendBufferWatch", "OVERFLOW_POLICIES", "DRAIN_POLL_SECONDS"]
@@ -60,7 +62,7 @@ class SendBufferWatch:
         self._protocol = protocol
         self.over = False
         self.dropped = 0
-        self._timer: Any = None
+        self._timer: IDelayedCall | None = None
 
     def buffered(self) -> int:
         """Bytes queued for this connection: transport buffer plus Autobahn's queue."""
@@ -103,7 +105,7 @@ class SendBufferWatch:
         if hook is not None:
             try:
                 hook(conn, amount)
-            except Exception as exc:
+            except Exception as exc:  # noqa: BLE001 - user hook: goes to on_error
                 protocol._handler_error(exc)
         if policy == "close":
             protocol.close_with(server.overflow_close_code, "send buffer full")
@@ -136,7 +138,7 @@ class SendBufferWatch:
         if hook is not None:
             try:
                 hook(protocol.conn)
-            except Exception as exc:
+            except Exception as exc:  # noqa: BLE001 - user hook: goes to on_error
                 protocol._handler_error(exc)
 
     def cancel(self) -> None:

@@ -14,7 +14,7 @@ from the self-check (``_selfcheck.fastpath_available``).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from twisted.logger import Logger
 from twisted.python.failure import Failure
@@ -28,6 +28,10 @@ from .connection import WsConnection
 from .flow import SendBufferWatch
 
 if TYPE_CHECKING:
+    from autobahn.websocket.types import ConnectionRequest
+
+    from ..server._transport import IStreamTransport
+    from ..server.io import IoConnection
     from .server import WsServer
 
 __all__ = ["WsServerProtocol", "FastWsServerProtocol"]
@@ -46,13 +50,17 @@ class WsServerProtocol(WebSocketServerProtocol):
     have accepted the request.
     """
 
+    # Narrower than Protocol's ``ITransport | None``: a TCP, TLS or UNIX
+    # transport, once take_over connected it.
+    transport: IStreamTransport | None
+
     # Class defaults, so connections that never need them cost no slot.
     _serial: Serial | None = None
     _flow: SendBufferWatch | None = None
     _fastpath_wanted = False
 
     def __init__(
-        self, server: WsServer, io_conn: Any, sub_protocol: str | None
+        self, server: WsServer, io_conn: IoConnection, sub_protocol: str | None
     ) -> None:
         super().__init__()
         self.factory = server._factory
@@ -61,11 +69,11 @@ class WsServerProtocol(WebSocketServerProtocol):
         self._sub_protocol = sub_protocol
         self._opened = False
         self._fastpath_wanted = server.fast_path
-        self.conn = WsConnection(io_conn, self)
+        self.conn: WsConnection = WsConnection(io_conn, self)
 
     # -- Autobahn callbacks ------------------------------------------------
 
-    def onConnect(self, request: Any) -> tuple[str | None, dict[str, str]]:
+    def onConnect(self, request: ConnectionRequest) -> tuple[str | None, dict[str, str]]:
         return self._sub_protocol, {"X-Powered-By": POWERED_BY[0]}
 
     def onOpen(self) -> None:
@@ -90,7 +98,7 @@ class WsServerProtocol(WebSocketServerProtocol):
             return
         try:
             result = self._component.on_message(self.conn, msg)
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - goes to on_error (ratchetpy._handlers)
             self._handler_error(exc)
             return
         except BaseException as exc:  # noqa: BLE001 - see ratchetpy._handlers
@@ -154,7 +162,8 @@ class WsServerProtocol(WebSocketServerProtocol):
             # the application sends; a server's own messages are not limited.
             self.sendFrame(opcode=opcode, payload=payload)
         else:
-            self.sendMessage(payload, opcode == 2)
+            # Autobahn leaves sendMessage unannotated.
+            self.sendMessage(payload, opcode == 2)  # type: ignore[no-untyped-call]
         self._after_buffered(len(payload))
 
     def send_frame_bytes(self, frame: bytes) -> None:
@@ -255,7 +264,10 @@ class WsServerProtocol(WebSocketServerProtocol):
     _route_error = _handler_error
 
 
-class FastWsServerProtocol(FastPathMixin, HardeningMixin, WsServerProtocol):
+# ignore[misc]: with more than one base, mypy compares every pair of classes
+# in the MRO, and Autobahn's own WebSocketAdapterProtocol and
+# WebSocketProtocol declare ``peer`` and ``_transport_details`` differently.
+class FastWsServerProtocol(FastPathMixin, HardeningMixin, WsServerProtocol):  # type: ignore[misc]
     """
     ``WsServerProtocol`` with the fast data path (see ``_fastpath``) and the
     defences against hostile peers (see ``_hardening``). Used whenever the
