@@ -279,7 +279,7 @@ def print_bench(bench: str, rounds: int, medians: dict, samples: dict, base: str
         for label, key in keys:
             per_round = "/".join(
                 f"{a[key] / b[key]:.2f}" if b[key] else "-"
-                for a, b in zip(samples["ratchetpy"], samples[base])
+                for a, b in zip(samples["ratchetpy"], samples[base], strict=True)
             )
             change = (cur[key] / old[key] - 1) * 100 if old[key] else float("nan")
             parts.append(f"{label} {ratio(cur[key], old[key])} ({change:+.1f} %; rounds {per_round})")
