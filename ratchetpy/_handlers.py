@@ -34,10 +34,12 @@ from collections.abc import Callable
 from typing import Any, Protocol
 
 from twisted.internet.defer import Deferred
+from twisted.logger import Logger
 from twisted.python.failure import Failure
 
 __all__ = [
     "HandlerHost",
+    "HandlerHostBase",
     "Serial",
     "call_handler",
     "handle_result",
@@ -204,3 +206,76 @@ def _next(_: object, host: HandlerHost, serial: Serial) -> None:
     if serial.paused and len(serial.queue) <= MAX_QUEUED // 2:
         serial.paused = False
         host._resume_reading()
+
+
+_log = Logger(namespace="ratchetpy")
+
+
+class HandlerHostBase:
+    """
+    ``HandlerHost`` for a protocol that carries one connection: the error
+    policy of the module docstring, written once. The host says how to
+    reach its component, connection and reactor, and how it closes a
+    connection whose handler crashed (``_handler_close_text`` names it in the
+    log, e.g. "closing WebSocket #{rid} with 1011").
+    """
+
+    _serial: Serial | None = None
+    _handler_close_text = "closing connection #{rid}"
+    transport: Any
+
+    def _handler_parts(self) -> tuple[Any, Any, Any]:
+        """The component, the connection it sees, and the reactor."""
+        raise NotImplementedError
+
+    def _handler_close(self) -> None:
+        """Close the connection after a crash (1011, or an abort)."""
+        raise NotImplementedError
+
+    def _handler_error(self, exc: Exception) -> None:
+        component, conn, _ = self._handler_parts()
+        try:
+            result = component.on_error(conn, exc)
+        except BaseException as crash:  # noqa: BLE001 - logged, then closed
+            self._on_error_failed(Failure(crash), exc)
+            return
+        if result is not None:
+            settle(result, lambda failure: self._on_error_failed(failure, exc))
+
+    def _on_error_failed(self, failure: Failure, exc: Exception) -> None:
+        component, conn, reactor = self._handler_parts()
+        _log.failure(
+            "on_error of {component!r} raised while handling {error!r}; "
+            + self._handler_close_text,
+            failure,
+            component=component,
+            error=exc,
+            rid=getattr(conn, "resource_id", None),
+        )
+        self._handler_close()
+        if stops_process(failure.value):
+            stop_reactor(reactor)
+
+    def _handler_fatal(self, exc: BaseException) -> None:
+        component, conn, reactor = self._handler_parts()
+        stop = stops_process(exc)
+        _log.failure(
+            "A handler of {component!r} raised {kind}; "
+            + self._handler_close_text
+            + ("; stopping the server, as exit() in a PHP handler would" if stop else ""),
+            Failure(exc),
+            component=component,
+            kind=type(exc).__name__,
+            rid=getattr(conn, "resource_id", None),
+        )
+        self._handler_close()
+        if stop:
+            stop_reactor(reactor)
+
+    def _pause_reading(self) -> None:
+        if self.transport is not None:
+            self.transport.pauseProducing()
+
+    def _resume_reading(self) -> None:
+        if self.transport is not None:
+            self.transport.resumeProducing()

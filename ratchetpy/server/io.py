@@ -45,7 +45,7 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
-from .._handlers import Serial, call_handler, settle, stop_reactor, stops_process
+from .._handlers import HandlerHostBase, Serial, call_handler
 from ..exceptions import ComponentError, ConfigurationError
 from ..interfaces import ConnectionInterface, check_component
 from ._drain import OpenSet, close_all
@@ -191,7 +191,7 @@ def io_side(conn: object) -> _IoProtocol | None:
 
 
 @implementer(IHandshakeListener)
-class _IoProtocol(Protocol):
+class _IoProtocol(HandlerHostBase, Protocol):
     """Feeds one connection's events to the component, routing errors."""
 
     # Narrower than Protocol's ``ITransport | None``: Twisted's makeConnection
@@ -273,52 +273,13 @@ class _IoProtocol(Protocol):
             self.closing = True
             self.transport.abortConnection()
 
-    # -- ratchetpy._handlers.HandlerHost -----------------------------------
+    # -- ratchetpy._handlers.HandlerHostBase -------------------------------
 
-    def _handler_error(self, exc: Exception) -> None:
-        try:
-            result = self.component.on_error(self.conn, exc)
-        except BaseException as crash:  # noqa: BLE001 - logged, then abort
-            self._on_error_failed(Failure(crash), exc)
-            return
-        if result is not None:
-            settle(result, lambda failure: self._on_error_failed(failure, exc))
+    def _handler_parts(self) -> tuple[Any, Any, Any]:
+        return self.component, self.conn, self.reactor
 
-    def _on_error_failed(self, failure: Failure, exc: Exception) -> None:
-        _log.failure(
-            "on_error of {component!r} raised while handling {error!r}; "
-            "closing connection #{rid}",
-            failure,
-            component=self.component,
-            error=exc,
-            rid=getattr(self.conn, "resource_id", None),
-        )
+    def _handler_close(self) -> None:
         self.abort()
-        if stops_process(failure.value):
-            stop_reactor(self.reactor)
-
-    def _handler_fatal(self, exc: BaseException) -> None:
-        stop = stops_process(exc)
-        _log.failure(
-            "A handler of {component!r} raised {kind}; closing connection #{rid}"
-            + ("; stopping the server, as exit() in a PHP handler would" if stop else ""),
-            Failure(exc),
-            component=self.component,
-            kind=type(exc).__name__,
-            rid=getattr(self.conn, "resource_id", None),
-        )
-        self.abort()
-        if stop:
-            stop_reactor(self.reactor)
-
-    def _pause_reading(self) -> None:
-        if self.transport is not None:
-            self.transport.pauseProducing()
-
-    def _resume_reading(self) -> None:
-        if self.transport is not None:
-            self.transport.resumeProducing()
-
 
 class _IoFactory(Factory):
     noisy = False

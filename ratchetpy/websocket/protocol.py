@@ -14,12 +14,11 @@ from the self-check (``_selfcheck.fastpath_available``).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from twisted.logger import Logger
-from twisted.python.failure import Failure
 
-from .._handlers import Serial, call_handler, handle_result, settle, stop_reactor, stops_process
+from .._handlers import HandlerHostBase, Serial, call_handler, handle_result
 from ..http.response import POWERED_BY
 from ._engine import STATE_OPEN, WebSocketServerProtocol
 from ._fastpath import FastPathMixin
@@ -44,7 +43,8 @@ def _truncate_utf8(text: str, limit: int = 123) -> bytes:
     return text.encode("utf-8")[:limit].decode("utf-8", "ignore").encode("utf-8")
 
 
-class WsServerProtocol(WebSocketServerProtocol):
+# ignore[misc]: see FastWsServerProtocol below (Autobahn's own bases clash).
+class WsServerProtocol(HandlerHostBase, WebSocketServerProtocol):  # type: ignore[misc]
     """
     One WebSocket connection, built by ``WsServer`` once the HTTP layers
     have accepted the request.
@@ -214,54 +214,16 @@ class WsServerProtocol(WebSocketServerProtocol):
         elif self.transport is not None and not self._opened:
             self.transport.abortConnection()
 
-    # -- ratchetpy._handlers.HandlerHost -----------------------------------
+    # -- ratchetpy._handlers.HandlerHostBase -------------------------------
 
-    def _handler_error(self, exc: Exception) -> None:
-        try:
-            result = self._component.on_error(self.conn, exc)
-        except BaseException as crash:  # noqa: BLE001 - logged, then 1011
-            self._on_error_failed(Failure(crash), exc)
-            return
-        if result is not None:
-            settle(result, lambda failure: self._on_error_failed(failure, exc))
+    _handler_close_text = "closing WebSocket #{rid} with 1011"
 
-    def _on_error_failed(self, failure: Failure, exc: Exception) -> None:
-        _log.failure(
-            "on_error of {component!r} raised while handling {error!r}; "
-            "closing WebSocket #{rid} with 1011",
-            failure,
-            component=self._component,
-            error=exc,
-            rid=self.conn.resource_id,
-        )
+    def _handler_parts(self) -> tuple[Any, Any, Any]:
+        return self._component, self.conn, self._server._reactor
+
+    def _handler_close(self) -> None:
         self.close_with(1011)
-        if stops_process(failure.value):
-            stop_reactor(self._server._reactor)
 
-    def _handler_fatal(self, exc: BaseException) -> None:
-        stop = stops_process(exc)
-        _log.failure(
-            "A handler of {component!r} raised {kind}; closing WebSocket #{rid} with 1011"
-            + ("; stopping the server, as exit() in a PHP handler would" if stop else ""),
-            Failure(exc),
-            component=self._component,
-            kind=type(exc).__name__,
-            rid=self.conn.resource_id,
-        )
-        self.close_with(1011)
-        if stop:
-            stop_reactor(self._server._reactor)
-
-    def _pause_reading(self) -> None:
-        if self.transport is not None:
-            self.transport.pauseProducing()
-
-    def _resume_reading(self) -> None:
-        if self.transport is not None:
-            self.transport.resumeProducing()
-
-    # Kept for code written against earlier versions (flow hooks, WAMP).
-    _route_error = _handler_error
 
 
 # ignore[misc]: with more than one base, mypy compares every pair of classes
