@@ -47,7 +47,11 @@ def test_self_check_passes_and_fast_path_is_available():
 
 
 def test_class_names_exist():
-    for name in REQUIRED_NAMES["protocol_class"] + FASTPATH_NAMES["protocol_class"]:
+    for name in (
+        REQUIRED_NAMES["protocol_class"]
+        + FASTPATH_NAMES["protocol_class"]
+        + FASTPATH_NAMES["hardening_class"]
+    ):
         assert hasattr(WebSocketServerProtocol, name), name
     for name in REQUIRED_NAMES["factory_class"]:
         assert hasattr(_engine.WebSocketServerFactory, name), name
@@ -56,7 +60,11 @@ def test_class_names_exist():
 def test_instance_names_exist_on_an_open_connection():
     peer = WsPeer(RecordingComponent()).open()
     protocol = ws_protocol(peer.memory.conn)
-    for name in REQUIRED_NAMES["protocol_instance"] + FASTPATH_NAMES["protocol_instance"]:
+    for name in (
+        REQUIRED_NAMES["protocol_instance"]
+        + FASTPATH_NAMES["protocol_instance"]
+        + FASTPATH_NAMES["hardening_instance"]
+    ):
         assert hasattr(protocol, name), name
     for name in FASTPATH_NAMES["traffic_stats"]:
         assert hasattr(protocol.trafficStats, name), name

@@ -64,14 +64,6 @@ REQUIRED_NAMES: dict[str, tuple[str, ...]] = {
         "STATE_OPEN",
         "STATE_CLOSING",
         "STATE_CLOSED",
-        # overridden in protocol.py (hostile peers; see _limits.py)
-        "onFrameBegin",
-        "onCloseFrame",
-        "dropConnection",
-        "connectionLost",
-        "_dataReceived",
-        "_onMessageFrame",  # Twisted adapter; assembles into ``message_data``
-        "CLOSE_STATUS_CODES_ALLOWED",
     ),
     "factory_class": ("setProtocolOptions", "prepareMessage"),
     # state set up per connection, checked on a connected instance
