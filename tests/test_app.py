@@ -21,8 +21,8 @@ from ratchetpy.http.controllers import HealthCheck
 from ratchetpy.http.origin import OriginCheck
 from ratchetpy.testing import RecordingComponent
 
-from .helpers import seconds
-from .test_router import handshake, send
+from tests.support.memory import seconds
+from tests.http.test_router import handshake, send
 
 
 def test_defaults_are_ratchets():
@@ -131,7 +131,7 @@ def test_listen_endpoints_replace_port():
 
 @pytest.fixture
 def tls_files(tmp_path):
-    from .tlsutil import self_signed
+    from tests.support.tls import self_signed
 
     return self_signed(tmp_path)
 
@@ -284,7 +284,7 @@ class ListenErrorTests(unittest.TestCase):
 
 def test_app_blacklist_refuses_blocked_peers():
     """app.blacklist sits under HttpServer: a blocked peer gets no answer at all."""
-    from .helpers import MemoryConnection
+    from tests.support.memory import MemoryConnection
 
     app = App("localhost", reactor=MemoryReactor())
     app.route("/echo", EchoServer(), ["*"])

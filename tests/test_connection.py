@@ -2,7 +2,7 @@
 
 from ratchetpy.testing import RecordingComponent
 
-from .helpers import WsPeer
+from tests.support.memory import WsPeer
 
 
 def opened(component):

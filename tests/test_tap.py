@@ -17,7 +17,8 @@ from ratchetpy.http.controllers import StaticResponse
 from ratchetpy.http.origin import OriginCheck
 from ratchetpy.tap import DEFAULT_LISTEN, Options, makeService
 
-from .test_router import handshake, send
+from tests.http.test_router import handshake, send
+from tests.support.paths import EXAMPLES
 
 
 def parse(*args: str) -> Options:
@@ -74,7 +75,7 @@ def test_no_demo_flag():
 
 @pytest.mark.parametrize(
     "target",
-    ["examples.chat:Chat", "tests.tap_targets:make_chat", "tests.tap_targets:INSTANCE"],
+    ["examples.chat:Chat", "tests.support.tap_targets:make_chat", "tests.support.tap_targets:INSTANCE"],
 )
 def test_module_targets(target, monkeypatch):
     """A class, a factory, or an instance can be routed by module:name."""
@@ -88,10 +89,10 @@ def test_wamp_class_target_needs_ratchetpy_wamp(monkeypatch):
     import types
 
     monkeypatch.setitem(sys.modules, "ratchetpy.wamp", types.ModuleType("ratchetpy.wamp"))
-    options = parse("--route", "/wamp=tests.tap_targets:Pusher")
+    options = parse("--route", "/wamp=tests.support.tap_targets:Pusher")
     assert type(dict(options["route_components"])["/wamp"]).__name__ == "Pusher"
     monkeypatch.setitem(sys.modules, "ratchetpy.wamp", None)
-    message = error("--route", "/wamp=tests.tap_targets:Pusher")
+    message = error("--route", "/wamp=tests.support.tap_targets:Pusher")
     assert "WAMP" in message and "--route /wamp=" in message
 
 
@@ -102,11 +103,11 @@ def test_wamp_class_target_needs_ratchetpy_wamp(monkeypatch):
         (["--route", "/nothing"], "--route /nothing: no built-in"),
         (["--route", "chat"], "must start with '/'"),
         (["--route", "/x=nope.module:Chat"], "cannot import module 'nope.module'"),
-        (["--route", "/x=tests.tap_targets:Missing"], "has no 'Missing'"),
-        (["--route", "/x=tests.tap_targets:NotAComponent"], "is not a component"),
-        (["--route", "/x=tests.tap_targets:NeedsArgs"], "with no arguments"),
+        (["--route", "/x=tests.support.tap_targets:Missing"], "has no 'Missing'"),
+        (["--route", "/x=tests.support.tap_targets:NotAComponent"], "is not a component"),
+        (["--route", "/x=tests.support.tap_targets:NeedsArgs"], "with no arguments"),
         (["--route", "/x=justaword"], "write package.module:Name"),
-        (["--route", "/x=tests.tap_targets:Explodes"], "raised RuntimeError: database is down"),
+        (["--route", "/x=tests.support.tap_targets:Explodes"], "raised RuntimeError: database is down"),
         (["--route", "/chat", "--route", "/chat"], "routed twice"),
         (["--route", "/chat", "--keepalive", "soon"], "--keepalive 'soon'"),
         (["--route", "/chat", "--shutdown-timeout", "0"], "--shutdown-timeout '0'"),
@@ -235,7 +236,7 @@ def test_default_origin_policy():
 
 def test_tls_shortcut_turns_tcp_into_ssl(tmp_path):
     """--tls-cert/--tls-key serve TLS on the tcp: endpoints."""
-    from .tlsutil import self_signed
+    from tests.support.tls import self_signed
 
     cert, key = self_signed(tmp_path)
     options = parse("--route", "/chat", "--tls-cert", cert, "--tls-key", key)
@@ -248,9 +249,7 @@ def test_tls_shortcut_turns_tcp_into_ssl(tmp_path):
 
 def test_example_config_parses():
     """examples/websock.ini is a valid config."""
-    from pathlib import Path
-
-    ini = Path(__file__).resolve().parent.parent / "examples" / "websock.ini"
+    ini = EXAMPLES / "websock.ini"
     options = parse("--config", str(ini))
     assert [p for p, _ in options["route_components"]] == ["/chat", "/echo"]
     assert options["origins"] == ["localhost"] and options["http-host"] == "localhost"
