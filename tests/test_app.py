@@ -13,7 +13,8 @@ from ratchetpy.app import App, wrap_component
 from ratchetpy.exceptions import ComponentError
 from ratchetpy.http.controllers import HealthCheck
 from ratchetpy.http.origin import OriginCheck
-from tests.http.test_router import handshake, send
+from tests.support.memory import http_exchange
+from tests.support.wire import handshake_request
 
 
 def test_defaults_are_ratchets():
@@ -84,22 +85,22 @@ def test_gates_in_ratchets_order():
     """404 (path/Host), 405, 403, then the handshake's 426 — as Ratchet's App."""
     app = App("localhost", reactor=MemoryReactor())
     app.route("/echo", EchoServer(), ["example.com"])
-    assert send(app.router, handshake("/nope"))[0].startswith(b"HTTP/1.1 404 ")
-    assert send(app.router, handshake(host="127.0.0.1"))[0].startswith(b"HTTP/1.1 404 ")
-    assert send(app.router, handshake(method="PUT"))[0].startswith(b"HTTP/1.1 405 ")
-    assert send(app.router, handshake())[0].startswith(b"HTTP/1.1 403 ")
+    assert http_exchange(app.router, handshake_request("/nope"))[0].startswith(b"HTTP/1.1 404 ")
+    assert http_exchange(app.router, handshake_request("/echo", host="127.0.0.1"))[0].startswith(b"HTTP/1.1 404 ")
+    assert http_exchange(app.router, handshake_request("/echo", method="PUT"))[0].startswith(b"HTTP/1.1 405 ")
+    assert http_exchange(app.router, handshake_request("/echo"))[0].startswith(b"HTTP/1.1 403 ")
     plain = b"GET /echo HTTP/1.1\r\nHost: localhost\r\nOrigin: http://example.com\r\n\r\n"
-    assert send(app.router, plain)[0].startswith(b"HTTP/1.1 426 ")
-    ok = handshake(extra="Origin: https://example.com:8443\r\n")
-    assert send(app.router, ok)[0].startswith(b"HTTP/1.1 101 ")
+    assert http_exchange(app.router, plain)[0].startswith(b"HTTP/1.1 426 ")
+    ok = handshake_request("/echo", extra="Origin: https://example.com:8443\r\n")
+    assert http_exchange(app.router, ok)[0].startswith(b"HTTP/1.1 101 ")
 
 
 def test_route_http_host_overrides_the_apps():
     """route(..., http_host=) makes that route answer another host."""
     app = App("localhost", reactor=MemoryReactor())
     app.route("/echo", EchoServer(), ["*"], http_host="chat.example.com")
-    assert send(app.router, handshake(host="localhost"))[0].startswith(b"HTTP/1.1 404 ")
-    assert send(app.router, handshake(host="chat.example.com"))[0].startswith(b"HTTP/1.1 101 ")
+    assert http_exchange(app.router, handshake_request("/echo", host="localhost"))[0].startswith(b"HTTP/1.1 404 ")
+    assert http_exchange(app.router, handshake_request("/echo", host="chat.example.com"))[0].startswith(b"HTTP/1.1 101 ")
 
 
 def test_tls_dict_listens_with_ssl(tls_files):
@@ -120,13 +121,6 @@ def test_listen_endpoints_replace_port():
     assert app.servers[0].app is app.servers[1].app
 
 
-@pytest.fixture
-def tls_files(tmp_path):
-    from tests.support.tls import self_signed
-
-    return self_signed(tmp_path)
-
-
 def test_app_blacklist_refuses_blocked_peers():
     """app.blacklist sits under HttpServer: a blocked peer gets no answer at all."""
     from tests.support.memory import MemoryConnection
@@ -136,6 +130,6 @@ def test_app_blacklist_refuses_blocked_peers():
     assert app.servers[0].app is app.blacklist
     app.blacklist.block_address("127.0.0.0/8")
     memory = MemoryConnection(app.blacklist)
-    memory.feed(handshake(), one_byte_at_a_time=False)
+    memory.feed(handshake_request("/echo"), one_byte_at_a_time=False)
     assert memory.take() == b""
     assert memory.transport.disconnecting or not memory.transport.connected

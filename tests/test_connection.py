@@ -1,7 +1,6 @@
 """Connections: one object per connection, one attribute bag for all layers."""
 
 from ratchetpy.testing import RecordingComponent
-
 from tests.support.memory import WsPeer
 
 

@@ -16,9 +16,9 @@ from ratchetpy.builtins import Chat
 from ratchetpy.http.controllers import StaticResponse
 from ratchetpy.http.origin import OriginCheck
 from ratchetpy.tap import DEFAULT_LISTEN, Options, makeService
-
-from tests.http.test_router import handshake, send
+from tests.support.memory import http_exchange
 from tests.support.paths import EXAMPLES
+from tests.support.wire import handshake_request
 
 
 def parse(*args: str) -> Options:
@@ -134,7 +134,7 @@ def test_health_check_route():
     options = parse("--route", "/chat", "--route", "/health=ratchetpy:HealthCheck")
     service = makeService(options, reactor=MemoryReactor())
     assert isinstance(dict(options["route_components"])["/health"], HealthCheck)
-    data, _ = send(service.router, b"GET /health HTTP/1.1\r\nHost: localhost\r\n\r\n")
+    data, _ = http_exchange(service.router, b"GET /health HTTP/1.1\r\nHost: localhost\r\n\r\n")
     assert data.startswith(b"HTTP/1.1 200 OK") and data.endswith(b"ok\n")
 
 
@@ -225,20 +225,18 @@ def test_default_origin_policy():
     """By default browsers must come from the same host; clients without Origin pass."""
     service = makeService(parse("--route", "/chat"), reactor=MemoryReactor())
     router = service.router
-    assert send(router, handshake("/chat"))[0].startswith(b"HTTP/1.1 101 ")
-    same = handshake("/chat", host="chat.local:8080", extra="Origin: http://chat.local:8080\r\n")
-    assert send(router, same)[0].startswith(b"HTTP/1.1 101 ")
-    evil = handshake("/chat", extra="Origin: http://evil.example\r\n")
-    assert send(router, evil)[0].startswith(b"HTTP/1.1 403 ")
-    page, _ = send(router, b"GET / HTTP/1.1\r\nHost: localhost:8080\r\n\r\n")
+    assert http_exchange(router, handshake_request("/chat"))[0].startswith(b"HTTP/1.1 101 ")
+    same = handshake_request("/chat", host="chat.local:8080", extra="Origin: http://chat.local:8080\r\n")
+    assert http_exchange(router, same)[0].startswith(b"HTTP/1.1 101 ")
+    evil = handshake_request("/chat", extra="Origin: http://evil.example\r\n")
+    assert http_exchange(router, evil)[0].startswith(b"HTTP/1.1 403 ")
+    page, _ = http_exchange(router, b"GET / HTTP/1.1\r\nHost: localhost:8080\r\n\r\n")
     assert page.startswith(b"HTTP/1.1 200 OK") and b"<title>ratchetpy chat</title>" in page
 
 
-def test_tls_shortcut_turns_tcp_into_ssl(tmp_path):
+def test_tls_shortcut_turns_tcp_into_ssl(tls_files):
     """--tls-cert/--tls-key serve TLS on the tcp: endpoints."""
-    from tests.support.tls import self_signed
-
-    cert, key = self_signed(tmp_path)
+    cert, key = tls_files
     options = parse("--route", "/chat", "--tls-cert", cert, "--tls-key", key)
     assert options["listen"][0].startswith("ssl:8080:interface=127.0.0.1:certKey=")
     reactor = MemoryReactor()

@@ -5,9 +5,7 @@ from twisted.internet.testing import MemoryReactorClock
 
 from ratchetpy import HttpServer
 from ratchetpy.http.request import find_head_end, parse_request_head
-
-from tests.support.memory import MemoryConnection
-from tests.http.test_http import Recorder
+from tests.support.memory import HttpRecorder, MemoryConnection
 
 # One head per way its last two lines can end; the parser reads all alike.
 HEADS = {
@@ -50,13 +48,13 @@ def test_find_head_end_byte_by_byte(name):
     """Fed one byte at a time, the end is found on the head's last byte."""
     head = HEADS[name]
     buffer = bytearray()
-    for i, byte in enumerate(head + TRAILER):
+    for byte in head + TRAILER:
         searched = len(buffer)
         buffer.append(byte)
         end = find_head_end(buffer, searched)
         if end >= 0:
             break
-    assert (i + 1, end) == (len(head), len(head))
+    assert (len(buffer), end) == (len(head), len(head))  # stopped on the head's last byte
 
 
 @pytest.mark.parametrize(
@@ -85,7 +83,7 @@ def test_searched_skips_what_was_already_searched():
 def test_http_server_answers_any_line_ending_at_once(name):
     """An LF-only (or mixed) head opens at once: no wait for the 408."""
     clock = MemoryReactorClock()
-    inner = Recorder()
+    inner = HttpRecorder()
     memory = MemoryConnection(HttpServer(inner, request_timeout=5), reactor=clock)
     memory.feed(HEADS[name] + b"rest", one_byte_at_a_time=False)
     assert [e[0] for e in inner.events] == ["open", "message"]
@@ -100,7 +98,7 @@ def test_http_server_any_split_into_two_reads(name):
     """Through HttpServer, every split point gives one open and the exact rest."""
     data = HEADS[name] + TRAILER
     for split in range(1, len(data)):
-        inner = Recorder()
+        inner = HttpRecorder()
         memory = MemoryConnection(HttpServer(inner))
         memory.feed(data[:split], one_byte_at_a_time=False)
         memory.feed(data[split:], one_byte_at_a_time=False)
@@ -111,7 +109,7 @@ def test_http_server_any_split_into_two_reads(name):
 
 def test_http_server_lf_head_over_the_limit_gets_431():
     """The size limit counts the head up to its LF-LF end."""
-    inner = Recorder()
+    inner = HttpRecorder()
     memory = MemoryConnection(HttpServer(inner, max_request_size=64))
     memory.feed(b"GET / HTTP/1.1\nCookie: " + b"x" * 60 + b"\n\n", one_byte_at_a_time=False)
     assert memory.take().startswith(b"HTTP/1.1 431 ")

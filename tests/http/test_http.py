@@ -3,10 +3,9 @@
 import pytest
 from twisted.internet.testing import MemoryReactorClock
 
-from ratchetpy import BadRequest, HttpServer, HttpServerInterface
+from ratchetpy import BadRequest, HttpServer
 from ratchetpy.http.request import parse_request_head
-
-from tests.support.memory import MemoryConnection
+from tests.support.memory import HttpRecorder, MemoryConnection
 
 
 def test_parse_valid_head():
@@ -63,32 +62,9 @@ def test_parse_rejects_malformed(head):
     assert info.value.status == 400 and info.value.detail
 
 
-class Recorder(HttpServerInterface):
-    """An HTTP controller that records what it gets."""
-
-    def __init__(self, fail_open=False):
-        self.events = []
-        self.fail_open = fail_open
-
-    def on_open(self, conn, request):
-        self.events.append(("open", request))
-        if self.fail_open:
-            raise RuntimeError("boom")
-
-    def on_message(self, conn, msg):
-        self.events.append(("message", msg))
-
-    def on_close(self, conn):
-        self.events.append(("close",))
-
-    def on_error(self, conn, exc):
-        self.events.append(("error", exc))
-        conn.close()
-
-
 def test_head_split_across_reads_then_trailing_bytes():
     """A head fed byte by byte reaches on_open once; bytes after it follow."""
-    inner = Recorder()
+    inner = HttpRecorder()
     memory = MemoryConnection(HttpServer(inner))
     memory.feed(b"GET /x HTTP/1.1\r\nHost: h\r\n\r\nBODY")
     assert [e[0] for e in inner.events] == ["open", "message", "message", "message", "message"]
@@ -98,7 +74,7 @@ def test_head_split_across_reads_then_trailing_bytes():
 
 def test_trailing_bytes_in_same_read_are_not_lost():
     """Bytes in the same read as the head go to on_message right after on_open."""
-    inner = Recorder()
+    inner = HttpRecorder()
     memory = MemoryConnection(HttpServer(inner))
     memory.feed(b"GET / HTTP/1.1\r\nHost: h\r\n\r\nfirst-frame", one_byte_at_a_time=False)
     assert inner.events[1] == ("message", b"first-frame")
@@ -106,7 +82,7 @@ def test_trailing_bytes_in_same_read_are_not_lost():
 
 def test_oversized_head_gets_431_and_close():
     """A head over max_request_size gets a bare 431 and the connection closes."""
-    inner = Recorder()
+    inner = HttpRecorder()
     memory = MemoryConnection(HttpServer(inner, max_request_size=128))
     memory.feed(b"GET / HTTP/1.1\r\nCookie: " + b"x" * 200, one_byte_at_a_time=False)
     response = memory.take()
@@ -118,7 +94,7 @@ def test_oversized_head_gets_431_and_close():
 
 def test_default_limit_accepts_large_cookie_heads():
     """An 8 KiB cookie (413 under Ratchet's 4 KiB cap) is accepted by default."""
-    inner = Recorder()
+    inner = HttpRecorder()
     memory = MemoryConnection(HttpServer(inner))
     memory.feed(
         b"GET / HTTP/1.1\r\nHost: h\r\nCookie: a=" + b"x" * 8192 + b"\r\n\r\n",
@@ -129,7 +105,7 @@ def test_default_limit_accepts_large_cookie_heads():
 
 def test_malformed_head_gets_400():
     """Garbage gets 400 Bad Request (Ratchet answers 500) and is closed."""
-    inner = Recorder()
+    inner = HttpRecorder()
     memory = MemoryConnection(HttpServer(inner))
     memory.feed(b"HELLO\r\n\r\n")
     assert memory.take().startswith(b"HTTP/1.1 400 Bad Request\r\n")
@@ -140,7 +116,7 @@ def test_malformed_head_gets_400():
 def test_slow_head_gets_408():
     """A head not complete within request_timeout gets 408."""
     clock = MemoryReactorClock()
-    inner = Recorder()
+    inner = HttpRecorder()
     memory = MemoryConnection(HttpServer(inner, request_timeout=5), reactor=clock)
     memory.feed(b"GET / HTTP/1.1\r\n")
     clock.advance(4.9)
@@ -153,19 +129,19 @@ def test_slow_head_gets_408():
 def test_timer_cancelled_once_head_arrives():
     """No timer is left once the head is parsed."""
     clock = MemoryReactorClock()
-    memory = MemoryConnection(HttpServer(Recorder()), reactor=clock)
+    memory = MemoryConnection(HttpServer(HttpRecorder()), reactor=clock)
     memory.feed(b"GET / HTTP/1.1\r\nHost: h\r\n\r\n")
     assert clock.getDelayedCalls() == []
 
 
 def test_on_close_only_after_head():
     """The inner component hears on_close only for connections it opened."""
-    inner = Recorder()
+    inner = HttpRecorder()
     memory = MemoryConnection(HttpServer(inner))
     memory.feed(b"GET / HTT")
     memory.lose()
     assert inner.events == []
-    inner2 = Recorder()
+    inner2 = HttpRecorder()
     memory2 = MemoryConnection(HttpServer(inner2))
     memory2.feed(b"GET / HTTP/1.1\r\nHost: h\r\n\r\n")
     memory2.lose()
@@ -174,7 +150,7 @@ def test_on_close_only_after_head():
 
 def test_exception_in_inner_on_open_reaches_on_error():
     """An exception from the inner on_open is routed to its on_error."""
-    inner = Recorder(fail_open=True)
+    inner = HttpRecorder(fail_open=True)
     memory = MemoryConnection(HttpServer(inner))
     memory.feed(b"GET / HTTP/1.1\r\nHost: h\r\n\r\n")
     assert [e[0] for e in inner.events] == ["open", "error", "close"]
@@ -190,4 +166,4 @@ def test_bad_options_are_refused(kwargs):
     from ratchetpy import ConfigurationError
 
     with pytest.raises(ConfigurationError):
-        HttpServer(Recorder(), **kwargs)
+        HttpServer(HttpRecorder(), **kwargs)

@@ -8,8 +8,8 @@ from twisted.logger import globalLogPublisher
 from ratchetpy import WsServer
 from ratchetpy.http.origin import SAME_HOST, OriginCheck, origin_host
 from ratchetpy.testing import RecordingComponent
-
-from tests.http.test_router import handshake, send
+from tests.support.memory import http_exchange
+from tests.support.wire import handshake_request
 
 
 def check(*allowed, allow_missing=False):
@@ -31,7 +31,7 @@ def check(*allowed, allow_missing=False):
 def test_only_the_origin_host_is_compared(origin, ok):
     """The Origin's host, not its scheme or port, decides (Ratchet's rule)."""
     component, app = check("example.com")
-    data, _ = send(component, handshake(extra=f"Origin: {origin}\r\n"))
+    data, _ = http_exchange(component, handshake_request(extra=f"Origin: {origin}\r\n"))
     if ok:
         assert data.startswith(b"HTTP/1.1 101 ")
         assert app.kinds() == ["open"]
@@ -52,15 +52,15 @@ def test_bare_host_origin_passes_the_check():
 
 def test_missing_origin_is_refused_unless_allowed():
     """No Origin header gets 403 (Ratchet), unless allow_missing is set."""
-    data, _ = send(check("example.com")[0], handshake())
+    data, _ = http_exchange(check("example.com")[0], handshake_request())
     assert data.startswith(b"HTTP/1.1 403 ")
-    data, _ = send(check("example.com", allow_missing=True)[0], handshake())
+    data, _ = http_exchange(check("example.com", allow_missing=True)[0], handshake_request())
     assert data.startswith(b"HTTP/1.1 101 ")
 
 
 def test_403_comes_before_the_handshake_checks():
     """A plain GET with a bad Origin gets 403, not 426."""
-    data, _ = send(check("example.com")[0], b"GET / HTTP/1.1\r\nHost: x\r\nOrigin: http://evil.example\r\n\r\n")
+    data, _ = http_exchange(check("example.com")[0], b"GET / HTTP/1.1\r\nHost: x\r\nOrigin: http://evil.example\r\n\r\n")
     assert data.startswith(b"HTTP/1.1 403 ")
 
 
@@ -88,9 +88,9 @@ def test_url_entries_are_read_as_hosts():
 def test_same_host_compares_with_the_host_header():
     """``same-host`` allows a page served from the host the client connected to."""
     component, _ = check(SAME_HOST)
-    data, _ = send(component, handshake(host="chat.local:8080", extra="Origin: http://chat.local:8080\r\n"))
+    data, _ = http_exchange(component, handshake_request(host="chat.local:8080", extra="Origin: http://chat.local:8080\r\n"))
     assert data.startswith(b"HTTP/1.1 101 ")
-    data, _ = send(component, handshake(host="chat.local:8080", extra="Origin: http://evil.example\r\n"))
+    data, _ = http_exchange(component, handshake_request(host="chat.local:8080", extra="Origin: http://evil.example\r\n"))
     assert data.startswith(b"HTTP/1.1 403 ")
 
 
@@ -106,7 +106,7 @@ def test_403_is_logged_with_the_origin_and_the_fix():
     events = []
     globalLogPublisher.addObserver(events.append)
     try:
-        send(check("example.com")[0], handshake(extra="Origin: http://evil.example:3000\r\n"))
+        http_exchange(check("example.com")[0], handshake_request(extra="Origin: http://evil.example:3000\r\n"))
     finally:
         globalLogPublisher.removeObserver(events.append)
     refusal = [e for e in events if e.get("why")][-1]
@@ -117,7 +117,7 @@ def test_403_is_logged_with_the_origin_and_the_fix():
 def test_refused_connection_does_not_reach_on_close():
     """The wrapped component sees nothing of a refused connection."""
     component, app = check("example.com")
-    _, memory = send(component, handshake(extra="Origin: http://evil.example\r\n"))
+    _, memory = http_exchange(component, handshake_request(extra="Origin: http://evil.example\r\n"))
     memory.lose()
     assert app.kinds() == []
 

@@ -3,31 +3,14 @@
 from __future__ import annotations
 
 import pytest
-from twisted.logger import globalLogPublisher
 
-from ratchetpy import HttpServer, WsServer
+from ratchetpy import WsServer
 from ratchetpy.exceptions import ConfigurationError
-from ratchetpy.http.router import Route, Router
 from ratchetpy.http.controllers import StaticResponse
+from ratchetpy.http.router import Route, Router
 from ratchetpy.testing import RecordingComponent
-
-from tests.support.memory import MemoryConnection
-
-KEY = "dGhlIHNhbXBsZSBub25jZQ=="
-
-
-def handshake(path: str = "/echo", host: str = "localhost:9100", method: str = "GET", extra: str = "") -> bytes:
-    return (
-        f"{method} {path} HTTP/1.1\r\nHost: {host}\r\nUpgrade: websocket\r\n"
-        f"Connection: Upgrade\r\nSec-WebSocket-Key: {KEY}\r\nSec-WebSocket-Version: 13\r\n"
-        f"{extra}\r\n"
-    ).encode()
-
-
-def send(stack, raw: bytes) -> tuple[bytes, MemoryConnection]:
-    memory = MemoryConnection(HttpServer(stack))
-    memory.feed(raw, one_byte_at_a_time=False)
-    return memory.take(), memory
+from tests.support.memory import http_exchange
+from tests.support.wire import handshake_request
 
 
 class Recorder:
@@ -50,19 +33,11 @@ class Recorder:
         raise exc
 
 
-@pytest.fixture
-def logged():
-    events = []
-    globalLogPublisher.addObserver(events.append)
-    yield events
-    globalLogPublisher.removeObserver(events.append)
-
-
 def test_unknown_path_gets_bare_404_and_close(logged):
     """An unknown path gets Ratchet's bare 404 and the connection closes."""
     router = Router()
     router.add("/echo", WsServer(RecordingComponent()))
-    data, memory = send(router, handshake("/nope"))
+    data, memory = http_exchange(router, handshake_request("/nope"))
     assert data.startswith(b"HTTP/1.1 404 Not Found\r\n")
     assert b"X-Powered-By" in data and b"Content-Length" not in data
     assert not memory.transport.connected
@@ -72,25 +47,25 @@ def test_unknown_path_gets_bare_404_and_close(logged):
 def test_trailing_slash_does_not_match():
     """``/echo/`` is not ``/echo`` (Ratchet answers 404)."""
     router = Router([Route("/echo", WsServer(RecordingComponent()))])
-    data, _ = send(router, handshake("/echo/"))
+    data, _ = http_exchange(router, handshake_request("/echo/"))
     assert data.startswith(b"HTTP/1.1 404 ")
 
 
 def test_404_comes_before_websocket_checks_for_plain_get():
     """A plain GET on an unknown path gets 404, not the handshake's 426."""
     router = Router([Route("/echo", WsServer(RecordingComponent()))])
-    data, _ = send(router, b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n")
+    data, _ = http_exchange(router, b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n")
     assert data.startswith(b"HTTP/1.1 404 ")
 
 
 def test_host_must_match_ignoring_case_and_port(logged):
     """The Host header must equal the route's host; port and case are ignored."""
     router = Router([Route("/echo", WsServer(RecordingComponent()), host="localhost")])
-    data, _ = send(router, handshake(host="127.0.0.1:9100"))
+    data, _ = http_exchange(router, handshake_request("/echo", host="127.0.0.1:9100"))
     assert data.startswith(b"HTTP/1.1 404 ")
     fix = [e for e in logged if e.get("fix")]
     assert "localhost" in fix[-1]["fix"] and "http_host" in fix[-1]["fix"]
-    data, _ = send(router, handshake(host="LOCALHOST:9103"))
+    data, _ = http_exchange(router, handshake_request("/echo", host="LOCALHOST:9103"))
     assert data.startswith(b"HTTP/1.1 101 ")
 
 
@@ -98,14 +73,14 @@ def test_host_pattern_captures_parameters():
     """A host pattern may capture a parameter, as Symfony's host requirements do."""
     recorder = Recorder()
     router = Router([Route("/ws", recorder, host="{tenant}.example.com")])
-    send(router, handshake("/ws", host="acme.example.com"))
+    http_exchange(router, handshake_request("/ws", host="acme.example.com"))
     assert recorder.requests[0].route_params == {"tenant": "acme"}
 
 
 def test_wrong_method_gets_405_with_allow():
     """A POST to a GET route gets 405 with ``Allow: GET``."""
     router = Router([Route("/echo", WsServer(RecordingComponent()))])
-    data, memory = send(router, handshake(method="POST"))
+    data, memory = http_exchange(router, handshake_request("/echo", method="POST"))
     head = data.decode().split("\r\n")
     assert head[0] == "HTTP/1.1 405 Method Not Allowed"
     # Ratchet's Router order: X-Powered-By, then Allow (the negotiator's is reversed).
@@ -117,14 +92,14 @@ def test_wrong_method_gets_405_with_allow():
 def test_405_only_after_host_matches():
     """A method mismatch on a route whose Host does not match is a 404."""
     router = Router([Route("/echo", WsServer(RecordingComponent()), host="localhost")])
-    data, _ = send(router, handshake(method="POST", host="other"))
+    data, _ = http_exchange(router, handshake_request("/echo", method="POST", host="other"))
     assert data.startswith(b"HTTP/1.1 404 ")
 
 
 def test_head_reaches_the_component_like_get():
     """HEAD matches a GET route (Symfony), so WsServer answers with its own 405."""
     router = Router([Route("/echo", WsServer(RecordingComponent()))])
-    data, _ = send(router, handshake(method="HEAD"))
+    data, _ = http_exchange(router, handshake_request("/echo", method="HEAD"))
     assert data.startswith(b"HTTP/1.1 405 Method Not Allowed\r\nAllow: GET\r\nX-Powered-By: ")
 
 
@@ -132,7 +107,7 @@ def test_route_params_exposed_and_merged_into_query_with_query_winning():
     """``/chat/{room}`` fills route_params and the query; the query string wins."""
     recorder = Recorder()
     router = Router([Route("/chat/{room}/{user}", recorder)])
-    send(router, handshake("/chat/lobby/ann?user=bob&x=1"))
+    http_exchange(router, handshake_request("/chat/lobby/ann?user=bob&x=1"))
     request = recorder.requests[0]
     assert request.route_params == {"room": "lobby", "user": "ann"}
     assert request.query == {"room": "lobby", "user": "bob", "x": "1"}
@@ -142,9 +117,9 @@ def test_requirement_restricts_a_parameter():
     """``{id<\\d+>}`` only matches digits."""
     recorder = Recorder()
     router = Router([Route("/item/{id<\\d+>}", recorder)])
-    data, _ = send(router, handshake("/item/abc"))
+    data, _ = http_exchange(router, handshake_request("/item/abc"))
     assert data.startswith(b"HTTP/1.1 404 ")
-    send(router, handshake("/item/42"))
+    http_exchange(router, handshake_request("/item/42"))
     assert recorder.requests[0].route_params == {"id": "42"}
 
 
@@ -152,7 +127,7 @@ def test_percent_encoded_path_is_decoded_before_matching():
     """``/caf%C3%A9`` matches the route ``/café``, as Symfony decodes the path."""
     recorder = Recorder()
     router = Router([Route("/room/{name}", recorder)])
-    send(router, handshake("/room/caf%C3%A9"))
+    http_exchange(router, handshake_request("/room/caf%C3%A9"))
     assert recorder.requests[0].route_params == {"name": "café"}
 
 
@@ -160,7 +135,7 @@ def test_valid_request_is_handed_to_the_websocket_server():
     """A matching request completes the handshake and reaches the app."""
     app = RecordingComponent()
     router = Router([Route("/echo", WsServer(app))])
-    data, memory = send(router, handshake())
+    data, memory = http_exchange(router, handshake_request("/echo"))
     assert data.startswith(b"HTTP/1.1 101 ")
     assert app.kinds() == ["open"]
     memory.lose()
@@ -171,7 +146,7 @@ def test_refused_connection_ignores_later_bytes_and_close():
     """After a 404, further bytes and the close land in the no-op controller."""
     recorder = Recorder()
     router = Router([Route("/echo", recorder)])
-    _, memory = send(router, handshake("/nope") + b"\x81\x85junk")
+    _, memory = http_exchange(router, handshake_request("/nope") + b"\x81\x85junk")
     memory.lose()
     assert recorder.requests == [] and recorder.closed == 0
 
@@ -187,7 +162,7 @@ def test_a_class_controller_is_instantiated_per_connection():
 
     router = Router([Route("/", Page)])
     for _ in range(2):
-        data, _ = send(router, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        data, _ = http_exchange(router, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
         assert data.endswith(b"\r\n\r\nhi")
     assert len(instances) == 2
 

@@ -14,8 +14,8 @@ from websockets.sync.client import connect
 from ratchetpy.app import App, ListenError
 from ratchetpy.http.controllers import HealthCheck
 from ratchetpy.testing import RecordingComponent
-from tests.http.test_router import handshake
-from tests.support.memory import seconds
+from tests.support.timing import seconds
+from tests.support.wire import handshake_request
 
 
 class LoopbackTests(unittest.TestCase):
@@ -131,7 +131,7 @@ class LoopbackTests(unittest.TestCase):
         ws._set_options(closeHandshakeTimeout=30)
         sock = socket.create_connection(("127.0.0.1", self.port))
         self.addCleanup(sock.close)
-        sock.sendall(handshake("/chat", host=f"localhost:{self.port}"))
+        sock.sendall(handshake_request("/chat", host=f"localhost:{self.port}"))
         # Wait for the handshake to complete on the server.
         while not ws.connections:
             yield threads.deferToThread(lambda: None)

@@ -18,8 +18,7 @@ from pathlib import Path
 import pytest
 from websockets.sync.client import connect
 
-from tests.support.memory import seconds
-from tests.integration.test_twistd import run  # noqa: F401  (fixture)
+from tests.support.timing import seconds
 
 pytestmark = pytest.mark.slow
 
@@ -94,9 +93,9 @@ def devtools_url(profile: Path, browser: subprocess.Popen) -> str:
     raise AssertionError("chromium did not open its DevTools port")
 
 
-def test_two_browser_pages_chat(run, tmp_path):  # noqa: F811
+def test_two_browser_pages_chat(twistd, tmp_path):
     """Two pages of the demo chat: a message typed in one appears in the other."""
-    server = run("--route", "/chat")
+    server = twistd("--route", "/chat")
     server.wait_listening()
     profile = tmp_path / "profile"
     browser = start_chromium(profile)

@@ -2,32 +2,29 @@
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
-from tests.support.memory import seconds
-from tests.integration.test_twistd import free_port
 from tests.support.paths import EXAMPLES
+from tests.support.processes import python_path_env
+from tests.support.timing import seconds
 
 pytestmark = pytest.mark.slow
 
 
 
-def test_app_example_chats_and_stops_with_1001(tmp_path):
+def test_app_example_chats_and_stops_with_1001(tmp_path, free_port):
     """App('localhost', port).route('/chat', Chat(), ['*']) chats; SIGTERM closes with 1001."""
-    port = free_port()
+    port = free_port
     log = open(tmp_path / "app.log", "wb")
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(EXAMPLES.parent), os.environ.get("PYTHONPATH", "")]))
     process = subprocess.Popen(
-        [sys.executable, "app.py", str(port)], cwd=EXAMPLES, stdout=log, stderr=subprocess.STDOUT, env=env
+        [sys.executable, "app.py", str(port)], cwd=EXAMPLES, stdout=log, stderr=subprocess.STDOUT, env=python_path_env()
     )
     try:
         deadline = time.monotonic() + seconds(15)

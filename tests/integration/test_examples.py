@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import socket
 import subprocess
 import sys
@@ -11,15 +10,9 @@ import time
 import pytest
 from websockets.sync.client import connect
 
-from tests.support.memory import seconds
 from tests.support.paths import EXAMPLES
-
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from tests.support.processes import free_port
+from tests.support.timing import seconds
 
 
 def start(example: str):
@@ -38,7 +31,7 @@ def start(example: str):
         except OSError:
             if process.poll() is not None or time.monotonic() > deadline:
                 process.kill()
-                raise AssertionError(process.communicate()[0])
+                raise AssertionError(process.communicate()[0]) from None
             time.sleep(0.05)
 
 

@@ -16,9 +16,8 @@ from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
 from ratchetpy import EchoServer, HttpServer, MessageComponentInterface, WsServer
-
-from tests.support.memory import seconds
 from tests.support.loopback import Served, in_thread
+from tests.support.timing import seconds
 
 
 class Chat(MessageComponentInterface):

@@ -20,8 +20,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.memory import seconds
 from tests.support.paths import ROOT
+from tests.support.timing import seconds
 
 pytestmark = pytest.mark.slow
 

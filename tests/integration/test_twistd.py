@@ -8,95 +8,21 @@ worktree first on PYTHONPATH so the plugin and package under test are used.
 
 from __future__ import annotations
 
-import os
 import signal
 import socket
 import ssl
 import subprocess
-import sys
-import time
 import urllib.error
 import urllib.request
-from pathlib import Path
 
 import pytest
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import connect
 
-from tests.support.memory import seconds
-from tests.support.paths import ROOT
+from tests.support.processes import TWISTD, python_path_env
+from tests.support.timing import seconds
 
 pytestmark = pytest.mark.slow
-
-TWISTD = Path(sys.executable).parent / "twistd"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class Twistd:
-    """One ``twistd -n ratchetpy`` process, its log in a file."""
-
-    def __init__(self, tmp_path: Path, *args: str, port: int | None = None, listen: bool = True) -> None:
-        self.port = port or free_port()
-        self.log = tmp_path / f"twistd-{self.port}.log"
-        command = [str(TWISTD), "-n", "--pidfile=", "ratchetpy"]
-        if listen:
-            command += ["--listen", f"tcp:{self.port}:interface=127.0.0.1"]
-        env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]))
-        self.out = open(self.log, "wb")
-        self.process = subprocess.Popen(
-            command + list(args), stdout=self.out, stderr=subprocess.PIPE, cwd=ROOT, env=env
-        )
-
-    def wait_listening(self, port: int | None = None) -> None:
-        deadline = time.monotonic() + seconds(15)
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise AssertionError(f"twistd exited: {self.process.stderr.read().decode()}\n{self.text()}")
-            try:
-                socket.create_connection(("127.0.0.1", port or self.port), timeout=1).close()
-                return
-            except OSError:
-                time.sleep(0.05)
-        raise AssertionError(f"twistd did not listen in time:\n{self.text()}")
-
-    def text(self) -> str:
-        return self.log.read_text(errors="replace")
-
-    def stop(self) -> int:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-        try:
-            return self.process.wait(timeout=seconds(15))
-        finally:
-            self.out.close()
-            self.process.stderr.close()
-
-    def kill(self) -> None:
-        if self.process.poll() is None:
-            self.process.kill()
-            self.process.wait()
-        self.out.close()
-        self.process.stderr.close()
-
-
-@pytest.fixture
-def run(tmp_path):
-    started: list[Twistd] = []
-
-    def start(*args: str, **kwargs) -> Twistd:
-        twistd = Twistd(tmp_path, *args, **kwargs)
-        started.append(twistd)
-        return twistd
-
-    yield start
-    for twistd in started:
-        twistd.kill()
-
 
 def status_of(url: str, **kwargs) -> int:
     try:
@@ -106,9 +32,9 @@ def status_of(url: str, **kwargs) -> int:
         return exc.response.status_code
 
 
-def test_chat_demo_page_and_refusals(run):
+def test_chat_demo_page_and_refusals(twistd):
     """``--route /chat``: two clients chat, / is the page, 404/403/405 as Ratchet."""
-    server = run("--route", "/chat")
+    server = twistd("--route", "/chat")
     server.wait_listening()
     base = f"127.0.0.1:{server.port}"
     with connect(f"ws://{base}/chat") as a, connect(f"ws://{base}/chat") as b:
@@ -131,9 +57,9 @@ def test_chat_demo_page_and_refusals(run):
     assert "with 404" in log and "with 403" in log and "--origin evil.example" in log
 
 
-def test_sigterm_closes_clients_with_1001(run):
+def test_sigterm_closes_clients_with_1001(twistd):
     """SIGTERM: stop listening, every client gets 1001, on_close runs, twistd exits."""
-    server = run("--route", "/chat", "--route", "/echo")
+    server = twistd("--route", "/chat", "--route", "/echo")
     server.wait_listening()
     base = f"ws://127.0.0.1:{server.port}"
     with connect(f"{base}/chat") as a, connect(f"{base}/echo") as b:
@@ -155,9 +81,9 @@ def test_sigterm_closes_clients_with_1001(run):
     assert "Traceback" not in log
 
 
-def test_module_target_and_config_file(run, tmp_path):
+def test_module_target_and_config_file(twistd, tmp_path, free_port):
     """--config supplies listen and a module:Class route; flags win over it."""
-    port = free_port()
+    port = free_port
     ini = tmp_path / "websock.ini"
     ini.write_text(
         "[ratchetpy]\n"
@@ -166,7 +92,7 @@ def test_module_target_and_config_file(run, tmp_path):
         "keepalive = 0\n"
         "quiet = true\n"
     )
-    server = run("--config", str(ini), port=port, listen=False)
+    server = twistd("--config", str(ini), port=port, listen=False)
     server.wait_listening()
     with connect(f"ws://127.0.0.1:{port}/room/a") as a, connect(f"ws://127.0.0.1:{port}/room/b") as b:
         a.send("via examples.chat")
@@ -175,13 +101,11 @@ def test_module_target_and_config_file(run, tmp_path):
     assert "opened" not in server.text()  # quiet = true
 
 
-def test_wss_with_self_signed_certificate(run, tmp_path):
+def test_wss_with_self_signed_certificate(twistd, tls_files, free_port):
     """TLS via --tls-cert/--tls-key and via an ssl: endpoint; the client checks the hostname."""
-    from tests.support.tls import self_signed
-
-    cert, key = self_signed(tmp_path)
-    ssl_port = free_port()
-    server = run(
+    cert, key = tls_files
+    ssl_port = free_port
+    server = twistd(
         "--route", "/echo",
         "--tls-cert", cert, "--tls-key", key,
         "--listen", f"ssl:{ssl_port}:interface=127.0.0.1:privateKey={key}:certKey={cert}",
@@ -202,8 +126,8 @@ def test_wss_with_self_signed_certificate(run, tmp_path):
     server.stop()
 
 
-def one_line_error(run, *args: str, **kwargs) -> str:
-    server = run(*args, **kwargs)
+def one_line_error(twistd, *args: str, **kwargs) -> str:
+    server = twistd(*args, **kwargs)
     code = server.process.wait(timeout=seconds(15))
     # Before logging starts the error goes to stderr; after, twistd logs stderr.
     output = server.process.stderr.read().decode() + server.text()
@@ -214,19 +138,19 @@ def one_line_error(run, *args: str, **kwargs) -> str:
     return lines[0].partition("] ")[2] if "] twistd" in lines[0] else lines[0]
 
 
-def test_port_in_use_is_one_line(run):
+def test_port_in_use_is_one_line(twistd):
     """A port in use ends twistd with one line naming --listen and the fix."""
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))
         busy.listen(1)
-        line = one_line_error(run, "--route", "/chat", port=busy.getsockname()[1])
+        line = one_line_error(twistd, "--route", "/chat", port=busy.getsockname()[1])
     assert line.startswith("twistd ratchetpy: error: cannot listen on tcp:")
     assert "--listen" in line
 
 
-def test_unimportable_target_is_one_line(run):
+def test_unimportable_target_is_one_line(twistd):
     """An unimportable route target is one line naming the flag."""
-    line = one_line_error(run, "--route", "/x=no_such_module:Chat")
+    line = one_line_error(twistd, "--route", "/x=no_such_module:Chat")
     assert "--route /x=no_such_module:Chat: cannot import module 'no_such_module'" in line
 
 
@@ -236,13 +160,12 @@ def test_port_in_use_when_daemonizing_does_not_hang(tmp_path):
         busy.bind(("127.0.0.1", 0))
         busy.listen(1)
         port = busy.getsockname()[1]
-        env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]))
         result = subprocess.run(
             [
                 str(TWISTD), f"--pidfile={tmp_path / 'twistd.pid'}", f"--logfile={tmp_path / 'twistd.log'}",
                 "ratchetpy", "--route", "/chat", "--listen", f"tcp:{port}:interface=127.0.0.1",
             ],
-            capture_output=True, text=True, cwd=tmp_path, env=env, timeout=seconds(20),
+            capture_output=True, text=True, cwd=tmp_path, env=python_path_env(), timeout=seconds(20),
         )
     assert result.returncode == 1
     assert "cannot listen on tcp:" in result.stderr

@@ -6,8 +6,6 @@ deploy it: ``App('localhost').route('/pubsub', BasicPubSub())``.
 from __future__ import annotations
 
 import json
-import os
-import sys
 
 import pytest
 from twisted.internet import defer, threads
@@ -15,14 +13,12 @@ from twisted.trial import unittest
 from websockets.exceptions import InvalidStatus
 from websockets.sync.client import connect
 
+from examples.pubsub import BasicPubSub
 from ratchetpy import WsServer
 from ratchetpy.app import App, wrap_component
 from ratchetpy.wamp import WampServer
-
-from tests.support.memory import seconds
+from tests.support.timing import seconds
 from tests.support.wamp_client import WampClient
-
-from examples.pubsub import BasicPubSub
 
 
 def test_wamp_app_is_wrapped_as_ratchet_does():
@@ -88,18 +84,14 @@ class AppWampTests(unittest.TestCase):
 
 
 @pytest.mark.slow
-def test_twistd_routes_a_wamp_class(tmp_path):
+def test_twistd_routes_a_wamp_class(twistd):
     """``twistd ratchetpy --route /pubsub=pubsub:BasicPubSub`` serves WAMP v1."""
-    from tests.integration.test_twistd import Twistd
-
-    server = Twistd(tmp_path, "--route", "/pubsub=examples.pubsub:BasicPubSub", "--origin", "*")
-    try:
-        server.wait_listening()
-        with WampClient(f"ws://127.0.0.1:{server.port}/pubsub") as client:
-            assert client.welcome[0] == 0 and len(client.session_id) >= 30
-            topic = "http://example.com/t"
-            client.send([5, topic])
-            client.send([7, topic, "to myself"])
-            assert json.loads(client.recv()) == [8, topic, "to myself"]
-    finally:
-        server.stop()
+    server = twistd("--route", "/pubsub=examples.pubsub:BasicPubSub", "--origin", "*")
+    server.wait_listening()
+    with WampClient(f"ws://127.0.0.1:{server.port}/pubsub") as client:
+        assert client.welcome[0] == 0 and len(client.session_id) >= 30
+        topic = "http://example.com/t"
+        client.send([5, topic])
+        client.send([7, topic, "to myself"])
+        assert json.loads(client.recv()) == [8, topic, "to myself"]
+    server.stop()

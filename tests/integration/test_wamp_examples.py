@@ -8,12 +8,9 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import os
-import socket
 import subprocess
 import sys
 import time
-from pathlib import Path
 from types import ModuleType
 from typing import Any
 
@@ -23,13 +20,13 @@ from twisted.internet.utils import getProcessOutputAndValue
 from twisted.trial import unittest
 
 from ratchetpy.wamp import WampServer
-
-from tests.support.memory import seconds
-from tests.support.wamp_client import WampClient
+from tests.support.paths import EXAMPLES
+from tests.support.processes import free_port, python_path_env
+from tests.support.timing import seconds
 from tests.support.wamp import LoopbackMixin
-from tests.support.paths import EXAMPLES, ROOT
+from tests.support.wamp_client import WampClient
 
-ENV = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
+ENV = python_path_env()
 
 
 def load_example(name: str) -> ModuleType:
@@ -156,12 +153,6 @@ class PushExampleTests(LoopbackMixin, unittest.TestCase):
 # -- the examples as real processes ---------------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def _start(*args: str) -> subprocess.Popen[bytes]:
     return subprocess.Popen([sys.executable, *args], env=ENV,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
@@ -187,7 +178,7 @@ def _stop(proc: subprocess.Popen[bytes]) -> str:
 @pytest.mark.slow
 def test_pubsub_example_runs() -> None:
     """``python examples/pubsub.py PORT`` serves BasicPubSub."""
-    port = _free_port()
+    port = free_port()
     proc = _start(str(EXAMPLES / "pubsub.py"), str(port))
     try:
         client = _connect(f"ws://127.0.0.1:{port}", proc)
@@ -203,7 +194,7 @@ def test_pubsub_example_runs() -> None:
 @pytest.mark.slow
 def test_push_example_runs() -> None:
     """``push_server.py`` in one process, ``push_client.py`` in another, a WAMP client in this one."""
-    ws_port, push_port = _free_port(), _free_port()
+    ws_port, push_port = free_port(), free_port()
     proc = _start(str(EXAMPLES / "push_server.py"), str(ws_port), str(push_port))
     try:
         with _connect(f"ws://127.0.0.1:{ws_port}", proc) as client:

@@ -17,8 +17,6 @@ from ratchetpy.server.backlog import DEFAULT_BACKLOG
 from ratchetpy.tap import Options, makeService
 from ratchetpy.testing import RecordingComponent
 
-from tests.support.tls import self_signed
-
 
 def test_default_is_more_than_twisteds() -> None:
     """The constant is what the kernel default allows on Linux (and far above 50)."""
@@ -66,9 +64,9 @@ def test_unix_description(tmp_path: Path) -> None:
     assert reactor.unixServers[0][2] == DEFAULT_BACKLOG
 
 
-def test_ssl_description(tmp_path: Path) -> None:
+def test_ssl_description(tls_files: tuple[str, str]) -> None:
     """ssl: descriptions get it, with or without an explicit value."""
-    cert, key = self_signed(tmp_path)
+    cert, key = tls_files
     spec = f"ssl:9443:privateKey={key}:certKey={cert}"
     assert listen(spec).sslServers[0][3] == DEFAULT_BACKLOG
     assert listen(spec + ":backlog=64").sslServers[0][3] == 64
@@ -81,12 +79,12 @@ def test_bad_description_reports_the_users_own_error() -> None:
     assert "colour" in str(info.value) and "backlog" not in str(info.value)
 
 
-def test_app_endpoints(tmp_path: Path) -> None:
+def test_app_endpoints(tls_files: tuple[str, str]) -> None:
     """App's own endpoints (TCP4, TCP6, SSL4) listen with DEFAULT_BACKLOG."""
     tcp4, tcp6, tls = MemoryReactor(), MemoryReactor(), MemoryReactor()
     App("*", 9000, "127.0.0.1", tcp4).privilegedStartService()
     App("*", 9000, "::1", tcp6).privilegedStartService()
-    cert, key = self_signed(tmp_path)
+    cert, key = tls_files
     App("*", 9443, "127.0.0.1", tls, tls={"local_cert": cert, "local_pk": key}).privilegedStartService()
     assert tcp4.tcpServers[0][2] == tcp6.tcpServers[0][2] == DEFAULT_BACKLOG
     assert tls.sslServers[0][3] == DEFAULT_BACKLOG

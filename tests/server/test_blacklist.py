@@ -7,7 +7,6 @@ import pytest
 from ratchetpy.exceptions import ConfigurationError
 from ratchetpy.server.blacklist import IpBlackList
 from ratchetpy.testing import FakeConnection, RecordingComponent
-
 from tests.support.memory import MemoryConnection
 
 

@@ -8,7 +8,6 @@ from twisted.logger import globalLogPublisher
 from ratchetpy import ConfigurationError, IoServer
 from ratchetpy.server.io import _host_of
 from ratchetpy.testing import RecordingComponent
-
 from tests.support.memory import MemoryConnection
 
 

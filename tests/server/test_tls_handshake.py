@@ -10,9 +10,7 @@ from __future__ import annotations
 
 import socket
 import ssl
-import tempfile
 import time
-from pathlib import Path
 from typing import Any
 
 from twisted.internet import reactor
@@ -34,8 +32,7 @@ from ratchetpy.server import _abort
 from ratchetpy.server._abort import CLOSE_DEADLINE
 from ratchetpy.server.tls import tls_handshake_pending
 from ratchetpy.testing import FakeConnection, RecordingComponent
-
-from tests.support.memory import seconds
+from tests.support.timing import seconds
 from tests.support.tls import self_signed
 
 REQUEST_TIMEOUT = seconds(1.0)  # the wss client below must finish within it too
@@ -83,7 +80,7 @@ class StalledTlsClientTests(TestCase):
 
     @inlineCallbacks
     def setUp(self) -> Any:
-        cert, key = self_signed(Path(tempfile.mkdtemp()))
+        cert, key = self_signed()
         app = App(
             "*",
             0,

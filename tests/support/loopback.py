@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import socket
 from typing import Any
 
 from twisted.internet import defer, reactor, threads
-from twisted.internet.protocol import Factory
 from twisted.internet.testing import waitUntilAllDisconnected
 
 from ratchetpy import IoServer
+from tests.support.wire import handshake_request
 
 
 class Served:
@@ -50,4 +51,12 @@ def in_thread(function: Any, *args: Any) -> defer.Deferred[Any]:
     return threads.deferToThread(function, *args)
 
 
-__all__ = ["Served", "in_thread", "Factory"]
+def raw_ws_client(port: int) -> socket.socket:
+    """A blocking raw-socket client that completes the handshake on 127.0.0.1 and reads nothing more."""
+    sock = socket.create_connection(("127.0.0.1", port))
+    sock.sendall(handshake_request())
+    head = b""
+    while b"\r\n\r\n" not in head:
+        head += sock.recv(1)
+    assert head.startswith(b"HTTP/1.1 101"), head
+    return sock

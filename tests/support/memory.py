@@ -1,26 +1,28 @@
-"""Shared helpers for ratchetpy's tests: in-memory stacks and loopback clients."""
+"""
+The in-memory stack: a server-side connection on a StringTransport with a
+Clock (``MemoryConnection``), a ``websockets`` sans-I/O client talking to it
+(``WsPeer``), and shortcuts for the common exchanges.
+"""
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 from twisted.internet.address import IPv4Address
-from twisted.internet.testing import MemoryReactorClock, StringTransportWithDisconnection
-from twisted.python.failure import Failure
 from twisted.internet.error import ConnectionLost
+from twisted.internet.testing import (
+    MemoryReactorClock,
+    StringTransportWithDisconnection,
+)
+from twisted.python.failure import Failure
 from websockets.client import ClientProtocol
 from websockets.frames import Frame, Opcode
 from websockets.uri import parse_uri
 
 from ratchetpy import HttpServer, IoServer, WsServer
-
-TIMEOUT_FACTOR = float(os.environ.get("RATCHETPY_TESTS_TIMEOUT_FACTOR", "1"))
-
-
-def seconds(n: float) -> float:
-    """A real-time wait, stretched on slow machines by RATCHETPY_TESTS_TIMEOUT_FACTOR."""
-    return n * TIMEOUT_FACTOR
+from ratchetpy.http.interfaces import HttpServerInterface
+from ratchetpy.testing import RecordingComponent
+from tests.support.wire import handshake_request
 
 
 class Transport(StringTransportWithDisconnection):
@@ -45,6 +47,7 @@ class MemoryConnection:
     One server-side connection of ``component`` on a StringTransport, with
     a Clock, so everything is deterministic. ``feed(data)`` delivers bytes
     one at a time, as Twisted recommends for protocol tests.
+    ``transport_class`` replaces the transport (e.g. one whose peer stops reading).
     """
 
     def __init__(
@@ -52,15 +55,15 @@ class MemoryConnection:
         component: Any,
         reactor: MemoryReactorClock | None = None,
         server: IoServer | None = None,
+        *,
+        transport_class: type[Transport] = Transport,
     ) -> None:
         if server is not None:
             reactor = server.reactor
         self.reactor = reactor or MemoryReactorClock()
         self.server = server or IoServer(component, 0, reactor=self.reactor)
         self.protocol = self.server.protocol_factory.buildProtocol(None)
-        self.transport = Transport(
-            peerAddress=IPv4Address("TCP", "127.0.0.1", 40000)
-        )
+        self.transport = transport_class(peerAddress=IPv4Address("TCP", "127.0.0.1", 40000))
         self.transport.protocol = self.protocol
         self.protocol.makeConnection(self.transport)
 
@@ -131,7 +134,7 @@ class WsPeer:
         assert events, "no handshake response"
         return events[0]
 
-    def open(self) -> "WsPeer":
+    def open(self) -> WsPeer:
         response = self.handshake()
         assert response.status_code == 101, response.status_code
         return self
@@ -145,11 +148,13 @@ class WsPeer:
         return self.pump()
 
 
-def text(payload: str) -> Frame:
+def text_event(payload: str) -> Frame:
+    """The text ``Frame`` a ``WsPeer`` reports receiving (not wire bytes: see tests.support.wire)."""
     return Frame(Opcode.TEXT, payload.encode())
 
 
-def binary(payload: bytes) -> Frame:
+def binary_event(payload: bytes) -> Frame:
+    """The binary ``Frame`` a ``WsPeer`` reports receiving (not wire bytes: see tests.support.wire)."""
     return Frame(Opcode.BINARY, payload)
 
 
@@ -159,3 +164,46 @@ def ws_protocol(conn: Any) -> Any:
     from ratchetpy.websocket.connection import protocol_of
 
     return taken_over_by(conn) or protocol_of(conn)
+
+
+def http_exchange(stack: Any, raw: bytes) -> tuple[bytes, MemoryConnection]:
+    """Feed ``raw`` to ``HttpServer(stack)`` in one read; what it wrote, and the connection."""
+    memory = MemoryConnection(HttpServer(stack))
+    memory.feed(raw, one_byte_at_a_time=False)
+    return memory.take(), memory
+
+
+def open_memory(component: Any = None, **ws_options: Any) -> MemoryConnection:
+    """
+    A connection of ``HttpServer(WsServer(component, **ws_options))`` that
+    has completed the handshake (the 101 already taken). Connection logging
+    is off unless ``log_connections`` is given.
+    """
+    ws_options.setdefault("log_connections", False)
+    memory = MemoryConnection(HttpServer(WsServer(component or RecordingComponent(), **ws_options)))
+    memory.feed(handshake_request(), one_byte_at_a_time=False)
+    assert memory.take().startswith(b"HTTP/1.1 101 ")
+    return memory
+
+
+class HttpRecorder(HttpServerInterface):
+    """An HTTP controller recording what it gets as ``events``; ``fail_open`` raises in on_open."""
+
+    def __init__(self, fail_open: bool = False) -> None:
+        self.events: list[tuple[Any, ...]] = []
+        self.fail_open = fail_open
+
+    def on_open(self, conn: Any, request: Any) -> None:
+        self.events.append(("open", request))
+        if self.fail_open:
+            raise RuntimeError("boom")
+
+    def on_message(self, conn: Any, msg: Any) -> None:
+        self.events.append(("message", msg))
+
+    def on_close(self, conn: Any) -> None:
+        self.events.append(("close",))
+
+    def on_error(self, conn: Any, exc: Exception) -> None:
+        self.events.append(("error", exc))
+        conn.close()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime
 import ipaddress
+import tempfile
 from pathlib import Path
 
 from cryptography import x509
@@ -12,11 +13,17 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 
-def self_signed(directory: Path, host: str = "localhost") -> tuple[str, str]:
-    """Write cert.pem and key.pem for ``host`` (and 127.0.0.1) into ``directory``."""
+def self_signed(directory: Path | str | None = None, host: str = "localhost") -> tuple[str, str]:
+    """
+    Write cert.pem and key.pem for ``host`` (and 127.0.0.1) into ``directory``
+    (a new temporary directory if None); return their paths. Pytest tests
+    use the ``tls_files`` fixture instead.
+    """
+    if directory is None:
+        directory = tempfile.mkdtemp(prefix="ratchetpy-tls-")
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, host)])
-    now = datetime.datetime.now(datetime.timezone.utc)
+    now = datetime.datetime.now(datetime.UTC)
     cert = (
         x509.CertificateBuilder()
         .subject_name(name)

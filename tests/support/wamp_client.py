@@ -19,7 +19,7 @@ from typing import Any
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
-from tests.support.memory import seconds
+from tests.support.timing import seconds
 
 __all__ = ["WampClient", "BARRIER_URI"]
 

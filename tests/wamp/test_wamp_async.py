@@ -11,24 +11,26 @@ and over the in-memory stack.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from twisted.internet.defer import Deferred
 from twisted.internet.task import Clock, deferLater
 from twisted.internet.testing import MemoryReactorClock
-from twisted.logger import globalLogPublisher
 from twisted.python.failure import Failure
 
 from ratchetpy import HttpServer, WsServer
 from ratchetpy._handlers import Serial, call_handler
 from ratchetpy.exceptions import WampError
 from ratchetpy.testing import FakeConnection
-from ratchetpy.wamp import ServerProtocol, WampConnection, WampServer, WampServerInterface
-
+from ratchetpy.wamp import (
+    ServerProtocol,
+    WampConnection,
+    WampServer,
+    WampServerInterface,
+)
 from tests.support.memory import WsPeer
-from tests.wamp.test_wamp_protocol import close_of, texts
+from tests.support.wamp import close_of, texts
 
 
 class Fatal(BaseException):
@@ -90,14 +92,6 @@ class AsyncApp(WampServerInterface):
     async def on_publish(self, conn: Any, topic: Any, event: Any, exclude: Any, eligible: Any) -> None:
         await self.wait()
         topic.broadcast(event, exclude, eligible)
-
-
-@pytest.fixture
-def logged() -> Iterator[list[dict[str, Any]]]:
-    events: list[dict[str, Any]] = []
-    globalLogPublisher.addObserver(events.append)
-    yield events
-    globalLogPublisher.removeObserver(events.append)
 
 
 def opened(app: Any, clock: Clock) -> tuple[WampServer, FakeConnection, WampConnection]:

@@ -12,7 +12,6 @@ from twisted.trial.unittest import TestCase
 
 from ratchetpy import HttpServer, WsServer
 from ratchetpy.wamp import WampServer
-
 from tests.support.loopback import Served
 from tests.support.wamp import WampEcho
 

@@ -9,43 +9,32 @@ from __future__ import annotations
 import gc
 import json
 import weakref
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from twisted.logger import LogLevel, globalLogPublisher
+from twisted.logger import LogLevel
 
 from ratchetpy import HttpServer, WsServer
 from ratchetpy.exceptions import ConfigurationError
 from ratchetpy.testing import FakeConnection
-from ratchetpy.wamp import ServerProtocol, TopicManager, WampServer
+from ratchetpy.wamp import ServerProtocol, WampServer
 from ratchetpy.wamp.limits import (
     DEFAULT_MAX_PREFIXES,
     DEFAULT_MAX_SUBSCRIPTIONS,
     DEFAULT_MAX_URI_LENGTH,
 )
-
 from tests.support.memory import WsPeer
-from tests.wamp.test_wamp_protocol import Recorder, close_of, open_peer, texts
-from tests.support.wamp import WampEcho
+from tests.support.wamp import WampEcho, WampRecorder, close_of, open_peer, texts
 
 OPTIONS = ["max_uri_length", "max_prefixes", "max_subscriptions"]
-
-
-@pytest.fixture
-def logged() -> Iterator[list[dict[str, Any]]]:
-    events: list[dict[str, Any]] = []
-    globalLogPublisher.addObserver(events.append)
-    yield events
-    globalLogPublisher.removeObserver(events.append)
 
 
 def limit_lines(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [e for e in events if "option" in e and e.get("log_namespace") == "ratchetpy.wamp"]
 
 
-def server_on_fake(**options: Any) -> tuple[WampServer, Recorder, FakeConnection]:
-    app = Recorder()
+def server_on_fake(**options: Any) -> tuple[WampServer, WampRecorder, FakeConnection]:
+    app = WampRecorder()
     server = WampServer(app, **options)
     fake = FakeConnection()
     server.on_open(fake)
@@ -99,7 +88,7 @@ OK = "x" * 20
 )
 def test_over_long_uris_close_1008(message: list[Any], logged: list[dict[str, Any]]) -> None:
     """Any URI, CURIE or prefix over max_uri_length closes 1008 before the app sees it."""
-    app = Recorder()
+    app = WampRecorder()
     peer, _ = open_peer(app, max_uri_length=20)
     assert close_of(peer.send_text(json.dumps(message))) == (1008, "")
     assert [e[0] for e in app.events] == ["open"]
@@ -176,7 +165,7 @@ def test_messages_after_a_limit_close_are_ignored(logged: list[dict[str, Any]]) 
 
 def test_bare_server_protocol_enforces_its_limits() -> None:
     """ServerProtocol alone bounds URIs and prefixes (subscriptions are the app's there)."""
-    app = Recorder()
+    app = WampRecorder()
     protocol = ServerProtocol(app, max_uri_length=10, max_prefixes=1)
     a, b = FakeConnection(), FakeConnection()
     protocol.on_open(a)

@@ -9,9 +9,8 @@ from twisted.trial import unittest
 
 from ratchetpy.wamp import WampServer
 from ratchetpy.wamp import topic as topic_module
-
-from tests.support.wamp_client import WampClient
 from tests.support.wamp import LoopbackMixin, WampEcho
+from tests.support.wamp_client import WampClient
 
 T = "http://example.com/news"
 SUBSCRIBERS = 200

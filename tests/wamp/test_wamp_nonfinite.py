@@ -19,10 +19,8 @@ from twisted.trial import unittest
 from ratchetpy.exceptions import JsonError
 from ratchetpy.wamp import WampServer
 from ratchetpy.wamp._json import decode
-
-from tests.wamp.test_wamp_protocol import close_of, open_peer, texts
+from tests.support.wamp import LoopbackMixin, WampEcho, close_of, open_peer, texts
 from tests.support.wamp_client import WampClient
-from tests.support.wamp import LoopbackMixin, WampEcho
 
 NON_FINITE = [
     '[2,"c","u",1e999]',

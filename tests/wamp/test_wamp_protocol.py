@@ -13,10 +13,14 @@ from typing import Any
 import pytest
 from twisted.internet.testing import MemoryReactorClock
 from twisted.logger import globalLogPublisher
-from websockets.frames import Close, Opcode
 
 from ratchetpy import HttpServer, WsServer
-from ratchetpy.exceptions import ComponentError, ConfigurationError, JsonError, WampError
+from ratchetpy.exceptions import (
+    ComponentError,
+    ConfigurationError,
+    JsonError,
+    WampError,
+)
 from ratchetpy.testing import FakeConnection
 from ratchetpy.wamp import (
     DEFAULT_SERVER_IDENT,
@@ -27,36 +31,17 @@ from ratchetpy.wamp import (
     WampServerInterface,
 )
 from ratchetpy.wamp._json import decode, encode
-
 from tests.support.memory import WsPeer
-from tests.support.wamp import WampEcho
+from tests.support.wamp import (
+    WampEcho,
+    WampRecorder,
+    close_of,
+    open_peer,
+    texts,
+    wamp_peer,
+)
 
 U = "http://example.com/simple/calc#add"
-
-
-def wamp_peer(app: Any = None, *, subprotocols: list[str] | None = None, **options: Any) -> WsPeer:
-    stack = HttpServer(WsServer(WampServer(app or WampEcho(), **options)))
-    return WsPeer(stack=stack, subprotocols=["wamp"] if subprotocols is None else subprotocols)
-
-
-def open_peer(app: Any = None, **options: Any) -> tuple[WsPeer, list[Any]]:
-    """An open WAMP peer and the messages it got with the handshake (WELCOME first)."""
-    peer = wamp_peer(app, **options)
-    peer.client.send_request(peer.client.connect())
-    events = peer.pump()
-    assert events[0].status_code == 101
-    return peer, [json.loads(f.data) for f in events[1:]]
-
-
-def texts(frames: list[Any]) -> list[str]:
-    assert all(f.opcode == Opcode.TEXT for f in frames), frames
-    return [f.data.decode() for f in frames]
-
-
-def close_of(frames: list[Any]) -> tuple[int, str]:
-    closes = [Close.parse(f.data) for f in frames if f.opcode == Opcode.CLOSE]
-    assert len(closes) == 1, frames
-    return closes[0].code, closes[0].reason
 
 
 def raw_reply(peer: WsPeer, message: str) -> bytes:
@@ -67,40 +52,9 @@ def raw_reply(peer: WsPeer, message: str) -> bytes:
     return peer.memory.take()
 
 
-class Recorder(WampServerInterface):
-    """Records every WAMP event as a tuple."""
-
-    def __init__(self) -> None:
-        self.events: list[tuple[Any, ...]] = []
-
-    def on_open(self, conn: Any) -> None:
-        self.events.append(("open", conn))
-
-    def on_close(self, conn: Any) -> None:
-        self.events.append(("close", conn))
-
-    def on_error(self, conn: Any, exc: Exception) -> None:
-        self.events.append(("error", conn, exc))
-
-    def on_call(self, conn: Any, id: Any, topic: Any, params: Any) -> None:
-        self.events.append(("call", id, topic, params))
-
-    def on_subscribe(self, conn: Any, topic: Any) -> None:
-        self.events.append(("subscribe", topic))
-
-    def on_unsubscribe(self, conn: Any, topic: Any) -> None:
-        self.events.append(("unsubscribe", topic))
-
-    def on_publish(self, conn: Any, topic: Any, event: Any, exclude: Any, eligible: Any) -> None:
-        self.events.append(("publish", topic, event, exclude, eligible))
-
-    def last(self) -> tuple[Any, ...]:
-        return self.events[-1]
-
-
 def protocol_with(app: Any = None) -> tuple[ServerProtocol, FakeConnection, WampConnection]:
     """A bare ServerProtocol (topics as strings) with one FakeConnection open."""
-    app = app or Recorder()
+    app = app or WampRecorder()
     protocol = ServerProtocol(app)
     fake = FakeConnection()
     protocol.on_open(fake)
@@ -217,7 +171,7 @@ def test_call_in_binary_frame_is_accepted() -> None:
 
 def test_nothing_is_auto_replied() -> None:
     """Without call_result/call_error from the app, a CALL gets no answer."""
-    peer, _ = open_peer(Recorder())
+    peer, _ = open_peer(WampRecorder())
     assert peer.send_text(json.dumps([2, "c1", U])) == []
 
 
@@ -395,7 +349,7 @@ def test_protocol_raises_typed_errors() -> None:
 def test_handler_exception_goes_to_on_error_with_the_wamp_connection() -> None:
     """An exception from on_call reaches on_error with the WampConnection; the connection stays open."""
 
-    class Failing(Recorder):
+    class Failing(WampRecorder):
         def on_call(self, conn: Any, id: Any, topic: Any, params: Any) -> None:
             raise RuntimeError("boom")
 
@@ -446,7 +400,7 @@ def test_default_close_code_is_validated(code: Any) -> None:
 
 def test_on_close_gets_the_same_connection() -> None:
     """on_open and on_close see the same WampConnection object."""
-    app = Recorder()
+    app = WampRecorder()
     peer, _ = open_peer(app)
     peer.memory.lose()
     assert [e[0] for e in app.events] == ["open", "close"]
@@ -456,7 +410,7 @@ def test_on_close_gets_the_same_connection() -> None:
 def test_error_in_on_close_reaches_on_error_with_the_wamp_connection() -> None:
     """An exception from on_close goes to on_error with the same WampConnection."""
 
-    class FailingClose(Recorder):
+    class FailingClose(WampRecorder):
         def on_close(self, conn: Any) -> None:
             super().on_close(conn)
             raise RuntimeError("bug in on_close")
@@ -561,7 +515,7 @@ def test_json_encoding_matches_php_where_it_matters() -> None:
 
 def test_bare_server_protocol_gives_strings_and_routes_errors_to_on_error() -> None:
     """Under ServerProtocol alone topics are strings and a malformed message is the app's on_error."""
-    app = Recorder()
+    app = WampRecorder()
     peer = WsPeer(stack=HttpServer(WsServer(ServerProtocol(app))), subprotocols=["wamp"]).open()
     peer.pump()
     peer.send_text('[5,"http://example.com/t"]')

@@ -12,11 +12,16 @@ from twisted.internet.testing import MemoryReactorClock
 
 from ratchetpy import HttpServer, WsServer
 from ratchetpy.testing import FakeConnection
-from ratchetpy.wamp import ServerProtocol, Topic, TopicManager, WampConnection, WampServer
+from ratchetpy.wamp import (
+    ServerProtocol,
+    Topic,
+    TopicManager,
+    WampConnection,
+    WampServer,
+)
 from ratchetpy.wamp import topic as topic_module
-
 from tests.support.memory import WsPeer
-from tests.wamp.test_wamp_protocol import Recorder, texts
+from tests.support.wamp import WampRecorder, texts
 
 
 def connect(manager: TopicManager) -> tuple[ServerProtocol, Any]:
@@ -53,7 +58,7 @@ def test_topic_basics() -> None:
 
 def test_duplicate_subscribe_is_ignored() -> None:
     """A second SUBSCRIBE to the same topic neither re-adds nor reaches the app."""
-    app = Recorder()
+    app = WampRecorder()
     protocol, open_one = connect(TopicManager(app))
     fake, conn = open_one()
     protocol.on_message(fake, '[5,"t"]')
@@ -65,7 +70,7 @@ def test_duplicate_subscribe_is_ignored() -> None:
 
 def test_unsubscribe_of_unknown_topic_is_ignored() -> None:
     """UNSUBSCRIBE without a subscription does not reach the app."""
-    app = Recorder()
+    app = WampRecorder()
     protocol, open_one = connect(TopicManager(app))
     fake, _ = open_one()
     protocol.on_message(fake, '[6,"never"]')
@@ -76,7 +81,7 @@ def test_close_removes_from_all_topics_after_app_on_close() -> None:
     """On close the app still sees the connection subscribed, then it leaves every topic."""
     seen: list[int] = []
 
-    class App(Recorder):
+    class App(WampRecorder):
         def on_close(self, conn: Any) -> None:
             seen.extend(len(t) for t in conn.wamp.subscriptions)
             raise RuntimeError("app bug in on_close")
@@ -96,7 +101,7 @@ def test_close_removes_from_all_topics_after_app_on_close() -> None:
 
 def test_call_and_publish_get_topic_objects() -> None:
     """Under TopicManager, on_call and on_publish get the Topic for the URI."""
-    app = Recorder()
+    app = WampRecorder()
     protocol, open_one = connect(TopicManager(app))
     fake, _ = open_one()
     protocol.on_message(fake, '[5,"t"]')
@@ -114,7 +119,7 @@ def test_topic_stays_the_same_object_while_the_app_holds_it() -> None:
     """
     held: dict[str, Topic] = {}
 
-    class Pusher(Recorder):
+    class Pusher(WampRecorder):
         def on_subscribe(self, conn: Any, topic: Any) -> None:
             held.setdefault(topic.id, topic)
 
@@ -131,7 +136,7 @@ def test_topic_stays_the_same_object_while_the_app_holds_it() -> None:
 
 def test_unused_topics_are_freed() -> None:
     """A topic nobody subscribes to or holds is not kept (PHP keeps every topic ever used)."""
-    manager = TopicManager(Recorder())
+    manager = TopicManager(WampRecorder())
     protocol, open_one = connect(manager)
     fake, _ = open_one()
     protocol.on_message(fake, '[5,"t"]')
@@ -146,7 +151,7 @@ def test_unused_topics_are_freed() -> None:
 
 def test_broadcast_exclude_and_eligible() -> None:
     """exclude skips session ids (or connections); a non-empty eligible is an allow-list."""
-    protocol, open_one = connect(TopicManager(Recorder()))
+    protocol, open_one = connect(TopicManager(WampRecorder()))
     opened = [open_one() for _ in range(3)]
     for fake, _ in opened:
         protocol.on_message(fake, '[5,"t"]')
@@ -175,7 +180,7 @@ def test_broadcast_encodes_and_frames_once(monkeypatch: pytest.MonkeyPatch) -> N
         lambda conns, msg: broadcasts.append((list(conns), msg)) or real_broadcast(conns, msg))
 
     reactor = MemoryReactorClock()
-    stack = HttpServer(WsServer(WampServer(Recorder())))
+    stack = HttpServer(WsServer(WampServer(WampRecorder())))
     peers = [WsPeer(stack=stack, subprotocols=["wamp"], reactor=reactor).open() for _ in range(20)]
     for peer in peers:
         peer.pump()
@@ -191,7 +196,7 @@ def test_broadcast_encodes_and_frames_once(monkeypatch: pytest.MonkeyPatch) -> N
 def test_broadcast_skips_closing_connections() -> None:
     """A subscriber that is closing gets nothing; the others do."""
     reactor = MemoryReactorClock()
-    server = WampServer(Recorder())
+    server = WampServer(WampRecorder())
     stack = HttpServer(WsServer(server))
     a = WsPeer(stack=stack, subprotocols=["wamp"], reactor=reactor).open()
     b = WsPeer(stack=stack, subprotocols=["wamp"], reactor=reactor).open()

@@ -13,17 +13,15 @@ from __future__ import annotations
 import ast
 import json
 import re
-from pathlib import Path
 from typing import Any
 
 from twisted.internet import threads
 from twisted.trial import unittest
 
 from ratchetpy.wamp import WampServer
-
-from tests.support.wamp_client import WampClient
-from tests.support.wamp import LoopbackMixin, WampEcho
 from tests.support.paths import DATA
+from tests.support.wamp import LoopbackMixin, WampEcho
+from tests.support.wamp_client import WampClient
 
 TRANSCRIPT = DATA / "ratchet_wamp_frames.txt"
 
@@ -95,10 +93,6 @@ def parse_transcript() -> list[dict[str, Any]]:
         else:
             raise AssertionError(f"transcript row not understood: {line[:100]!r}")
     return rows
-
-
-def _with_sid(messages: list[str], php_sid: str, sid: str) -> list[str]:
-    return [m.replace(php_sid, sid) for m in messages]
 
 
 def replay(url: str, rows: list[dict[str, Any]]) -> list[tuple[str, Any, Any]]:

@@ -14,16 +14,15 @@ from ratchetpy.http.request import Request, parse_request_head
 from ratchetpy.websocket._engine import WebSocketServerProtocol, build_factory
 from ratchetpy.websocket.compression import deflate_acceptor
 from ratchetpy.websocket.handshake import autobahn_head, negotiate
-
 from tests.support.memory import Transport
+from tests.support.wire import WS_ACCEPT, WS_KEY
 
-KEY = "dGhlIHNhbXBsZSBub25jZQ=="
-ACCEPT = b"Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n"
+ACCEPT = f"Sec-WebSocket-Accept: {WS_ACCEPT}\r\n".encode()
 BASE = [
     "Host: chat.example:9000",
     "Upgrade: websocket",
     "Connection: keep-alive, Upgrade",
-    f"Sec-WebSocket-Key: {KEY}",
+    f"Sec-WebSocket-Key: {WS_KEY}",
     "Sec-WebSocket-Version: 13",
 ]
 
@@ -235,7 +234,7 @@ def test_a_sub_protocol_that_is_not_a_token_is_a_bug():
         "Host: chat.example{}",
         "Upgrade: websocket{}",
         "Connection: Upgrade{}",
-        f"Sec-WebSocket-Key: {KEY}{{}}",
+        f"Sec-WebSocket-Key: {WS_KEY}{{}}",
         "Sec-WebSocket-Version: 13{}",
         "Sec-WebSocket-Protocol: wamp{}",
         "Sec-WebSocket-Protocol: x{}y, wamp",

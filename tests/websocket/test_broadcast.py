@@ -8,8 +8,7 @@ from websockets.frames import Opcode
 from ratchetpy import HttpServer, WsServer
 from ratchetpy.testing import FakeConnection, RecordingComponent
 from ratchetpy.websocket.broadcast import PreparedMessage, broadcast, deliver, prepare
-from tests.support.memory import WsPeer
-from tests.support.memory import ws_protocol
+from tests.support.memory import WsPeer, ws_protocol
 
 
 def peers(n, **options):

@@ -15,55 +15,31 @@ from __future__ import annotations
 
 import socket
 import ssl
-import struct
-import tempfile
 import zlib
-from pathlib import Path
 from typing import Any
 
 import pytest
 from twisted.internet import reactor, task
-from twisted.internet.address import IPv4Address
 from twisted.internet.defer import inlineCallbacks
-from twisted.internet.testing import MemoryReactorClock
 from twisted.internet.threads import deferToThread
 from twisted.trial.unittest import TestCase
 
-from tests.support.memory import ws_protocol
 from ratchetpy import HttpServer, IoServer, WsServer
 from ratchetpy.testing import RecordingComponent
 from ratchetpy.websocket._limits import close_frame_problem, control_frame_problem
-from tests.support.memory import MemoryConnection, Transport, seconds
-
-HANDSHAKE = (
-    b"GET / HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-    b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n"
+from tests.support.memory import MemoryConnection, Transport, open_memory, ws_protocol
+from tests.support.timing import seconds
+from tests.support.tls import self_signed
+from tests.support.wire import (
+    client_frame,
+    close_payload,
+    handshake_request,
+    parse_server_bytes,
+    server_close_bytes,
 )
+
+HANDSHAKE = handshake_request(end=False)  # more header lines may follow
 DEFLATE_OFFER = b"Sec-WebSocket-Extensions: permessage-deflate\r\n"
-
-
-def client_frame(opcode: int, payload: bytes, fin: bool = True, length: int | None = None) -> bytes:
-    """A masked client frame; ``length`` overrides the declared payload length."""
-    n = len(payload) if length is None else length
-    first = (0x80 if fin else 0) | opcode
-    if n < 126:
-        header = bytes((first, 0x80 | n))
-    elif n < 0x10000:
-        header = bytes((first, 0x80 | 126)) + struct.pack("!H", n)
-    else:
-        header = bytes((first, 0x80 | 127)) + struct.pack("!Q", n)
-    mask = b"\x37\xfa\x21\x3d"
-    return header + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
-
-
-def close_payload(code: int, reason: bytes = b"") -> bytes:
-    return struct.pack("!H", code) + reason
-
-
-def server_close(code: int, reason: bytes) -> bytes:
-    """The exact close frame the server is expected to send."""
-    payload = close_payload(code, reason)
-    return bytes((0x88, len(payload))) + payload
 
 
 LEN1 = b"received close control frame with payload len 1"  # Autobahn's wording
@@ -71,40 +47,19 @@ OVER_125 = b"control frame with payload length > 125 octets"  # Autobahn's wordi
 
 # (name, frame the client sends, close frame the server must answer with)
 INVALID_CLOSES: list[tuple[str, bytes, bytes]] = [
-    ("1-byte payload", client_frame(8, b"\x03"), server_close(1002, LEN1)),
+    ("1-byte payload", client_frame(8, b"\x03"), server_close_bytes(1002, LEN1)),
     *[
         (f"code {code}", client_frame(8, close_payload(code)),
-         server_close(1002, b"invalid close code %d" % code))
+         server_close_bytes(1002, b"invalid close code %d" % code))
         for code in (0, 999, 1004, 1005, 1006, 1015, 2999, 5000, 65535)
     ],
     ("reason not UTF-8", client_frame(8, close_payload(1000, b"ok \xff\xfe")),
-     server_close(1007, b"close reason is not valid UTF-8 (byte 3)")),
+     server_close_bytes(1007, b"close reason is not valid UTF-8 (byte 3)")),
     ("reason cut inside a code point", client_frame(8, close_payload(1000, "é".encode()[:1])),
-     server_close(1007, b"close reason is not valid UTF-8 (byte 0)")),
+     server_close_bytes(1007, b"close reason is not valid UTF-8 (byte 0)")),
     ("126-byte payload", client_frame(8, close_payload(1000, b"a" * 124)),
-     server_close(1002, OVER_125)),
+     server_close_bytes(1002, OVER_125)),
 ]
-
-
-def parse_server_bytes(data: bytes) -> tuple[bytes, list[tuple[int, bytes]]]:
-    """Split what the client read into the HTTP head and (first byte, payload) frames."""
-    head, sep, rest = data.partition(b"\r\n\r\n")
-    assert sep, f"no HTTP response head in {data[:80]!r}"
-    frames = []
-    i = 0
-    while i < len(rest):
-        first, n = rest[i], rest[i + 1] & 0x7F
-        i += 2
-        if n == 126:
-            (n,) = struct.unpack("!H", rest[i : i + 2])
-            i += 2
-        elif n == 127:
-            (n,) = struct.unpack("!Q", rest[i : i + 8])
-            i += 8
-        assert i + n <= len(rest), f"truncated frame in {rest!r}"
-        frames.append((first, rest[i : i + n]))
-        i += n
-    return head, frames
 
 
 def inflate(payload: bytes) -> bytes:
@@ -131,9 +86,7 @@ class InvalidCloseOverLoopback(TestCase):
         return port.getHost().port
 
     def certificate(self) -> tuple[str, str]:
-        from tests.support.tls import self_signed
-
-        return self_signed(Path(tempfile.mkdtemp()))
+        return self_signed()
 
     @staticmethod
     def exchange(port: int, tls: bool, deflate: bool, bad: bytes, one_write: bool) -> bytes:
@@ -228,20 +181,13 @@ class InvalidCloseOverLoopback(TestCase):
 # -- deterministic cases on an in-memory transport ------------------------------
 
 
-def open_memory(component: Any = None, **options: Any) -> MemoryConnection:
-    memory = MemoryConnection(HttpServer(WsServer(component or RecordingComponent(), **options)))
-    memory.feed(HANDSHAKE + b"\r\n", False)
-    assert memory.take().startswith(b"HTTP/1.1 101 ")
-    return memory
-
-
 @pytest.mark.parametrize("fast_path", [True, False])
 def test_oversize_control_frame_is_not_buffered(fast_path: bool) -> None:
     """A ping declaring 2**40 bytes: 1002 and TCP closed at the header, payload never kept."""
     memory = open_memory(fast_path=fast_path)
     protocol = ws_protocol(memory.conn)
     memory.feed(client_frame(9, b"", length=1 << 40) + b"\x00" * 65536, False)
-    assert memory.take() == server_close(1002, OVER_125)
+    assert memory.take() == server_close_bytes(1002, OVER_125)
     assert not memory.transport.connected
     assert not memory.transport.aborted
     memory.feed(b"\x00" * 65536, False)  # a read already under way when we closed
@@ -256,7 +202,7 @@ def test_completed_closing_handshake_closes_gracefully() -> None:
     conn = component.events[0][1]
     conn.send("last words")
     conn.close(1001, "bye")
-    assert memory.take() == b"\x81\x0alast words" + server_close(1001, b"bye")
+    assert memory.take() == b"\x81\x0alast words" + server_close_bytes(1001, b"bye")
     memory.feed(client_frame(8, close_payload(1001)), False)
     assert not memory.transport.connected
     assert not memory.transport.aborted  # Autobahn would abortConnection() here
@@ -269,7 +215,7 @@ def test_invalid_reply_to_our_close_sends_no_second_close() -> None:
     memory = open_memory(component)
     conn = component.events[0][1]
     conn.close(1000)
-    assert memory.take() == server_close(1000, b"")
+    assert memory.take() == server_close_bytes(1000, b"")
     memory.feed(client_frame(8, close_payload(999)), False)
     assert memory.take() == b""
     assert not memory.transport.connected and not memory.transport.aborted
@@ -284,7 +230,7 @@ def test_frames_after_an_invalid_close_are_not_processed() -> None:
         client_frame(8, close_payload(1005)) + client_frame(1, b"late") + client_frame(9, b"p"),
         False,
     )
-    assert memory.take() == server_close(1002, b"invalid close code 1005")
+    assert memory.take() == server_close_bytes(1002, b"invalid close code 1005")
     assert component.kinds() == ["open", "close"]
 
 
@@ -300,14 +246,8 @@ class StuckTransport(Transport):
 
 
 def stuck_memory(component: Any, **options: Any) -> MemoryConnection:
-    memory = MemoryConnection.__new__(MemoryConnection)
-    memory.reactor = MemoryReactorClock()
-    memory.server = IoServer(HttpServer(WsServer(component, **options)), 0, reactor=memory.reactor)
-    memory.protocol = memory.server.protocol_factory.buildProtocol(None)
-    memory.transport = StuckTransport(peerAddress=IPv4Address("TCP", "127.0.0.1", 40000))
-    memory.transport.protocol = memory.protocol
-    memory.protocol.makeConnection(memory.transport)
-    memory.feed(HANDSHAKE + b"\r\n", False)
+    memory = MemoryConnection(HttpServer(WsServer(component, **options)), transport_class=StuckTransport)
+    memory.feed(handshake_request(), False)
     assert memory.take().startswith(b"HTTP/1.1 101 ")
     return memory
 

@@ -14,9 +14,10 @@ import socket
 
 import autobahn
 import pytest
-import twisted
 from twisted.internet.testing import MemoryReactorClock
 
+import twisted
+from ratchetpy.testing import RecordingComponent
 from ratchetpy.websocket import _engine, _selfcheck, _trim
 from ratchetpy.websocket._engine import REQUIRED_NAMES, WebSocketServerProtocol
 from ratchetpy.websocket._selfcheck import (
@@ -24,10 +25,12 @@ from ratchetpy.websocket._selfcheck import (
     TRANSPORT_NAMES,
     fastpath_problems,
 )
-from ratchetpy.websocket._tcpwrite import DIRECT_WRITE_TYPES, buffered_bytes, direct_write
-from tests.support.memory import WsPeer
-from tests.support.memory import ws_protocol
-from ratchetpy.testing import RecordingComponent
+from ratchetpy.websocket._tcpwrite import (
+    DIRECT_WRITE_TYPES,
+    buffered_bytes,
+    direct_write,
+)
+from tests.support.memory import WsPeer, ws_protocol
 
 
 def test_installed_versions_were_verified():

@@ -5,6 +5,7 @@ same messages and the same bytes out, however the input is split.
 
 from __future__ import annotations
 
+import itertools
 import os
 import struct
 
@@ -16,36 +17,15 @@ from ratchetpy.testing import RecordingComponent
 from ratchetpy.websocket import _fastpath
 from ratchetpy.websocket._selfcheck import FASTPATH_ENV
 from ratchetpy.websocket.protocol import FastWsServerProtocol
-from tests.support.memory import WsPeer
-from tests.support.memory import ws_protocol
-
-MASK = b"\x37\xfa\x21\x3d"
-
-
-def frame(opcode: int, payload: bytes, *, fin: bool = True, rsv: int = 0,
-          mask: bytes | None = MASK, long_form: bool = False) -> bytes:
-    """A client frame, optionally malformed (RSV bits, unmasked, non-minimal length)."""
-    first = (0x80 if fin else 0) | (rsv << 4) | opcode
-    n = len(payload)
-    mbit = 0x80 if mask is not None else 0
-    if n < 126 and not long_form:
-        head = bytes((first, mbit | n))
-    elif n < 0x10000:
-        head = struct.pack("!BBH", first, mbit | 126, n)
-    else:
-        head = struct.pack("!BBQ", first, mbit | 127, n)
-    if mask is None:
-        return head + payload
-    body = bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
-    return head + mask + body
-
-
-def text(s: str, **kw) -> bytes:
-    return frame(0x1, s.encode(), **kw)
-
-
-def binary(b: bytes, **kw) -> bytes:
-    return frame(0x2, b, **kw)
+from tests.support.memory import WsPeer, ws_protocol
+from tests.support.wire import (
+    CLIENT_MASK,
+    binary_frame_bytes,
+    client_frame,
+    close_frame_bytes,
+    ping_frame_bytes,
+    text_frame_bytes,
+)
 
 
 class Session:
@@ -68,7 +48,7 @@ class Session:
 
     def feed(self, data: bytes, cuts: list[int] | None = None) -> tuple[list, bytes]:
         points = [0, *(cuts or []), len(data)]
-        for a, b in zip(points, points[1:]):
+        for a, b in itertools.pairwise(points):
             if b > a and self.memory.transport.connected:
                 self.memory.transport.protocol.dataReceived(data[a:b])
         return self.component.messages(), self.memory.take()
@@ -84,14 +64,14 @@ def both(data: bytes, cuts: list[int] | None = None, **options) -> tuple[Session
 
 
 ORDINARY = (
-    text("hello")
-    + binary(b"\x00\xff" * 10)
-    + text("")
-    + text("é" * 62)  # 124 bytes
-    + binary(os.urandom(125))
-    + binary(os.urandom(126))
-    + text("x" * 1000)
-    + binary(os.urandom(0xFFFF))
+    text_frame_bytes("hello")
+    + binary_frame_bytes(b"\x00\xff" * 10)
+    + text_frame_bytes("")
+    + text_frame_bytes("é" * 62)  # 124 bytes
+    + binary_frame_bytes(os.urandom(125))
+    + binary_frame_bytes(os.urandom(126))
+    + text_frame_bytes("x" * 1000)
+    + binary_frame_bytes(os.urandom(0xFFFF))
 )
 
 
@@ -105,7 +85,7 @@ def test_ordinary_frames_in_one_read_take_the_fast_path():
 
 def test_frames_split_at_every_byte_boundary():
     """Every two-way split of a stream of frames gives the same messages and output."""
-    data = text("héllo") + binary(b"\x01" * 130) + text("wörld")
+    data = text_frame_bytes("héllo") + binary_frame_bytes(b"\x01" * 130) + text_frame_bytes("wörld")
     expected = None
     for cut in range(1, len(data)):
         session, (messages, out) = both(data, [cut])
@@ -125,13 +105,13 @@ def test_one_byte_at_a_time():
 
 def test_large_frame_with_64_bit_length_goes_to_autobahn():
     payload = os.urandom(70000)
-    session, (messages, out) = both(binary(payload) + text("after"), [1000, 40000])
+    session, (messages, out) = both(binary_frame_bytes(payload) + text_frame_bytes("after"), [1000, 40000])
     assert messages == [payload, "after"]
     assert session.stock_calls > 0
 
 
 def test_interleaved_ping_and_close_frames_keep_their_order():
-    data = text("a") + frame(0x9, b"ping!") + text("b") + frame(0x8, struct.pack("!H", 1000) + b"bye")
+    data = text_frame_bytes("a") + ping_frame_bytes(b"ping!") + text_frame_bytes("b") + close_frame_bytes(1000, b"bye")
     session, (messages, out) = both(data)
     assert messages == ["a", "b"]
     # echo a, pong, echo b, close echo: in that order on the wire
@@ -140,7 +120,7 @@ def test_interleaved_ping_and_close_frames_keep_their_order():
 
 
 def test_fragmented_message_is_reassembled_by_autobahn():
-    data = text("frag", fin=False) + frame(0x0, b"ment", fin=False) + frame(0x0, b"ed") + text("next")
+    data = text_frame_bytes("frag", fin=False) + client_frame(0x0, b"ment", fin=False) + client_frame(0x0, b"ed") + text_frame_bytes("next")
     session, (messages, _) = both(data, [3, 9])
     assert messages == ["fragmented", "next"]
 
@@ -148,11 +128,11 @@ def test_fragmented_message_is_reassembled_by_autobahn():
 @pytest.mark.parametrize(
     "bad",
     [
-        text("ok") + frame(0x1, b"\xff\xfe"),  # invalid UTF-8
-        text("ok") + frame(0x1, b"caf\xc3"),  # truncated sequence at the end
-        text("ok") + frame(0x1, b"\xed\xa0\x80"),  # a surrogate
+        text_frame_bytes("ok") + client_frame(0x1, b"\xff\xfe"),  # invalid UTF-8
+        text_frame_bytes("ok") + client_frame(0x1, b"caf\xc3"),  # truncated sequence at the end
+        text_frame_bytes("ok") + client_frame(0x1, b"\xed\xa0\x80"),  # a surrogate
         # invalid at a fragment boundary: c3 then a non-continuation byte
-        text("ok") + frame(0x1, b"caf\xc3", fin=False) + frame(0x0, b"(", fin=True),
+        text_frame_bytes("ok") + client_frame(0x1, b"caf\xc3", fin=False) + client_frame(0x0, b"(", fin=True),
     ],
 )
 def test_invalid_utf8_closes_with_1007(bad):
@@ -162,13 +142,13 @@ def test_invalid_utf8_closes_with_1007(bad):
 
 
 def test_utf8_split_across_fragments_is_valid():
-    data = frame(0x1, b"caf\xc3", fin=False) + frame(0x0, b"\xa9")
+    data = client_frame(0x1, b"caf\xc3", fin=False) + client_frame(0x0, b"\xa9")
     session, (messages, _) = both(data)
     assert messages == ["café"]
 
 
 def test_oversize_message_closes_with_1009():
-    data = text("small") + binary(b"x" * 200)
+    data = text_frame_bytes("small") + binary_frame_bytes(b"x" * 200)
     session, (messages, out) = both(data, max_message_size=100)
     assert messages == ["small"]
     assert struct.pack("!H", 1009) in out
@@ -177,16 +157,16 @@ def test_oversize_message_closes_with_1009():
 @pytest.mark.parametrize(
     "bad",
     [
-        text("x", rsv=1),
-        text("x", rsv=4),
-        frame(0x3, b"x"),  # reserved data opcode
-        frame(0xB, b"x"),  # reserved control opcode
-        text("x", mask=None),  # unmasked client frame
-        text("x" * 10, long_form=True),  # non-minimal 16-bit length
+        text_frame_bytes("x", rsv=1),
+        text_frame_bytes("x", rsv=4),
+        client_frame(0x3, b"x"),  # reserved data opcode
+        client_frame(0xB, b"x"),  # reserved control opcode
+        text_frame_bytes("x", mask=None),  # unmasked client frame
+        text_frame_bytes("x" * 10, long_form=True),  # non-minimal 16-bit length
     ],
 )
 def test_protocol_violations_close_with_1002(bad):
-    session, (messages, out) = both(text("ok") + bad + text("never"))
+    session, (messages, out) = both(text_frame_bytes("ok") + bad + text_frame_bytes("never"))
     assert messages == ["ok"]
     assert struct.pack("!H", 1002) in out
 
@@ -236,7 +216,7 @@ def test_subclass_with_streaming_hooks_uses_the_stock_path(monkeypatch):
     session = Session(True)
     assert isinstance(session.protocol, Streaming)
     assert not session.protocol._fast_rx
-    messages, _ = session.feed(text("hi"))
+    messages, _ = session.feed(text_frame_bytes("hi"))
     assert messages == ["hi"] and frames
 
 
@@ -244,7 +224,7 @@ def test_kill_switch_env(monkeypatch):
     monkeypatch.setenv(FASTPATH_ENV, "0")
     session = Session(True)
     assert not session.protocol._fast_rx and not session.protocol._fast_tx
-    messages, out = session.feed(text("hi"))
+    messages, out = session.feed(text_frame_bytes("hi"))
     assert messages == ["hi"] and session.stock_calls == 1
 
 
@@ -254,7 +234,7 @@ def test_failed_self_check_falls_back(monkeypatch):
     monkeypatch.setattr(_selfcheck, "_checked", False)
     session = Session(True)
     assert not isinstance(session.protocol, _fastpath.FastPathMixin)
-    messages, _ = session.feed(text("hi") + binary(b"b"))
+    messages, _ = session.feed(text_frame_bytes("hi") + binary_frame_bytes(b"b"))
     assert messages == ["hi", b"b"] and session.stock_calls >= 1
 
 
@@ -266,7 +246,7 @@ def test_app_closing_mid_read_hands_the_rest_to_autobahn():
 
     component = CloseOnFirst()
     peer = WsPeer(stack=HttpServer(WsServer(component, log_connections=False)), one_byte_at_a_time=False).open()
-    peer.memory.transport.protocol.dataReceived(text("one") + text("two"))
+    peer.memory.transport.protocol.dataReceived(text_frame_bytes("one") + text_frame_bytes("two"))
     out = peer.memory.take()
     assert component.messages()[0] == "one"
     assert out.startswith(b"\x88") and struct.pack("!H", 4000) in out
@@ -285,8 +265,8 @@ def test_unmask_matches_reference(n, impl):
     if UNMASKERS[impl] is None:
         pytest.skip("the C helper is not built (no compiler at install time)")
     payload = os.urandom(n)
-    expected = bytes(b ^ MASK[i % 4] for i, b in enumerate(payload))
-    assert UNMASKERS[impl](MASK, payload) == expected
+    expected = bytes(b ^ CLIENT_MASK[i % 4] for i, b in enumerate(payload))
+    assert UNMASKERS[impl](CLIENT_MASK, payload) == expected
 
 
 def test_c_helper_is_built_in_ci():
@@ -303,7 +283,7 @@ def test_c_helper_is_built_in_ci():
 def test_pure_python_fast_path(monkeypatch, impl):
     """The fast path without the C helper gives the same results."""
     monkeypatch.setattr(_fastpath, "unmask", UNMASKERS[impl])
-    data = ORDINARY[:-65543] + text("é" * 300)  # without the frame too big to self-buffer
+    data = ORDINARY[:-65543] + text_frame_bytes("é" * 300)  # without the frame too big to self-buffer
     for cuts in ([], [200], [1500]):
         session, (messages, _) = both(data, cuts)
         assert len(messages) == 8 and messages[-1] == "é" * 300
@@ -313,7 +293,7 @@ def test_pure_python_fast_path(monkeypatch, impl):
 def test_a_frame_dripped_byte_by_byte_is_streamed_by_autobahn():
     """A frame still incomplete after two reads goes to Autobahn (no re-joining per byte)."""
     payload = os.urandom(5000)
-    data = binary(payload) + text("next")
+    data = binary_frame_bytes(payload) + text_frame_bytes("next")
     session = Session(True)
     for k in range(3000):
         session.memory.transport.protocol.dataReceived(data[k : k + 1])

@@ -5,9 +5,7 @@ grow the server's memory without bound, and reading can be paused.
 
 from __future__ import annotations
 
-import base64
 import os
-import socket
 import struct
 
 from twisted.internet import reactor
@@ -18,8 +16,10 @@ from twisted.trial.unittest import TestCase
 
 from ratchetpy import HttpServer, IoServer, WsServer
 from ratchetpy.testing import RecordingComponent
-from tests.support.memory import seconds
-from tests.support.memory import ws_protocol
+from tests.support.loopback import raw_ws_client
+from tests.support.memory import WsPeer, ws_protocol
+from tests.support.timing import seconds
+from tests.support.wire import parse_server_frames, text_frame_bytes
 
 LIMIT = 256 * 1024
 CHUNK = b"x" * 65536
@@ -53,30 +53,6 @@ class Holder(RecordingComponent):
             self.drained.callback(conn)
 
 
-def raw_handshake(port: int) -> socket.socket:
-    """A blocking client that completes the handshake and reads nothing more."""
-    sock = socket.create_connection(("127.0.0.1", port))
-    key = base64.b64encode(os.urandom(16)).decode()
-    sock.sendall(
-        (
-            "GET / HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\n"
-            f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
-            "Sec-WebSocket-Version: 13\r\n\r\n"
-        ).encode()
-    )
-    head = b""
-    while b"\r\n\r\n" not in head:
-        head += sock.recv(1)
-    assert head.startswith(b"HTTP/1.1 101"), head
-    return sock
-
-
-def masked(opcode: int, payload: bytes) -> bytes:
-    mask = b"\x01\x02\x03\x04"
-    body = bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
-    return bytes((0x80 | opcode, 0x80 | len(payload))) + mask + body
-
-
 class _Server:
     timeout = 30  # trial: a broken stream must fail, not hang the suite
     @inlineCallbacks
@@ -88,7 +64,7 @@ class _Server:
         return port.getHost().port
 
     def open_client(self, port):
-        d = deferToThread(raw_handshake, port)
+        d = deferToThread(raw_ws_client, port)
 
         def keep(sock):
             self.addCleanup(sock.close)
@@ -124,7 +100,7 @@ class SlowReaderTests(_Server, TestCase):
                     if not chunk:
                         break
                     total += len(chunk)
-            except socket.timeout:
+            except TimeoutError:
                 pass
             return total
 
@@ -136,7 +112,7 @@ class SlowReaderTests(_Server, TestCase):
     def test_close_policy_closes_a_slow_reader_with_1008(self):
         component = Holder()
         port = yield self.serve(component, overflow_policy="close", close_timeout=0.2)
-        sock = yield self.open_client(port)
+        yield self.open_client(port)  # a client that never reads
         conn = yield component.opened
         peak = 0
         for _ in range(400):
@@ -155,7 +131,7 @@ class SlowReaderTests(_Server, TestCase):
         sock = yield self.open_client(port)
         conn = yield component.opened
         conn.pause_reading()
-        yield deferToThread(sock.sendall, masked(1, b"one") + masked(1, b"two"))
+        yield deferToThread(sock.sendall, text_frame_bytes("one") + text_frame_bytes("two"))
         yield deferLater(reactor, 0.2, lambda: None)
         self.assertEqual(component.messages(), [])
         conn.resume_reading()
@@ -178,31 +154,12 @@ class SendBufferUnitTests(TestCase):
             WsServer(RecordingComponent(), max_buffered_bytes=0)
 
     def test_buffered_amount_is_zero_on_memory_transport(self):
-        from tests.support.memory import WsPeer
-
         peer = WsPeer(RecordingComponent()).open()
         conn = ws_protocol(peer.memory.conn).conn
         conn.send("x")
         self.assertEqual(conn.buffered_amount, 0)
         self.assertEqual(conn.dropped_messages, 0)
         self.assertEqual(struct.calcsize("!H"), 2)
-
-
-def parse_server_frames(data: bytes) -> list[bytes]:
-    """Unmasked server frames -> payloads (binary, final frames only)."""
-    out, i = [], 0
-    while i < len(data):
-        n = data[i + 1] & 0x7F
-        j = i + 2
-        if n == 126:
-            n = struct.unpack("!H", data[j : j + 2])[0]
-            j += 2
-        elif n == 127:
-            n = struct.unpack("!Q", data[j : j + 8])[0]
-            j += 8
-        out.append(data[j : j + n])
-        i = j + n
-    return out
 
 
 class BroadcastIntegrityTests(_Server, TestCase):
@@ -232,5 +189,5 @@ class BroadcastIntegrityTests(_Server, TestCase):
             return data
 
         data = yield deferToThread(read_all)
-        self.assertEqual(parse_server_frames(data), messages)
+        self.assertEqual([payload for _, payload in parse_server_frames(data)], messages)
         yield component.drained

@@ -10,12 +10,11 @@ from ratchetpy import EchoServer, HttpServer, WsServer, WsServerInterface
 from ratchetpy.http.request import parse_request_head
 from ratchetpy.testing import RecordingComponent
 from ratchetpy.websocket.handshake import negotiate
-
 from tests.support.memory import MemoryConnection
+from tests.support.wire import WS_ACCEPT, WS_KEY, handshake_request
 
-KEY = "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
-UPGRADE = "Upgrade: websocket\r\nConnection: Upgrade\r\n"
-GOOD = "GET / HTTP/1.1\r\nHost: 127.0.0.1:9101\r\n" + UPGRADE + KEY + "Sec-WebSocket-Version: 13\r\n"
+# The request head of the PHP transcript, without its blank line (tests add header lines).
+GOOD = handshake_request(host="127.0.0.1:9101", end=False).decode()
 
 
 class WampLike(RecordingComponent, WsServerInterface):
@@ -60,7 +59,7 @@ REFUSALS = [
     ),
     (
         "bad key",
-        GOOD.replace("dGhlIHNhbXBsZSBub25jZQ==", "short") + "\r\n",
+        GOOD.replace(WS_KEY, "short") + "\r\n",
         "HTTP/1.1 400 Invalid Sec-WebSocket-Key",
         ["X-Powered-By"],
     ),
@@ -115,7 +114,7 @@ def test_accept():
     """A valid handshake gets 101 with the RFC 6455 accept value; TCP stays open."""
     status_line, headers, _, connected = respond(GOOD + "\r\n")
     assert status_line == "HTTP/1.1 101 Switching Protocols"
-    assert ("Sec-WebSocket-Accept", "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=") in headers
+    assert ("Sec-WebSocket-Accept", WS_ACCEPT) in headers
     assert dict(headers)["X-Powered-By"].startswith("ratchetpy/")
     assert connected
 
@@ -202,7 +201,7 @@ def test_invalid_host_is_refused(host):
 @pytest.mark.parametrize("key", ["dGhlIHNhbXBsZSBub25jZQ==\xa0", "dGhlIHNhbXBsZSBub25jZQ===", "dGhlIHNhbXBsZSBub25jZQ"])
 def test_key_must_be_exactly_24_base64_characters(key):
     """No trailing non-HTTP whitespace, excess or missing padding: Ratchet's 400."""
-    status_line = respond(GOOD.replace("dGhlIHNhbXBsZSBub25jZQ==", key) + "\r\n")[0]
+    status_line = respond(GOOD.replace(WS_KEY, key) + "\r\n")[0]
     assert status_line == "HTTP/1.1 400 Invalid Sec-WebSocket-Key"
 
 

@@ -13,8 +13,9 @@ from websockets.sync.client import connect
 
 from ratchetpy import HttpServer, IoServer, WsServer
 from ratchetpy.testing import RecordingComponent
-from tests.support.memory import seconds
 from tests.support.memory import ws_protocol
+from tests.support.timing import seconds
+from tests.support.tls import self_signed
 
 
 class LoopbackTests(TestCase):
@@ -81,13 +82,8 @@ class TlsTests(TestCase):
     def test_fast_path_over_tls_writes_through_the_transport(self):
         """TLS: frames still take the fast receive path; sends go through TLS's write."""
         import ssl
-        import tempfile
 
-        from pathlib import Path
-
-        from tests.support.tls import self_signed
-
-        cert, key = self_signed(Path(tempfile.mkdtemp()))
+        cert, key = self_signed()
         component = RecordingComponent(echo=True)
         ws = WsServer(component, log_connections=False)
         server = IoServer(

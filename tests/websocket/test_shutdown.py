@@ -7,7 +7,6 @@ from websockets.frames import Close
 
 from ratchetpy import HttpServer, WsServer
 from ratchetpy.testing import RecordingComponent
-
 from tests.support.memory import WsPeer
 
 

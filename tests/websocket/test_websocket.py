@@ -1,32 +1,15 @@
 """WsServer over an in-memory transport: messages, closes, errors, limits, keepalive."""
 
-import os
-import struct
 
 import pytest
 from twisted.internet.testing import MemoryReactorClock
 from twisted.logger import globalLogPublisher
-from twisted.internet.testing import EventLoggingObserver
 from websockets.frames import Close, Frame, Opcode
 
 from ratchetpy import EchoServer, HttpServer, MessageComponentInterface, WsServer
 from ratchetpy.testing import RecordingComponent
-
-from tests.support.memory import WsPeer, binary, text
-
-
-def masked(opcode: int, payload: bytes, fin: bool = True, rsv: int = 0, mask: bool = True) -> bytes:
-    first = (0x80 if fin else 0) | (rsv << 4) | opcode
-    key = os.urandom(4) if mask else b""
-    n = len(payload)
-    if n < 126:
-        head = bytes((first, (0x80 if mask else 0) | n))
-    elif n < 65536:
-        head = bytes((first, (0x80 if mask else 0) | 126)) + struct.pack("!H", n)
-    else:
-        head = bytes((first, (0x80 if mask else 0) | 127)) + struct.pack("!Q", n)
-    body = bytes(b ^ key[i % 4] for i, b in enumerate(payload)) if mask else payload
-    return head + key + body
+from tests.support.memory import WsPeer, binary_event, text_event
+from tests.support.wire import client_frame
 
 
 def closes(events):
@@ -37,8 +20,8 @@ def test_text_stays_text_and_binary_stays_binary():
     """Text arrives as str and is echoed as text; binary arrives as bytes, echoed as binary."""
     component = RecordingComponent(echo=True)
     peer = WsPeer(component).open()
-    assert peer.send_text("héllo") == [text("héllo")]
-    assert peer.send_binary(b"\x00\xff\xfe") == [binary(b"\x00\xff\xfe")]
+    assert peer.send_text("héllo") == [text_event("héllo")]
+    assert peer.send_binary(b"\x00\xff\xfe") == [binary_event(b"\x00\xff\xfe")]
     assert component.messages() == ["héllo", b"\x00\xff\xfe"]
 
 
@@ -47,19 +30,19 @@ def test_first_frame_in_the_handshake_read_is_delivered():
     component = RecordingComponent(echo=True)
     peer = WsPeer(component, one_byte_at_a_time=False)
     peer.client.send_request(peer.client.connect())
-    together = b"".join(peer.client.data_to_send()) + masked(1, b"early")
+    together = b"".join(peer.client.data_to_send()) + client_frame(1, b"early")
     peer.memory.feed(together, one_byte_at_a_time=False)
     peer.client.receive_data(peer.memory.take())
     events = peer.client.events_received()
     assert events[0].status_code == 101
-    assert events[1:] == [text("early")]
+    assert events[1:] == [text_event("early")]
 
 
 def test_several_frames_in_one_read():
     """Two frames in one read give two messages, in order."""
     component = RecordingComponent(echo=True)
     peer = WsPeer(component).open()
-    peer.memory.feed(masked(1, b"one") + masked(1, b"two"), one_byte_at_a_time=False)
+    peer.memory.feed(client_frame(1, b"one") + client_frame(1, b"two"), one_byte_at_a_time=False)
     assert component.messages() == ["one", "two"]
 
 
@@ -68,7 +51,7 @@ def test_fragmented_message_with_ping_in_between():
     component = RecordingComponent(echo=True)
     peer = WsPeer(component).open()
     peer.memory.feed(
-        masked(1, b"frag-", fin=False) + masked(9, b"abc") + masked(0, b"ment-", fin=False) + masked(0, b"ed")
+        client_frame(1, b"frag-", fin=False) + client_frame(9, b"abc") + client_frame(0, b"ment-", fin=False) + client_frame(0, b"ed")
     )
     peer.client.receive_data(peer.memory.take())
     events = peer.client.events_received()
@@ -184,7 +167,7 @@ def test_exception_goes_to_on_error_and_connection_stays_open(where):
     events = peer.send_text("still here")
     assert [type(e) for e in component.errors] == [KeyError if where == "open" else ValueError]
     if where == "open":
-        assert events == [text("still here")]
+        assert events == [text_event("still here")]
     assert peer.memory.transport.connected
 
 
@@ -225,7 +208,7 @@ def test_oversized_fragmented_message_closes_1009():
     """The limit applies to the reassembled message, not only to frames."""
     component = RecordingComponent()
     peer = WsPeer(stack=HttpServer(WsServer(component, max_message_size=100))).open()
-    peer.memory.feed(masked(1, b"a" * 60, fin=False) + masked(0, b"b" * 60), one_byte_at_a_time=False)
+    peer.memory.feed(client_frame(1, b"a" * 60, fin=False) + client_frame(0, b"b" * 60), one_byte_at_a_time=False)
     peer.client.receive_data(peer.memory.take())
     assert [c.code for c in closes(peer.client.events_received())] == [1009]
     assert component.messages() == []
@@ -234,12 +217,12 @@ def test_oversized_fragmented_message_closes_1009():
 @pytest.mark.parametrize(
     "frame,code",
     [
-        (masked(1, b"\xff\xfe"), 1007),
-        (masked(1, b"ok", mask=False), 1002),
-        (masked(1, b"ok", rsv=4), 1002),
-        (masked(3, b"ok"), 1002),
-        (masked(0, b"ok"), 1002),
-        (masked(9, b"x" * 126), 1002),
+        (client_frame(1, b"\xff\xfe"), 1007),
+        (client_frame(1, b"ok", mask=None), 1002),
+        (client_frame(1, b"ok", rsv=4), 1002),
+        (client_frame(3, b"ok"), 1002),
+        (client_frame(0, b"ok"), 1002),
+        (client_frame(9, b"x" * 126), 1002),
     ],
     ids=["invalid-utf8", "unmasked", "rsv", "opcode-3", "continuation-first", "big-ping"],
 )
@@ -308,7 +291,7 @@ def test_no_timer_left_when_peer_drops_after_our_close():
     clock = MemoryReactorClock()
     component = Closer()
     peer = WsPeer(stack=HttpServer(WsServer(component, close_timeout=2)), reactor=clock).open()
-    peer.memory.feed(masked(1, b"x"), one_byte_at_a_time=False)
+    peer.memory.feed(client_frame(1, b"x"), one_byte_at_a_time=False)
     assert [c.active() for c in clock.getDelayedCalls()] == [True]
     peer.memory.lose()
     assert component.kinds() == ["open", "message", "close"]

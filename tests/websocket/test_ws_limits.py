@@ -16,32 +16,23 @@ from typing import Any
 import pytest
 from twisted.logger import globalLogPublisher
 
-from tests.support.memory import ws_protocol
 from ratchetpy import HttpServer, WsServer
 from ratchetpy.testing import RecordingComponent
-from ratchetpy.websocket._limits import BYTES_PER_FRAGMENT, MIN_MESSAGE_FRAGMENTS, fragment_limit
-from tests.support.memory import MemoryConnection
-from tests.websocket.test_close_frames import HANDSHAKE, client_frame, close_payload, server_close
+from ratchetpy.websocket._limits import (
+    BYTES_PER_FRAGMENT,
+    MIN_MESSAGE_FRAGMENTS,
+    fragment_limit,
+)
+from tests.support.memory import MemoryConnection, open_memory, ws_protocol
+from tests.support.wire import (
+    client_frame,
+    close_payload,
+    fragmented_bytes,
+    handshake_request,
+    server_close_bytes,
+)
 
 PATHS = pytest.mark.parametrize("fast_path", [True, False], ids=["fast", "stock"])
-
-
-def open_memory(component: Any, **options: Any) -> MemoryConnection:
-    memory = MemoryConnection(HttpServer(WsServer(component, log_connections=False, **options)))
-    memory.feed(HANDSHAKE + b"\r\n", False)
-    assert memory.take().startswith(b"HTTP/1.1 101 ")
-    return memory
-
-
-def fragmented(opcode: int, payload: bytes, size: int) -> bytes:
-    """``payload`` as a message of ``size``-byte fragments (at least one frame)."""
-    pieces = [payload[i : i + size] for i in range(0, len(payload), size)] or [b""]
-    frames = []
-    for index, piece in enumerate(pieces):
-        frames.append(
-            client_frame(opcode if index == 0 else 0, piece, fin=index == len(pieces) - 1)
-        )
-    return b"".join(frames)
 
 
 def feed_in_reads(memory: MemoryConnection, wire: bytes, read: int = 65536) -> None:
@@ -74,7 +65,7 @@ def test_one_mib_in_16_kib_fragments_with_a_ping_between(fast_path: bool) -> Non
     component = RecordingComponent()
     memory = open_memory(component, fast_path=fast_path)
     payload = os.urandom(1024 * 1024)
-    wire = fragmented(2, payload, 16384)
+    wire = fragmented_bytes(2, payload, 16384)
     middle = 32 * (8 + 16384)  # each frame: 8 header bytes (16-bit length, mask) + payload
     assert wire[middle : middle + 2] == b"\x00\xfe"  # a continuation frame starts here
     feed_in_reads(memory, wire[:middle] + client_frame(9, b"ping?") + wire[middle:])
@@ -111,16 +102,16 @@ def test_too_many_fragments_closes_with_1009(fast_path: bool) -> None:
     component = RecordingComponent()
     memory = open_memory(component, fast_path=fast_path, max_message_size=65536)
     assert fragment_limit(65536, None) == 1024
-    feed_in_reads(memory, fragmented(2, b"x" * 1024, 1))
+    feed_in_reads(memory, fragmented_bytes(2, b"x" * 1024, 1))
     assert component.messages() == [b"x" * 1024]
     logged: list[dict[str, Any]] = []
     globalLogPublisher.addObserver(logged.append)
     try:
-        feed_in_reads(memory, fragmented(2, b"y" * 5000, 1))
+        feed_in_reads(memory, fragmented_bytes(2, b"y" * 5000, 1))
     finally:
         globalLogPublisher.removeObserver(logged.append)
     reason = b"message split into more than 1024 fragments"
-    assert memory.take() == server_close(1009, reason)
+    assert memory.take() == server_close_bytes(1009, reason)
     assert not memory.transport.connected and not memory.transport.aborted
     assert component.messages() == [b"x" * 1024]
     assert component.events[-1][1].close_code == 1006
@@ -133,10 +124,10 @@ def test_configured_limit_on_the_server_class() -> None:
     component = RecordingComponent()
     memory = open_memory(component)
     type(ws_protocol(memory.conn))._max_message_fragments = 3
-    memory.feed(fragmented(1, b"abc", 1), False)
+    memory.feed(fragmented_bytes(1, b"abc", 1), False)
     assert component.messages() == ["abc"]
-    memory.feed(fragmented(1, b"abcd", 1), False)
-    assert memory.take() == server_close(1009, b"message split into more than 3 fragments")
+    memory.feed(fragmented_bytes(1, b"abcd", 1), False)
+    assert memory.take() == server_close_bytes(1009, b"message split into more than 3 fragments")
 
 
 def test_fragment_limit_rule() -> None:
@@ -156,7 +147,7 @@ def test_memory_is_bounded_by_the_payload_not_the_fragments(fast_path: bool) -> 
     memory = open_memory(component, fast_path=fast_path)
     type(ws_protocol(memory.conn))._max_message_fragments = 0  # measure the assembly alone
     count = 20000
-    wire = fragmented(2, b"z" * count, 1)
+    wire = fragmented_bytes(2, b"z" * count, 1)
     body, last = wire[:-7], wire[-7:]  # the final 1-byte frame is 7 bytes on the wire
     reads = [body[i : i + 65536] for i in range(0, len(body), 65536)]
     tracemalloc.start()
@@ -191,8 +182,8 @@ def test_subclass_with_its_own_streaming_hook_gets_autobahns_assembly() -> None:
     ws._factory_for(memory.reactor)
     ws._protocol_class = type("Custom", (OwnAssembly, ws._protocol_class), {})
     OwnAssembly.frames = []
-    memory.feed(HANDSHAKE + b"\r\n", False)
-    memory.feed(fragmented(2, b"abc", 1), False)
+    memory.feed(handshake_request(), False)
+    memory.feed(fragmented_bytes(2, b"abc", 1), False)
     assert OwnAssembly.frames == [[b"a"], [b"b"], [b"c"]]
     assert component.messages() == [b"abc"]
     assert ws_protocol(memory.conn)._fast_rx is False  # as documented for such subclasses
@@ -203,7 +194,7 @@ def test_close_reply_after_1009_is_not_needed(fast_path: bool) -> None:
     """After the 1009 the server processes nothing more: a close reply gets no answer."""
     component = RecordingComponent()
     memory = open_memory(component, fast_path=fast_path, max_message_size=65536)
-    feed_in_reads(memory, fragmented(2, b"y" * 1100, 1)[:-7])
-    assert memory.take() == server_close(1009, b"message split into more than 1024 fragments")
+    feed_in_reads(memory, fragmented_bytes(2, b"y" * 1100, 1)[:-7])
+    assert memory.take() == server_close_bytes(1009, b"message split into more than 1024 fragments")
     memory.feed(client_frame(8, close_payload(1009)), False)
     assert memory.take() == b""
