@@ -16,6 +16,7 @@ from ratchetpy import App, ConfigurationError, IoServer
 from ratchetpy.server.backlog import DEFAULT_BACKLOG
 from ratchetpy.tap import Options, makeService
 from ratchetpy.testing import RecordingComponent
+from tests.support.ci import require_tool
 
 
 def test_default_is_more_than_twisteds() -> None:
@@ -110,8 +111,7 @@ class RealSocketTests(TestCase):
         The kernel's listen queue is DEFAULT_BACKLOG, capped by net.core.somaxconn
         (``ss`` shows a listening socket's queue size as Send-Q).
         """
-        if shutil.which("ss") is None:
-            raise self.skipTest("needs ss (iproute2)")
+        require_tool(shutil.which("ss") is not None, "ss is not installed", "apt-get install iproute2")
         server = IoServer.factory(RecordingComponent(), 0, "127.0.0.1", reactor=global_reactor)
         port = self.successResultOf(server.listen())
         self.addCleanup(server.stopService)

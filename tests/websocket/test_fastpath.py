@@ -17,6 +17,7 @@ from ratchetpy.testing import RecordingComponent
 from ratchetpy.websocket import _fastpath
 from ratchetpy.websocket._selfcheck import FASTPATH_ENV
 from ratchetpy.websocket.protocol import FastWsServerProtocol
+from tests.support.ci import require_tool
 from tests.support.memory import WsPeer, ws_protocol
 from tests.support.wire import (
     CLIENT_MASK,
@@ -252,6 +253,12 @@ def test_app_closing_mid_read_hands_the_rest_to_autobahn():
     assert out.startswith(b"\x88") and struct.pack("!H", 4000) in out
 
 
+C_HELPER_MISSING = "the C helper ratchetpy.websocket._speedups is not built"
+BUILD_C_HELPER = (
+    "install with a C compiler (pip install -e . --config-settings editable_mode=compat, "
+    "or python setup.py build_ext --inplace)"
+)
+
 UNMASKERS = {
     "python": _fastpath._py_unmask,
     "python+nvx": _fastpath._unmask_nvx if _fastpath._nvx_unmask else _fastpath._py_unmask,
@@ -262,20 +269,15 @@ UNMASKERS = {
 @pytest.mark.parametrize("impl", sorted(UNMASKERS))
 @pytest.mark.parametrize("n", [0, 1, 3, 4, 5, 7, 8, 9, 127, 511, 512, 513, 4096, 70001])
 def test_unmask_matches_reference(n, impl):
-    if UNMASKERS[impl] is None:
-        pytest.skip("the C helper is not built (no compiler at install time)")
+    require_tool(UNMASKERS[impl] is not None, C_HELPER_MISSING, BUILD_C_HELPER)
     payload = os.urandom(n)
     expected = bytes(b ^ CLIENT_MASK[i % 4] for i, b in enumerate(payload))
     assert UNMASKERS[impl](CLIENT_MASK, payload) == expected
 
 
 def test_c_helper_is_built_in_ci():
-    """CI installs with a compiler: the C helper must be there (and is the default)."""
-    import shutil
-
-    if not (os.environ.get("CI") and shutil.which("cc")):
-        pytest.skip("only checked in CI")
-    assert _fastpath._c_unmask is not None, "ratchetpy.websocket._speedups did not build"
+    """CI installs with a compiler: the C helper must be there, and be the default."""
+    require_tool(_fastpath._c_unmask is not None, C_HELPER_MISSING, BUILD_C_HELPER)
     assert _fastpath.unmask is _fastpath._c_unmask
 
 
