@@ -4,7 +4,7 @@ Every Autobahn/Twisted internal ratchetpy relies on is still there.
 These fail loudly when an upgrade moves a private name; the fast path would
 then switch itself off on the first WsServer (see ``_selfcheck``), so
 production stays correct, but the upgrade needs re-verifying: run this
-file, ``tests/test_fastpath.py`` and the Autobahn TestSuite
+file, ``tests/websocket/test_fastpath.py`` and the Autobahn TestSuite
 (``tests/conformance/ats.py``), then add the versions to VERIFIED_VERSIONS.
 """
 
