@@ -1,28 +1,20 @@
-"""App: Ratchet's facade, its wrapping rules, and graceful shutdown."""
+"""App: Ratchet's facade and its wrapping rules, in memory (on real sockets: integration/test_app_loopback.py)."""
 
 from __future__ import annotations
 
 import sys
 import types
-import urllib.error
-import urllib.request
 
 import pytest
-from twisted.internet import defer, threads
 from twisted.internet.testing import MemoryReactor
-from twisted.trial import unittest
-from websockets.exceptions import ConnectionClosed, InvalidStatus
-from websockets.sync.client import connect
 
 from ratchetpy import EchoServer, WsServer
-from ratchetpy.app import App, ListenError, wrap_component
+from ratchetpy.app import App, wrap_component
 from ratchetpy.exceptions import ComponentError
 from ratchetpy.http.controllers import HealthCheck
 from ratchetpy.http.origin import OriginCheck
-from ratchetpy.testing import RecordingComponent
-
-from .helpers import seconds
-from .test_router import handshake, send
+from tests.support.memory import http_exchange
+from tests.support.wire import handshake_request
 
 
 def test_defaults_are_ratchets():
@@ -93,22 +85,22 @@ def test_gates_in_ratchets_order():
     """404 (path/Host), 405, 403, then the handshake's 426 — as Ratchet's App."""
     app = App("localhost", reactor=MemoryReactor())
     app.route("/echo", EchoServer(), ["example.com"])
-    assert send(app.router, handshake("/nope"))[0].startswith(b"HTTP/1.1 404 ")
-    assert send(app.router, handshake(host="127.0.0.1"))[0].startswith(b"HTTP/1.1 404 ")
-    assert send(app.router, handshake(method="PUT"))[0].startswith(b"HTTP/1.1 405 ")
-    assert send(app.router, handshake())[0].startswith(b"HTTP/1.1 403 ")
+    assert http_exchange(app.router, handshake_request("/nope"))[0].startswith(b"HTTP/1.1 404 ")
+    assert http_exchange(app.router, handshake_request("/echo", host="127.0.0.1"))[0].startswith(b"HTTP/1.1 404 ")
+    assert http_exchange(app.router, handshake_request("/echo", method="PUT"))[0].startswith(b"HTTP/1.1 405 ")
+    assert http_exchange(app.router, handshake_request("/echo"))[0].startswith(b"HTTP/1.1 403 ")
     plain = b"GET /echo HTTP/1.1\r\nHost: localhost\r\nOrigin: http://example.com\r\n\r\n"
-    assert send(app.router, plain)[0].startswith(b"HTTP/1.1 426 ")
-    ok = handshake(extra="Origin: https://example.com:8443\r\n")
-    assert send(app.router, ok)[0].startswith(b"HTTP/1.1 101 ")
+    assert http_exchange(app.router, plain)[0].startswith(b"HTTP/1.1 426 ")
+    ok = handshake_request("/echo", extra="Origin: https://example.com:8443\r\n")
+    assert http_exchange(app.router, ok)[0].startswith(b"HTTP/1.1 101 ")
 
 
 def test_route_http_host_overrides_the_apps():
     """route(..., http_host=) makes that route answer another host."""
     app = App("localhost", reactor=MemoryReactor())
     app.route("/echo", EchoServer(), ["*"], http_host="chat.example.com")
-    assert send(app.router, handshake(host="localhost"))[0].startswith(b"HTTP/1.1 404 ")
-    assert send(app.router, handshake(host="chat.example.com"))[0].startswith(b"HTTP/1.1 101 ")
+    assert http_exchange(app.router, handshake_request("/echo", host="localhost"))[0].startswith(b"HTTP/1.1 404 ")
+    assert http_exchange(app.router, handshake_request("/echo", host="chat.example.com"))[0].startswith(b"HTTP/1.1 101 ")
 
 
 def test_tls_dict_listens_with_ssl(tls_files):
@@ -129,168 +121,15 @@ def test_listen_endpoints_replace_port():
     assert app.servers[0].app is app.servers[1].app
 
 
-@pytest.fixture
-def tls_files(tmp_path):
-    from .tlsutil import self_signed
-
-    return self_signed(tmp_path)
-
-
-class LoopbackTests(unittest.TestCase):
-    """App on real loopback sockets, with the websockets client in threads."""
-
-    timeout = 20
-
-    def setUp(self):
-        from twisted.internet import reactor
-
-        self.chat = RecordingComponent()
-        self.peers = []
-
-        chat = self.chat
-
-        class Chat(RecordingComponent):
-            def on_open(self, conn):
-                super().on_open(conn)
-                chat.events.append(("open", conn))
-
-            def on_message(self, conn, msg):
-                for event in self.events:
-                    if event[0] == "open" and event[1] is not conn and not event[1].closing:
-                        event[1].send(msg)
-
-            def on_close(self, conn):
-                chat.events.append(("close", conn))
-
-        self.app = App("localhost", 0, reactor=reactor, shutdown_timeout=seconds(5))
-        self.app.route("/chat", Chat(), ["*"])
-        self.app.route("/health", HealthCheck(), ["*"])
-        self.app.privilegedStartService()
-        self.app.startService()
-        self.port = self.app.servers[0].port.getHost().port
-        self.addCleanup(self._stop)
-
-    def _stop(self):
-        if self.app.running:
-            return self.app.stopService()
-        return None
-
-    def url(self, path):
-        return f"ws://localhost:{self.port}{path}"
-
-    @defer.inlineCallbacks
-    def test_two_clients_chat(self):
-        """A message from one client reaches the other, not the sender."""
-
-        def talk():
-            with connect(self.url("/chat")) as a, connect(self.url("/chat")) as b:
-                a.send("hello")
-                return b.recv(timeout=seconds(5))
-
-        self.assertEqual((yield threads.deferToThread(talk)), "hello")
-
-    @defer.inlineCallbacks
-    def test_health_check_and_404(self):
-        """Plain HTTP routes answer; unknown paths get 404."""
-
-        def fetch():
-            with urllib.request.urlopen(f"http://localhost:{self.port}/health") as r:
-                body = r.read()
-            try:
-                urllib.request.urlopen(f"http://localhost:{self.port}/nope")
-            except urllib.error.HTTPError as exc:
-                return body, exc.code
-
-        self.assertEqual((yield threads.deferToThread(fetch)), (b"ok\n", 404))
-
-    @defer.inlineCallbacks
-    def test_wrong_host_gets_404(self):
-        """Connecting as 127.0.0.1 when http_host is localhost gets 404 (Ratchet's rule)."""
-
-        def attempt():
-            try:
-                with connect(f"ws://127.0.0.1:{self.port}/chat"):
-                    return None
-            except InvalidStatus as exc:
-                return exc.response.status_code
-
-        self.assertEqual((yield threads.deferToThread(attempt)), 404)
-
-    @defer.inlineCallbacks
-    def test_stop_closes_every_client_with_1001(self):
-        """Stopping the App sends 1001 to each client and runs on_close for each."""
-        opened = defer.Deferred()
-        closed_codes = []
-
-        def client():
-            with connect(self.url("/chat")) as ws:
-                from twisted.internet import reactor
-
-                reactor.callFromThread(opened.callback, None)
-                try:
-                    ws.recv(timeout=seconds(10))
-                except ConnectionClosed:
-                    closed_codes.append(ws.close_code)
-
-        done = threads.deferToThread(client)
-        yield opened
-        yield self.app.stopService()
-        yield done
-        self.assertEqual(closed_codes, [1001])
-        kinds = [e[0] for e in self.chat.events]
-        self.assertEqual(kinds, ["open", "close"])
-        self.assertEqual(self.app.ws_servers[0].connections, [])
-
-    @defer.inlineCallbacks
-    def test_stop_drops_clients_that_do_not_answer(self):
-        """A client that never answers the close is dropped after the timeout."""
-        import socket
-
-        self.app.shutdown_timeout = 0.2
-        ws = self.app.ws_servers[0]
-        ws._set_options(closeHandshakeTimeout=30)
-        sock = socket.create_connection(("127.0.0.1", self.port))
-        self.addCleanup(sock.close)
-        sock.sendall(handshake("/chat", host=f"localhost:{self.port}"))
-        # Wait for the handshake to complete on the server.
-        while not ws.connections:
-            yield threads.deferToThread(lambda: None)
-        dropped = yield ws.close_all(1001, "bye", timeout=0.2)
-        self.assertEqual(dropped, 1)
-        self.assertEqual(ws.connections, [])
-        self.assertEqual([e[0] for e in self.chat.events], ["open", "close"])
-
-
-class ListenErrorTests(unittest.TestCase):
-    """A port in use is reported as one clear error."""
-
-    def test_port_in_use(self):
-        """privilegedStartService raises ListenError naming the endpoint and the fix."""
-        import socket
-
-        from twisted.internet import reactor
-
-        busy = socket.socket()
-        busy.bind(("127.0.0.1", 0))
-        busy.listen(1)
-        self.addCleanup(busy.close)
-        port = busy.getsockname()[1]
-        app = App(reactor=reactor, listen=[f"tcp:{port}:interface=127.0.0.1"])
-        with self.assertRaises(ListenError) as caught:
-            app.privilegedStartService()
-        self.assertIn(f"tcp:{port}", str(caught.exception))
-        self.assertIn("free port", str(caught.exception))
-
-
 def test_app_blacklist_refuses_blocked_peers():
     """app.blacklist sits under HttpServer: a blocked peer gets no answer at all."""
-    from .helpers import MemoryConnection
+    from tests.support.memory import MemoryConnection
 
     app = App("localhost", reactor=MemoryReactor())
     app.route("/echo", EchoServer(), ["*"])
     assert app.servers[0].app is app.blacklist
     app.blacklist.block_address("127.0.0.0/8")
     memory = MemoryConnection(app.blacklist)
-    memory.feed(handshake(), one_byte_at_a_time=False)
+    memory.feed(handshake_request("/echo"), one_byte_at_a_time=False)
     assert memory.take() == b""
     assert memory.transport.disconnecting or not memory.transport.connected

@@ -1,8 +1,7 @@
 """Connections: one object per connection, one attribute bag for all layers."""
 
 from ratchetpy.testing import RecordingComponent
-
-from .helpers import WsPeer
+from tests.support.memory import WsPeer
 
 
 def opened(component):

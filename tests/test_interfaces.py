@@ -1,17 +1,16 @@
 """Components: Ratchet's interfaces with Python names, and loud failures."""
 
 import pytest
+from twisted.internet.testing import MemoryReactorClock
 
 from ratchetpy import (
     ComponentError,
     EchoServer,
-    HttpServer,
     IoServer,
     MessageComponentInterface,
     WsServer,
 )
 from ratchetpy.interfaces import check_component
-from twisted.internet.testing import MemoryReactorClock
 
 
 def test_php_style_method_fails_at_class_definition():

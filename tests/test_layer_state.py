@@ -20,8 +20,7 @@ from ratchetpy import HttpServer, IpBlackList, OriginCheck, Router, WsServer
 from ratchetpy.http.interfaces import HttpServerInterface
 from ratchetpy.server.io import IoServer
 from ratchetpy.testing import RecordingComponent
-
-from .helpers import WsPeer
+from tests.support.memory import WsPeer
 
 # Every name a layer kept on the connection before, Ratchet's PHP names for
 # them, and ratchetpy's private ones.

@@ -16,8 +16,9 @@ from ratchetpy.builtins import Chat
 from ratchetpy.http.controllers import StaticResponse
 from ratchetpy.http.origin import OriginCheck
 from ratchetpy.tap import DEFAULT_LISTEN, Options, makeService
-
-from .test_router import handshake, send
+from tests.support.memory import http_exchange
+from tests.support.paths import EXAMPLES
+from tests.support.wire import handshake_request
 
 
 def parse(*args: str) -> Options:
@@ -74,7 +75,7 @@ def test_no_demo_flag():
 
 @pytest.mark.parametrize(
     "target",
-    ["examples.chat:Chat", "tests.tap_targets:make_chat", "tests.tap_targets:INSTANCE"],
+    ["examples.chat:Chat", "tests.support.tap_targets:make_chat", "tests.support.tap_targets:INSTANCE"],
 )
 def test_module_targets(target, monkeypatch):
     """A class, a factory, or an instance can be routed by module:name."""
@@ -88,10 +89,10 @@ def test_wamp_class_target_needs_ratchetpy_wamp(monkeypatch):
     import types
 
     monkeypatch.setitem(sys.modules, "ratchetpy.wamp", types.ModuleType("ratchetpy.wamp"))
-    options = parse("--route", "/wamp=tests.tap_targets:Pusher")
+    options = parse("--route", "/wamp=tests.support.tap_targets:Pusher")
     assert type(dict(options["route_components"])["/wamp"]).__name__ == "Pusher"
     monkeypatch.setitem(sys.modules, "ratchetpy.wamp", None)
-    message = error("--route", "/wamp=tests.tap_targets:Pusher")
+    message = error("--route", "/wamp=tests.support.tap_targets:Pusher")
     assert "WAMP" in message and "--route /wamp=" in message
 
 
@@ -102,11 +103,11 @@ def test_wamp_class_target_needs_ratchetpy_wamp(monkeypatch):
         (["--route", "/nothing"], "--route /nothing: no built-in"),
         (["--route", "chat"], "must start with '/'"),
         (["--route", "/x=nope.module:Chat"], "cannot import module 'nope.module'"),
-        (["--route", "/x=tests.tap_targets:Missing"], "has no 'Missing'"),
-        (["--route", "/x=tests.tap_targets:NotAComponent"], "is not a component"),
-        (["--route", "/x=tests.tap_targets:NeedsArgs"], "with no arguments"),
+        (["--route", "/x=tests.support.tap_targets:Missing"], "has no 'Missing'"),
+        (["--route", "/x=tests.support.tap_targets:NotAComponent"], "is not a component"),
+        (["--route", "/x=tests.support.tap_targets:NeedsArgs"], "with no arguments"),
         (["--route", "/x=justaword"], "write package.module:Name"),
-        (["--route", "/x=tests.tap_targets:Explodes"], "raised RuntimeError: database is down"),
+        (["--route", "/x=tests.support.tap_targets:Explodes"], "raised RuntimeError: database is down"),
         (["--route", "/chat", "--route", "/chat"], "routed twice"),
         (["--route", "/chat", "--keepalive", "soon"], "--keepalive 'soon'"),
         (["--route", "/chat", "--shutdown-timeout", "0"], "--shutdown-timeout '0'"),
@@ -133,7 +134,7 @@ def test_health_check_route():
     options = parse("--route", "/chat", "--route", "/health=ratchetpy:HealthCheck")
     service = makeService(options, reactor=MemoryReactor())
     assert isinstance(dict(options["route_components"])["/health"], HealthCheck)
-    data, _ = send(service.router, b"GET /health HTTP/1.1\r\nHost: localhost\r\n\r\n")
+    data, _ = http_exchange(service.router, b"GET /health HTTP/1.1\r\nHost: localhost\r\n\r\n")
     assert data.startswith(b"HTTP/1.1 200 OK") and data.endswith(b"ok\n")
 
 
@@ -224,20 +225,18 @@ def test_default_origin_policy():
     """By default browsers must come from the same host; clients without Origin pass."""
     service = makeService(parse("--route", "/chat"), reactor=MemoryReactor())
     router = service.router
-    assert send(router, handshake("/chat"))[0].startswith(b"HTTP/1.1 101 ")
-    same = handshake("/chat", host="chat.local:8080", extra="Origin: http://chat.local:8080\r\n")
-    assert send(router, same)[0].startswith(b"HTTP/1.1 101 ")
-    evil = handshake("/chat", extra="Origin: http://evil.example\r\n")
-    assert send(router, evil)[0].startswith(b"HTTP/1.1 403 ")
-    page, _ = send(router, b"GET / HTTP/1.1\r\nHost: localhost:8080\r\n\r\n")
+    assert http_exchange(router, handshake_request("/chat"))[0].startswith(b"HTTP/1.1 101 ")
+    same = handshake_request("/chat", host="chat.local:8080", extra="Origin: http://chat.local:8080\r\n")
+    assert http_exchange(router, same)[0].startswith(b"HTTP/1.1 101 ")
+    evil = handshake_request("/chat", extra="Origin: http://evil.example\r\n")
+    assert http_exchange(router, evil)[0].startswith(b"HTTP/1.1 403 ")
+    page, _ = http_exchange(router, b"GET / HTTP/1.1\r\nHost: localhost:8080\r\n\r\n")
     assert page.startswith(b"HTTP/1.1 200 OK") and b"<title>ratchetpy chat</title>" in page
 
 
-def test_tls_shortcut_turns_tcp_into_ssl(tmp_path):
+def test_tls_shortcut_turns_tcp_into_ssl(tls_files):
     """--tls-cert/--tls-key serve TLS on the tcp: endpoints."""
-    from .tlsutil import self_signed
-
-    cert, key = self_signed(tmp_path)
+    cert, key = tls_files
     options = parse("--route", "/chat", "--tls-cert", cert, "--tls-key", key)
     assert options["listen"][0].startswith("ssl:8080:interface=127.0.0.1:certKey=")
     reactor = MemoryReactor()
@@ -248,9 +247,7 @@ def test_tls_shortcut_turns_tcp_into_ssl(tmp_path):
 
 def test_example_config_parses():
     """examples/websock.ini is a valid config."""
-    from pathlib import Path
-
-    ini = Path(__file__).resolve().parent.parent / "examples" / "websock.ini"
+    ini = EXAMPLES / "websock.ini"
     options = parse("--config", str(ini))
     assert [p for p, _ in options["route_components"]] == ["/chat", "/echo"]
     assert options["origins"] == ["localhost"] and options["http-host"] == "localhost"

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Install the Autobahn TestSuite (wstest, Python 2.7 only) into
 # tests/conformance/.ats-venv. Used by .ci/run and by hand; idempotent.
-# Skips (exit 0, message) when no Python 2.7 interpreter exists.
+# Exits 0 with a message when no Python 2.7 interpreter exists; the
+# conformance test then skips, or fails when CI is set (tests/support/ci.py).
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 venv="$here/.ats-venv"
@@ -15,7 +16,7 @@ if [ -z "$py2" ]; then
   done
 fi
 if [ -z "$py2" ]; then
-  echo "setup_ats: no Python 2.7 found; the Autobahn TestSuite test will be skipped"
+  echo "setup_ats: no Python 2.7 found (set RATCHETPY_PYTHON27); tests/integration/test_conformance.py will skip, or fail with CI set"
   exit 0
 fi
 if [ -x "$venv/bin/wstest" ]; then
