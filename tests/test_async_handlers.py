@@ -19,8 +19,7 @@ from websockets.frames import Close
 from ratchetpy import HttpServer, IoServer, WsServer
 from ratchetpy._handlers import MAX_QUEUED
 from ratchetpy.interfaces import MessageComponentInterface
-
-from .helpers import MemoryConnection, WsPeer
+from tests.support.memory import MemoryConnection, WsPeer
 
 
 class AsyncComponent(MessageComponentInterface):

@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_controllers -*-
+# -*- test-case-name: tests.http.test_controllers -*-
 """
 Plain HTTP answers beside WebSocket routes: a health check, a page.
 

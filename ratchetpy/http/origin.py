@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_origin -*-
+# -*- test-case-name: tests.http.test_origin -*-
 """
 ``OriginCheck``: refuse (403) requests from pages on other sites.
 

@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_http -*-
+# -*- test-case-name: tests.http.test_http -*-
 """
 HTTP/1.x request heads: a strict parser and the ``Request`` it produces.
 

@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_router -*-
+# -*- test-case-name: tests.http.test_router -*-
 """
 ``Router``: sends each request to the component of the route it matches.
 

@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_http -*-
+# -*- test-case-name: tests.http.test_http -*-
 """
 ``HttpServer``: turns a connection's first bytes into a request head.
 

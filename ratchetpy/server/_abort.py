@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_tls_handshake -*-
+# -*- test-case-name: tests.server.test_tls_handshake -*-
 """
 Closes that cannot hang: a hard deadline after a refusal's graceful close.
 

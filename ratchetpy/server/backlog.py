@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_backlog -*-
+# -*- test-case-name: tests.server.test_backlog -*-
 """
 The listen backlog: how many accepted-by-the-kernel connections may wait
 for the server to take them.

@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_blacklist -*-
+# -*- test-case-name: tests.server.test_blacklist -*-
 """
 ``IpBlackList``: close connections from blocked addresses at once.
 

@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_io -*-
+# -*- test-case-name: tests.server.test_io -*-
 """
 The bottom of every stack: TCP (or TLS, or UNIX) connections into components.
 

@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_wamp_async -*-
+# -*- test-case-name: tests.wamp.test_wamp_async -*-
 """
 Where the outcome of a WAMP application's handler goes.
 

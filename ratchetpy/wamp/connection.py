@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_wamp_protocol -*-
+# -*- test-case-name: tests.wamp.test_wamp_protocol -*-
 """
 ``WampConnection``: a connection as a WAMP v1 application sees it.
 

@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_wamp_protocol -*-
+# -*- test-case-name: tests.wamp.test_wamp_protocol -*-
 """``WampServerInterface``: what a WAMP v1 application implements."""
 
 from __future__ import annotations

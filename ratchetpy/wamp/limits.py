@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_wamp_limits -*-
+# -*- test-case-name: tests.wamp.test_wamp_limits -*-
 """
 Bounds on what one WAMP client can make the server keep.
 

@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_wamp_protocol -*-
+# -*- test-case-name: tests.wamp.test_wamp_protocol -*-
 """
 ``ServerProtocol``: WAMP v1 over a WebSocket connection, topics as strings.
 

@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_wamp_transcript,tests.test_wamp_protocol -*-
+# -*- test-case-name: tests.wamp.test_wamp_transcript,tests.wamp.test_wamp_protocol -*-
 """
 ``WampServer``: a WAMP v1 application as a WebSocket component.
 

@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_wamp_topic -*-
+# -*- test-case-name: tests.wamp.test_wamp_topic -*-
 """
 ``Topic`` (a channel and its subscribers) and ``TopicManager`` (the layer
 that turns topic URIs into ``Topic`` objects and keeps subscriptions).

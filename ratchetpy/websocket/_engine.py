@@ -5,7 +5,7 @@ Autobahn is the protocol engine (RFC 6455 framing, handshake, control
 frames, closing handshake, compression). This module holds what every
 connection uses, on the fast path and the stock path alike; the names it
 relies on are listed in ``REQUIRED_NAMES`` and checked by
-``tests/test_engine.py``. The internals only the fast path touches are in
+``tests/websocket/test_engine.py``. The internals only the fast path touches are in
 ``_selfcheck`` (their list and the lazy check), ``_tcpwrite`` (Twisted's
 TCP buffer) and ``_trim`` (memory per idle connection).
 
@@ -74,7 +74,7 @@ REQUIRED_NAMES: dict[str, tuple[str, ...]] = {
     ),
     "factory_instance": ("_batched_timer",),
 }
-"""Names every connection relies on, fast path or not; see tests/test_engine.py.
+"""Names every connection relies on, fast path or not; see tests/websocket/test_engine.py.
 The only private one, ``_batched_timer``, is set by us (``build_factory``)."""
 
 

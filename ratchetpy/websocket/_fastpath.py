@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_fastpath -*-
+# -*- test-case-name: tests.websocket.test_fastpath -*-
 """
 The fast data path: ordinary WebSocket traffic without Autobahn's per-frame
 machinery, and writes straight to the socket.

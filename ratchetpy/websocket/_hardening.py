@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_close_frames,tests.test_ws_limits -*-
+# -*- test-case-name: tests.websocket.test_close_frames,tests.websocket.test_ws_limits -*-
 """
 Hostile peers: invalid close and control frames, fragment floods, closes
 that never finish.

@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_close_frames,tests.test_ws_limits -*-
+# -*- test-case-name: tests.websocket.test_close_frames,tests.websocket.test_ws_limits -*-
 """
 Checks ``WsServerProtocol`` applies on top of Autobahn's: the validity of a
 peer's close frame and of a control frame's length, and how many fragments

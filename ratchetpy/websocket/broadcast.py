@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_broadcast -*-
+# -*- test-case-name: tests.websocket.test_broadcast -*-
 """
 ``broadcast(connections, message)``: one message to many connections,
 encoded and framed once.

@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_compression -*-
+# -*- test-case-name: tests.websocket.test_broadcast,tests.websocket.test_loopback_fast -*-
 """
 Opt-in permessage-deflate (RFC 7692) with bounded memory.
 

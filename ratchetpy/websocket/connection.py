@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_websocket -*-
+# -*- test-case-name: tests.websocket.test_websocket -*-
 """``WsConnection``: a connection as a WebSocket component sees it."""
 
 from __future__ import annotations

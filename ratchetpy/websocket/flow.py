@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_flow -*-
+# -*- test-case-name: tests.websocket.test_flow -*-
 """
 Backpressure: what happens when a client reads slower than the server sends.
 

@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_handshake -*-
+# -*- test-case-name: tests.websocket.test_handshake -*-
 """
 The checks of a WebSocket opening handshake, in Ratchet's order and with
 Ratchet's statuses (RFC 6455 §4.2.1; ``ratchet/rfc6455`` 0.3.1's

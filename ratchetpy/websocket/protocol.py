@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_websocket -*-
+# -*- test-case-name: tests.websocket.test_websocket -*-
 """
 The Autobahn protocol that carries one WebSocket connection to a component.
 

@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_websocket -*-
+# -*- test-case-name: tests.websocket.test_websocket -*-
 """
 ``WsServer``: the WebSocket layer, wrapping your component.
 

@@ -14,9 +14,9 @@ import socket
 
 import autobahn
 import pytest
+import twisted
 from twisted.internet.testing import MemoryReactorClock
 
-import twisted
 from ratchetpy.testing import RecordingComponent
 from ratchetpy.websocket import _engine, _selfcheck, _trim
 from ratchetpy.websocket._engine import REQUIRED_NAMES, WebSocketServerProtocol

@@ -20,14 +20,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
-from .helpers import seconds
-from .test_twistd import free_port, run  # noqa: F401 - the fixture
+from tests.support.processes import free_port, python_path_env
+from tests.support.timing import seconds
 
 pytestmark = pytest.mark.slow
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 SHUTDOWN_TIMEOUT = 2.0
 # shutdown_timeout + the 1 s abort grace, and slack for process exit and
 # a loaded machine.
@@ -72,9 +73,9 @@ def wait_exit(process: subprocess.Popen[bytes], bound: float) -> float:
     return time.monotonic() - start
 
 
-def test_twistd_with_misbehaving_components_and_silent_peers_stops_in_time(run: Any) -> None:
-    server = run(
-        "--route", "/bad=tests.stop_targets:Misbehaving",
+def test_twistd_with_misbehaving_components_and_silent_peers_stops_in_time(twistd: Any) -> None:
+    server = twistd(
+        "--route", "/bad=tests.support.stop_targets:Misbehaving",
         "--origin", "*",
         "--shutdown-timeout", str(SHUTDOWN_TIMEOUT),
     )
@@ -92,8 +93,8 @@ def test_twistd_with_misbehaving_components_and_silent_peers_stops_in_time(run: 
         sock.close()
 
 
-def test_a_second_sigterm_drops_everything_at_once(run: Any) -> None:
-    server = run("--route", "/bad=tests.stop_targets:Misbehaving", "--origin", "*",
+def test_a_second_sigterm_drops_everything_at_once(twistd: Any) -> None:
+    server = twistd("--route", "/bad=tests.support.stop_targets:Misbehaving", "--origin", "*",
                  "--shutdown-timeout", "60")
     server.wait_listening()
     peers = misbehave(server.port)
@@ -112,10 +113,9 @@ def test_a_second_sigterm_drops_everything_at_once(run: Any) -> None:
 
 
 def script(kind: str, port: int, log: Path) -> subprocess.Popen[bytes]:
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]))
     return subprocess.Popen(
-        [sys.executable, "-m", "tests.stop_targets", kind, str(port)],
-        cwd=ROOT, env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT,
+        [sys.executable, "-m", "tests.support.stop_targets", kind, str(port)],
+        cwd=ROOT, env=python_path_env(), stdout=log.open("wb"), stderr=subprocess.STDOUT,
     )
 
 
@@ -159,7 +159,7 @@ def test_sigterm_on_the_hello_world_stack_sends_1001(tmp_path: Path) -> None:
             client.send("hi")
             assert client.recv(timeout=seconds(5)) == "hi"
             process.send_signal(signal.SIGTERM)
-            with pytest.raises(Exception):
+            with pytest.raises(ConnectionClosed):
                 client.recv(timeout=seconds(10))
             assert client.close_code == 1001
         assert wait_exit(process, 5) < seconds(5)

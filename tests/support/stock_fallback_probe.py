@@ -1,5 +1,5 @@
 """
-Run as a script by tests/test_stock_fallback.py, in a process of its own.
+Run as a script by tests/websocket/test_stock_fallback.py, in a process of its own.
 
 It simulates an Autobahn release that renamed the private names the fast
 path and the memory trimming use, *before* ratchetpy is imported: each name
@@ -89,9 +89,8 @@ with warnings.catch_warnings(record=True) as caught:
     from ratchetpy import HttpServer, IoServer, WsServer
     from ratchetpy.testing import RecordingComponent
     from ratchetpy.websocket._fastpath import FastPathMixin
-    from ratchetpy.websocket.connection import protocol_of
-
     from ratchetpy.websocket.broadcast import broadcast
+    from ratchetpy.websocket.connection import protocol_of
 
     class Echo(RecordingComponent):
         def on_message(self, conn: Any, msg: Any) -> None:
@@ -116,7 +115,7 @@ with warnings.catch_warnings(record=True) as caught:
                 result["binary"] = list(conn.recv(timeout=10))
                 conn.close(4001, "done")
                 result["close"] = [conn.close_code, conn.close_reason]
-        except Exception as exc:  # reported, not raised: the reactor must stop
+        except Exception as exc:  # noqa: BLE001 - reported, not raised: the reactor must stop
             result["client_error"] = repr(exc)
         finally:
             reactor.callFromThread(reactor.stop)

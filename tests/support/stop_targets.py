@@ -1,4 +1,4 @@
-"""Components and scripts for tests/test_graceful_stop.py (run in other processes)."""
+"""Components and scripts for tests/integration/test_graceful_stop.py (run in other processes)."""
 
 from __future__ import annotations
 

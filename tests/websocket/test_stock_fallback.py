@@ -1,7 +1,7 @@
 """
 The fallback to Autobahn's stock path is real.
 
-``stock_fallback_probe.py`` renames, before ratchetpy is imported, the
+``tests/support/stock_fallback_probe.py`` renames, before ratchetpy is imported, the
 private Autobahn names the fast path, the memory trimming and the
 hostile-peer defences rely on (as an Autobahn release might), and watches
 every read of a private Autobahn attribute by ratchetpy code. A real server
@@ -17,12 +17,12 @@ import subprocess
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_renamed_private_names_leave_a_working_stock_path() -> None:
     run = subprocess.run(
-        [sys.executable, str(ROOT / "tests" / "stock_fallback_probe.py")],
+        [sys.executable, str(ROOT / "tests" / "support" / "stock_fallback_probe.py")],
         cwd=ROOT,
         capture_output=True,
         text=True,
