@@ -146,10 +146,13 @@ class ConnectionInterface(abc.ABC):
 
     Attributes:
         resource_id: an ``int`` unique in this process (Ratchet's).
+        id: a ``str`` unique across processes and hosts, unguessable
+            (``ratchetpy.server.ids``).
         remote_address: the peer's host.
     """
 
     resource_id: int
+    id: str
     remote_address: str
 
     if TYPE_CHECKING:

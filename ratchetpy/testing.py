@@ -18,6 +18,7 @@ import itertools
 from typing import TYPE_CHECKING, Any
 
 from .interfaces import ConnectionInterface, MessageComponentInterface
+from .server.ids import new_connection_id
 from .websocket.frames import is_valid_close_code
 
 if TYPE_CHECKING:
@@ -39,6 +40,7 @@ class FakeConnection(ConnectionInterface):
 
     def __init__(self, remote_address: str = "127.0.0.1", **attributes: Any) -> None:
         self.resource_id = next(_ids)
+        self.id = new_connection_id()
         self.remote_address = remote_address
         self.http_request: Request | None = None
         self.sent: list[str | bytes] = []

@@ -146,7 +146,7 @@ def test_layers_keep_nothing_in_the_bag() -> None:
     stack, _ = app_stack(component)
     peer = WsPeer(stack=stack).open()
     bag = vars(peer.memory.conn)
-    assert set(bag) == {"transport", "resource_id", "remote_address", "http_request"}
+    assert set(bag) == {"transport", "resource_id", "id", "remote_address", "http_request"}
 
 
 def test_http_server_forgets_a_connection_once_its_head_is_handed_on() -> None:

@@ -50,6 +50,7 @@ from ..exceptions import ComponentError, ConfigurationError
 from ..interfaces import ConnectionInterface, check_component
 from ._drain import OpenSet, close_all
 from .backlog import DEFAULT_BACKLOG, server_from_string
+from .ids import new_connection_id
 
 if TYPE_CHECKING:
     from twisted.internet.interfaces import IAddress
@@ -88,6 +89,9 @@ class IoConnection(ConnectionInterface):
 
     Attributes:
         resource_id: an ``int`` unique in this process.
+        id: a ``str`` unique across processes and hosts and unguessable
+            (see ``ratchetpy.server.ids``); hand it to a backend to reach
+            this connection later.
         remote_address: the peer's host (IPv6 without brackets).
         transport: the Twisted transport.
         http_request: set by ``HttpServer`` once a request head is parsed.
@@ -105,6 +109,7 @@ class IoConnection(ConnectionInterface):
         self.__io = io
         self.transport: IStreamTransport = io.transport
         self.resource_id: int = next(_resource_ids)
+        self.id: str = new_connection_id()
         self.remote_address: str = _host_of(self.transport.getPeer())
 
     @property
