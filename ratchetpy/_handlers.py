@@ -48,6 +48,7 @@ __all__ = [
     "MAX_QUEUED",
     "stops_process",
     "stop_reactor",
+    "stop_now",
 ]
 
 MAX_QUEUED = 32
@@ -66,10 +67,11 @@ def stop_reactor(reactor: Any) -> None:
     triggers (``App``/``IoServer`` stops) close the other clients first.
     """
     if reactor is not None and getattr(reactor, "running", False):
-        reactor.callLater(0, _stop_once, reactor)
+        reactor.callLater(0, stop_now, reactor)
 
 
-def _stop_once(reactor: Any) -> None:
+def stop_now(reactor: Any) -> None:
+    """``reactor.stop()``, a no-op when a stop is already under way."""
     from twisted.internet.error import ReactorNotRunning
 
     try:

@@ -17,6 +17,8 @@ from typing import Any
 
 from twisted.logger import Logger, globalLogBeginner, textFileLogObserver
 
+from .._handlers import stop_now
+
 __all__ = ["begin_logging", "run_service", "install_stop_signals"]
 
 _log = Logger(namespace="ratchetpy.server")
@@ -60,7 +62,7 @@ def install_stop_signals(reactor: Any, force: Callable[[], object]) -> None:
                 # signal, so twistd ends by re-raising it (exit status 143).
                 before(signum, frame)
             else:
-                reactor.callFromThread(_stop, reactor)
+                reactor.callFromThread(stop_now, reactor)
         else:
             _log.warn("Received {signal} again: dropping every connection now", signal=name)
             reactor.callFromThread(force)
@@ -71,15 +73,6 @@ def install_stop_signals(reactor: Any, force: Callable[[], object]) -> None:
             signal.signal(signum, handler)
     except ValueError:  # not the main thread: leave Twisted's handlers
         return
-
-
-def _stop(reactor: Any) -> None:
-    from twisted.internet.error import ReactorNotRunning
-
-    try:
-        reactor.stop()
-    except ReactorNotRunning:
-        pass  # a stop is already under way
 
 
 def run_service(service: Any, reactor: Any, force: Callable[[], object]) -> None:

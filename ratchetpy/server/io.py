@@ -46,6 +46,7 @@ from twisted.python.failure import Failure
 from zope.interface import implementer
 
 from .._handlers import HandlerHostBase, Serial, call_handler
+from ..connection import AbstractConnectionDecorator
 from ..exceptions import ComponentError, ConfigurationError
 from ..interfaces import ConnectionInterface, check_component
 from ._drain import OpenSet, close_all
@@ -187,12 +188,9 @@ def io_side(conn: object) -> _IoProtocol | None:
     framework keeps per-connection transport state; ``None`` for anything
     that is not served by ``IoServer`` (a test double).
     """
-    while not isinstance(conn, IoConnection):
-        get_connection = getattr(conn, "get_connection", None)
-        if get_connection is None:
-            return None
-        conn = get_connection()
-    return _io_of(conn)
+    if isinstance(conn, AbstractConnectionDecorator):
+        conn = conn.get_root()
+    return _io_of(conn) if isinstance(conn, IoConnection) else None
 
 
 @implementer(IHandshakeListener)
