@@ -34,6 +34,7 @@ from .http import (
     Router,
     StaticResponse,
 )
+from .hub import ClientInfo, Hub, HubError, Member, ServerStats
 from .interfaces import (
     ComponentInterface,
     ConnectionInterface,
@@ -70,6 +71,11 @@ __all__ = [
     "WsServerInterface",
     "WsConnection",
     "broadcast",
+    "Hub",
+    "HubError",
+    "ClientInfo",
+    "Member",
+    "ServerStats",
     "RatchetError",
     "ComponentError",
     "ConfigurationError",

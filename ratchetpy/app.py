@@ -45,6 +45,7 @@ from .http.interfaces import HttpServerInterface
 from .http.origin import SAME_HOST, OriginCheck
 from .http.router import Router
 from .http.server import HttpServer
+from .hub import Hub
 from .server.backlog import DEFAULT_BACKLOG
 from .server.blacklist import IpBlackList
 from .server.io import IoServer
@@ -80,6 +81,8 @@ def wrap_component(
     keepalive: float = DEFAULT_KEEPALIVE,
     max_message_size: int | None = DEFAULT_MAX_MESSAGE_SIZE,
     log_connections: bool = True,
+    hub: Hub | None = None,
+    register: bool | None = None,
 ) -> Any:
     """
     Wrap ``component`` for a route as Ratchet's ``App::route`` does.
@@ -89,6 +92,8 @@ def wrap_component(
     - a WAMP application (``on_call``/``on_publish``) becomes
       ``WsServer(WampServer(component))`` with keepalive;
     - a message component becomes ``WsServer(component)`` with keepalive.
+
+    ``hub`` and ``register`` go to the ``WsServer`` it creates.
 
     Raises:
         ComponentError: ``component`` is none of these.
@@ -112,7 +117,13 @@ def wrap_component(
             "on_open, on_message, on_close and on_error; a WAMP one on_call and on_publish too; "
             "an HTTP controller subclasses ratchetpy.HttpServerInterface)"
         )
-    ws = WsServer(inner, max_message_size=max_message_size, log_connections=log_connections)
+    ws = WsServer(
+        inner,
+        max_message_size=max_message_size,
+        log_connections=log_connections,
+        hub=hub,
+        register=register,
+    )
     ws.enable_keep_alive(keepalive)
     return ws
 
@@ -142,6 +153,10 @@ class App(Service):
         allow_missing_origin: let requests without an ``Origin`` header
             (non-browser clients) through routes that check origins;
             Ratchet refuses them with 403.
+
+    Attributes:
+        hub: the ``Hub`` every route shares: connection ids, push, users,
+            channels, presence and ``stats()`` (``conn.hub`` in a component).
     """
 
     def __init__(
@@ -168,6 +183,7 @@ class App(Service):
         self.shutdown_timeout = shutdown_timeout
         self.log_connections = log_connections
         self.allow_missing_origin = allow_missing_origin
+        self.hub = Hub()
         self.router = Router()
         self.http = HttpServer(self.router)
         # Closest to IoServer, as Ratchet advises; empty unless you block.
@@ -178,7 +194,13 @@ class App(Service):
         elif not listen:
             raise ConfigurationError("App(listen=...) needs at least one endpoint")
         self.servers = [
-            IoServer(self.blacklist, spec, self.reactor, shutdown_timeout=shutdown_timeout)
+            IoServer(
+                self.blacklist,
+                spec,
+                self.reactor,
+                shutdown_timeout=shutdown_timeout,
+                stats=self.hub.counters,
+            )
             for spec in listen
         ]
 
@@ -200,6 +222,8 @@ class App(Service):
         component: Any,
         allowed_origins: Iterable[str] | None = None,
         http_host: str | None = None,
+        *,
+        hub: bool | None = None,
     ) -> Any:
         """
         Serve ``component`` at ``path`` (Ratchet's ``App::route``).
@@ -212,6 +236,10 @@ class App(Service):
                 ``[http_host]`` (same-site only, as Ratchet); ``["*"]``
                 allows every origin, including clients that send none.
             http_host: the Host this route answers (default: the App's).
+            hub: register every connection of this route with ``app.hub``
+                so it can be reached by ``conn.id`` from anywhere (default:
+                the component's ``register_with_hub`` attribute, which the
+                built-in chat sets).
 
         Returns:
             The component as routed (``WsServer``, or ``OriginCheck`` around it).
@@ -226,8 +254,14 @@ class App(Service):
             keepalive=self.keepalive,
             max_message_size=self.max_message_size,
             log_connections=self.log_connections,
+            hub=self.hub,
+            register=hub,
         )
         self._collect_ws_servers(decorated)
+        if hub is not None:
+            for ws in self.ws_servers:
+                if _wraps(decorated, ws):
+                    ws.register = bool(hub)
         if "*" not in origins:
             decorated = OriginCheck(
                 decorated, origins, allow_missing=self.allow_missing_origin
@@ -247,6 +281,7 @@ class App(Service):
         seen = 0
         while component is not None and seen < 16:
             if isinstance(component, WsServer) and component not in self.ws_servers:
+                component.use_hub(self.hub)
                 self.ws_servers.append(component)
             component = getattr(component, "component", None)
             seen += 1
@@ -355,6 +390,16 @@ class App(Service):
         """Drop every open connection now (a second SIGTERM during a stop)."""
         for server in self.servers:
             server.drop_connections()
+
+
+def _wraps(outer: Any, inner: Any) -> bool:
+    for _ in range(16):
+        if outer is inner:
+            return True
+        outer = getattr(outer, "component", None)
+        if outer is None:
+            return False
+    return False
 
 
 def _describe(endpoint: Any) -> str:

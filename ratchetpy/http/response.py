@@ -61,6 +61,7 @@ def close_response(
     powered_by_first: bool = False,
     *,
     abort_after: float | None = None,
+    refusal: str | None = None,
 ) -> None:
     """
     Send a response on ``conn`` and close it once written.
@@ -70,9 +71,20 @@ def close_response(
     the connection is aborted. On TLS before the handshake has completed
     the response is not sent: the connection is aborted at once.
 
+    Every response of 400 or more is counted as a refusal in the server's
+    ``ServerStats`` (``Hub.stats()``, the metrics).
+
     Args:
         abort_after: seconds before the abort; ``CLOSE_DEADLINE`` by default.
+        refusal: the reason the refusal is counted under (by default one
+            named after ``status``, see ``ratchetpy.hub.stats``).
     """
+    if status >= 400:
+        from ..server.io import stats_of
+
+        stats = stats_of(conn)
+        if stats is not None:
+            stats.refusal(status, refusal)
     if tls_handshake_pending(conn):
         abort_connection(conn)
         return

@@ -56,6 +56,7 @@ from .ids import new_connection_id
 if TYPE_CHECKING:
     from twisted.internet.interfaces import IAddress
 
+    from ..hub.stats import ServerStats
     from ._transport import IStreamTransport
 
 __all__ = [
@@ -260,6 +261,10 @@ class _IoProtocol(HandlerHostBase, Protocol):
         finally:
             if self._open_set is not None:
                 self._open_set.discard(self)
+            if "_lost_hooks" in self.__dict__:
+                from .._lost_hooks import run_lost_hooks
+
+                run_lost_hooks(self)
 
     def going_away(self, code: int, reason: str) -> None:
         """Close for a server stop: 1001 over WebSocket, else after flushing."""
@@ -287,17 +292,47 @@ class _IoProtocol(HandlerHostBase, Protocol):
 class _IoFactory(Factory):
     noisy = False
 
-    def __init__(self, component: Any, reactor: Any) -> None:
+    def __init__(self, component: Any, reactor: Any, stats: ServerStats | None = None) -> None:
         self.component = component
         self.reactor = reactor
         self.open: OpenSet[_IoProtocol] = OpenSet()
+        self._stats = stats
+
+    @property
+    def stats(self) -> ServerStats | None:
+        """Where refusals are counted (see ``IoServer``)."""
+        if self._stats is None:
+            self._stats = _find_stats(self.component)
+        return self._stats
 
     def logPrefix(self) -> str:
         # Twisted names the listening port after this ("ratchetpy starting on 8080").
         return "ratchetpy"
 
     def buildProtocol(self, addr: IAddress | None) -> _IoProtocol:
-        return _IoProtocol(self.component, self.reactor, self.open)
+        protocol = _IoProtocol(self.component, self.reactor, self.open)
+        protocol.factory = self
+        return protocol
+
+
+def _find_stats(component: Any) -> ServerStats | None:
+    # Follow .component links down (HttpServer → Router? → WsServer).
+    for _ in range(16):
+        hub = getattr(component, "hub", None)
+        counters = getattr(hub, "counters", None)
+        if counters is not None:
+            return counters  # type: ignore[no-any-return]
+        component = getattr(component, "component", None)
+        if component is None:
+            return None
+    return None
+
+
+def stats_of(conn: object) -> ServerStats | None:
+    """The ``ServerStats`` of the server ``conn`` came through, if any."""
+    io = io_side(conn)
+    factory = getattr(io, "factory", None)
+    return factory.stats if isinstance(factory, _IoFactory) else None
 
 
 def _default_reactor() -> Any:
@@ -320,6 +355,9 @@ class IoServer(Service):
         reactor: the reactor to use; the global one by default.
         shutdown_timeout: seconds a stop waits for connections to close
             (WebSocket clients get 1001) before dropping them.
+        stats: the ``ServerStats`` refusals (404, 403, 503, ...) are counted
+            in; by default those of the first ``WsServer`` found under
+            ``component`` (``App`` passes its hub's).
 
     Attributes:
         component: the component (``app`` is the same, Ratchet's name).
@@ -332,6 +370,7 @@ class IoServer(Service):
         reactor: Any = None,
         *,
         shutdown_timeout: float = DEFAULT_SHUTDOWN_TIMEOUT,
+        stats: ServerStats | None = None,
     ) -> None:
         check_component(
             component, ("on_open", "on_message", "on_close", "on_error"), "IoServer"
@@ -353,7 +392,7 @@ class IoServer(Service):
         self.reactor = reactor if reactor is not None else _default_reactor()
         self.shutdown_timeout = float(shutdown_timeout)
         self.endpoint = self._endpoint(endpoint_or_port)
-        self.protocol_factory = _IoFactory(component, self.reactor)
+        self.protocol_factory = _IoFactory(component, self.reactor, stats)
         self.port: IListeningPort | None = None
         self._listening: Deferred[IListeningPort] | None = None
         self._stop_reactor_on_failure = False

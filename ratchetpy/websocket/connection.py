@@ -11,6 +11,7 @@ from ._engine import STATE_OPEN
 from .frames import is_valid_close_code
 
 if TYPE_CHECKING:
+    from ..hub import Hub
     from .protocol import WsServerProtocol
 
 __all__ = ["WsConnection", "is_valid_close_code", "protocol_of"]
@@ -42,6 +43,11 @@ class WsConnection(AbstractConnectionDecorator):
     def closing(self) -> bool:
         """True once the connection is no longer open for messages."""
         return self.__ws.state != STATE_OPEN
+
+    @property
+    def hub(self) -> Hub:
+        """The ``Hub`` of the server this connection came through."""
+        return self.__ws._server.hub
 
     @property
     def sub_protocol(self) -> str | None:

@@ -101,6 +101,7 @@ class SendBufferWatch:
             limit=limit,
             policy=policy,
         )
+        server.hub.counters.backpressure_event(policy)
         hook = getattr(protocol._component, "on_backpressure", None)
         if hook is not None:
             try:

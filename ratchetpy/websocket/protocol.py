@@ -19,7 +19,9 @@ from typing import TYPE_CHECKING, Any
 from twisted.logger import Logger
 
 from .._handlers import HandlerHostBase, Serial, call_handler, handle_result
+from .._lost_hooks import run_lost_hooks
 from ..http.response import POWERED_BY
+from ..hub.stats import Traffic
 from ._engine import STATE_OPEN, WebSocketServerProtocol
 from ._fastpath import FastPathMixin
 from ._hardening import HardeningMixin
@@ -58,6 +60,13 @@ class WsServerProtocol(HandlerHostBase, WebSocketServerProtocol):  # type: ignor
     _serial: Serial | None = None
     _flow: SendBufferWatch | None = None
     _fastpath_wanted = False
+    last_activity: float = 0.0
+    """Reactor time of the open and then of each message received."""
+    # Traffic counters of the stock path (the fast class reads Autobahn's).
+    _rx_messages = 0
+    _rx_bytes = 0
+    _tx_messages = 0
+    _tx_bytes = 0
 
     def __init__(
         self, server: WsServer, io_conn: IoConnection, sub_protocol: str | None
@@ -78,7 +87,12 @@ class WsServerProtocol(HandlerHostBase, WebSocketServerProtocol):  # type: ignor
 
     def onOpen(self) -> None:
         self._opened = True
-        self._server._track_open(self)
+        server = self._server
+        self.last_activity = server._reactor.seconds()
+        server._track_open(self)
+        server.hub.counters.connection_opened(self)
+        if server.register:
+            server.hub.register(self.conn)
         if self._server.log_connections:
             _log.info(
                 "WebSocket #{rid} from {peer} opened {path}",
@@ -88,11 +102,25 @@ class WsServerProtocol(HandlerHostBase, WebSocketServerProtocol):  # type: ignor
             )
         call_handler(self, self._component.on_open, self.conn)
 
+    def dataReceived(self, data: bytes) -> None:
+        self._rx_bytes += len(data)
+        super().dataReceived(data)
+
     def onMessage(self, payload: bytes, isBinary: bool) -> None:
+        self._rx_messages += 1
         self._deliver(payload if isBinary else payload.decode("utf-8"))
+
+    def sendData(self, data: bytes, sync: bool = False, chopsize: int | None = None) -> None:
+        self._tx_bytes += len(data)
+        super().sendData(data, sync, chopsize)
+
+    def traffic(self) -> Traffic:
+        """Messages and bytes in and out so far (bytes on the wire)."""
+        return Traffic(self._rx_messages, self._rx_bytes, self._tx_messages, self._tx_bytes)
 
     def _deliver(self, msg: str | bytes) -> None:
         # One message to the component, from the fast path or from Autobahn.
+        self.last_activity = self._server._reactor.seconds()
         if self._serial is not None:
             call_handler(self, self._component.on_message, self.conn, msg)
             return
@@ -134,10 +162,13 @@ class WsServerProtocol(HandlerHostBase, WebSocketServerProtocol):  # type: ignor
         flow = self._flow
         if flow is not None:
             flow.cancel()
+        self._server.hub.counters.connection_closed(self, conn.close_code)
         try:
             call_handler(self, self._component.on_close, conn)
         finally:
-            # After on_close, so a shutdown waiting on this sees it finished.
+            # After on_close (which may still read the hub), so a shutdown
+            # waiting on this sees it finished.
+            run_lost_hooks(self)
             self._server._track_close(self)
 
     # -- used by WsConnection and WsServer ---------------------------------
@@ -156,7 +187,9 @@ class WsServerProtocol(HandlerHostBase, WebSocketServerProtocol):  # type: ignor
         if flow is not None and flow.should_drop():
             return
         if self._fast_send(payload, opcode):
+            self._tx_messages += 1
             return
+        self._tx_messages += 1
         if not self.websocket_extensions_in_use:
             # sendMessage would also apply the *incoming* size limit to what
             # the application sends; a server's own messages are not limited.
@@ -171,6 +204,7 @@ class WsServerProtocol(HandlerHostBase, WebSocketServerProtocol):  # type: ignor
         flow = self._flow
         if flow is not None and flow.should_drop():
             return
+        self._tx_messages += 1
         if not self._fast_write_frame(frame):
             self.sendData(frame)
             self._after_buffered(len(frame))
@@ -239,3 +273,13 @@ class FastWsServerProtocol(FastPathMixin, HardeningMixin, WsServerProtocol):  # 
     @property
     def compressed(self) -> bool:
         return self._perMessageCompress is not None
+
+    def traffic(self) -> Traffic:
+        # Autobahn's counters, which the fast path keeps too (checked names).
+        stats = self.trafficStats
+        return Traffic(
+            stats.incomingWebSocketMessages,
+            stats.incomingOctetsWireLevel,
+            self._tx_messages,
+            stats.outgoingOctetsWireLevel,
+        )

@@ -16,7 +16,7 @@ the open protocols are in ``_open`` for a graceful stop.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from twisted.internet.defer import Deferred
 from twisted.logger import Logger
@@ -36,6 +36,9 @@ from .connection import WsConnection
 from .flow import OVERFLOW_POLICIES
 from .handshake import autobahn_head, negotiate
 from .protocol import FastWsServerProtocol, WsServerProtocol
+
+if TYPE_CHECKING:
+    from ..hub import Hub
 
 __all__ = ["WsServer", "DEFAULT_MAX_MESSAGE_SIZE", "DEFAULT_MAX_BUFFERED_BYTES"]
 
@@ -96,6 +99,13 @@ class WsServer(HttpServerInterface):
             (window bits <= ``deflate_window_bits``, memLevel
             ``deflate_mem_level``). Compressed connections leave the fast path;
             ``max_message_size`` applies after inflation.
+        hub: the ``Hub`` this server counts its connections in and, with
+            ``register``, makes them reachable through (``conn.hub``). By
+            default a hub of its own; ``App`` gives all its routes one.
+        register: register every connection with the hub on open, so code
+            anywhere can ``push`` to it by ``conn.id``. By default, what the
+            component's ``register_with_hub`` attribute says (the built-in
+            chat sets it), else ``False``.
     """
 
     def __init__(
@@ -116,6 +126,8 @@ class WsServer(HttpServerInterface):
         compression: str | None = None,
         deflate_window_bits: int = 12,
         deflate_mem_level: int = 4,
+        hub: Hub | None = None,
+        register: bool | None = None,
     ) -> None:
         check_component(
             component, ("on_open", "on_message", "on_close", "on_error"), "WsServer"
@@ -170,6 +182,13 @@ class WsServer(HttpServerInterface):
             self._options["perMessageCompressionAccept"] = deflate_acceptor(
                 deflate_window_bits, deflate_mem_level
             )
+        from ..hub import Hub
+
+        self._hub_given = hub is not None
+        self.hub: Hub = hub if hub is not None else Hub()
+        if register is None:
+            register = bool(getattr(component, "register_with_hub", False))
+        self.register = bool(register)
         self._factory: Any = None
         self._reactor: Any = None
         self._protocol_class: Any = None
@@ -248,6 +267,15 @@ class WsServer(HttpServerInterface):
             (WsServerProtocol,),
             {"__module__": WsServerProtocol.__module__, "factory": factory},
         )
+
+    def use_hub(self, hub: Hub) -> None:
+        """
+        Count and register in ``hub`` from now on, unless a hub was given
+        to the constructor (``App`` calls this for the routes it serves).
+        """
+        if not self._hub_given:
+            self.hub = hub
+            self._hub_given = True
 
     # -- open connections and graceful shutdown ------------------------------
 

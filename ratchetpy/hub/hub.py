@@ -1,0 +1,509 @@
+# -*- test-case-name: tests.hub.test_hub -*-
+"""
+``Hub``: every registered connection by id, users, channels and presence,
+and push to any of them from anywhere in the process.
+
+.. code-block:: python
+
+    hub = app.hub                      # or conn.hub inside a component
+    hub.register(conn)                 # automatic with App.route(..., hub=True)
+    hub.bind(conn, "alice")            # a user may have many tabs
+    hub.join(conn, "room:lobby")       # left automatically on close
+    yield hub.push(conn_id, "only you")            # Deferred[bool]
+    yield hub.push_user("alice", "every tab")      # Deferred[int]
+    yield hub.publish("room:lobby", "all", exclude=[conn.id])
+
+The operations a second process could answer (``push``, ``push_user``,
+``publish``, ``disconnect``, ``members``, ``connections_of``,
+``client_info``, ``stats``) return Deferreds: with the in-process hub they
+have already fired when returned; with a backplane spanning processes
+(Redis) they fire once the other nodes have had their say. The local
+questions (``get``, ``exists``, ``send``, ``channels_of``, ``user_of``)
+answer at once.
+
+Nothing a client can trigger raises from the hub: an unknown or closing id
+is ``False`` (or 0 recipients), and a connection that goes away leaves
+every channel and its user on its own. Programming mistakes (a channel
+that is not a string, a message that is neither ``str`` nor ``bytes``)
+raise ``HubError`` at once, naming the fix.
+
+Swoole and phpWebSocketServer names, side by side:
+
+=============================  ===============================  ==========================
+ratchetpy ``Hub``              Swoole ``Server``                phpWebSocketServer
+=============================  ===============================  ==========================
+``push(id, msg)``              ``push($fd, $data)``             ``feedback`` to a uuid
+``send(id, msg)`` (local)      ``push`` (same worker)
+``exists(id)``                 ``exist($fd)``
+``is_established(id)``         ``isEstablished($fd)``
+``disconnect(id, code, rsn)``  ``disconnect($fd, $code, $rsn)``
+``connections`` / ``ids()``    ``$server->connections``
+``client_info(id)``            ``getClientInfo($fd)``
+``stats()``                    ``stats()``
+``bind(conn, user)``           ``bind($fd, $uid)``              ``ident`` of a PHP client
+``publish(channel, msg)``      (loop over fds)                  ``broadcast``
+=============================  ===============================  ==========================
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, NamedTuple
+
+from twisted.internet.defer import Deferred, succeed
+from twisted.logger import Logger
+
+from .._lost_hooks import on_lost
+from ..exceptions import RatchetError
+from ..interfaces import ConnectionInterface
+from ..server.ids import node_id
+from ..websocket.broadcast import PreparedMessage, deliver, prepare
+from .stats import ServerStats, traffic_of
+
+if TYPE_CHECKING:
+    from ..websocket.protocol import WsServerProtocol
+
+__all__ = ["Hub", "HubError", "ClientInfo", "Member", "MAX_NAME_LENGTH", "check_name"]
+
+_log = Logger(namespace="ratchetpy.hub")
+
+MAX_NAME_LENGTH = 255
+"""Longest channel or user name, in characters."""
+
+
+class HubError(RatchetError, ValueError):
+    """A hub call with an argument that cannot work (a bad channel name, ...)."""
+
+
+def check_name(kind: str, name: object) -> str:
+    """
+    ``name`` as a channel or user name, or ``HubError`` saying what is wrong.
+
+    A name is a non-empty string of at most ``MAX_NAME_LENGTH`` characters
+    with no control characters (ints are accepted for users and turned
+    into their decimal string, as Swoole binds integer uids).
+    """
+    if isinstance(name, int) and not isinstance(name, bool) and kind == "user":
+        name = str(name)
+    if not isinstance(name, str):
+        raise HubError(f"a {kind} name must be a string, not {type(name).__name__}")
+    if not name:
+        raise HubError(f"a {kind} name must not be empty")
+    if len(name) > MAX_NAME_LENGTH:
+        raise HubError(f"a {kind} name must be at most {MAX_NAME_LENGTH} characters, not {len(name)}")
+    if not name.isprintable():
+        raise HubError(f"a {kind} name must not hold control characters: {name!r}")
+    return name
+
+
+class Member(NamedTuple):
+    """One connection present in a channel: its id and the user bound to it."""
+
+    id: str
+    user: str | None
+
+
+@dataclass(frozen=True)
+class ClientInfo:
+    """
+    What the hub knows of one connection (Swoole's ``getClientInfo``).
+
+    Times are Unix timestamps (seconds); ``last_activity`` is when the
+    client last sent a message (the open, if it never did). Bytes are on
+    the wire, frame headers included. ``buffered_bytes`` is what the
+    kernel has not taken yet.
+    """
+
+    id: str
+    node: str
+    remote_address: str | None
+    route: str | None
+    user: str | None
+    channels: tuple[str, ...]
+    connected_at: float
+    last_activity: float
+    messages_in: int
+    messages_out: int
+    bytes_in: int
+    bytes_out: int
+    buffered_bytes: int
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready."""
+        return {name: getattr(self, name) for name in self.__dataclass_fields__} | {
+            "channels": list(self.channels)
+        }
+
+
+@dataclass(eq=False)
+class _Entry:
+    conn: ConnectionInterface
+    route: str | None
+    connected_at: float
+    user: str | None = None
+    channels: set[str] = field(default_factory=set)
+
+
+def _protocol_of(conn: ConnectionInterface) -> WsServerProtocol | None:
+    from ..websocket.connection import protocol_of
+
+    return protocol_of(conn)
+
+
+def _ids(exclude: Iterable[str | ConnectionInterface] | None) -> frozenset[str]:
+    if not exclude:
+        return frozenset()
+    if isinstance(exclude, (str, ConnectionInterface)):
+        exclude = [exclude]
+    return frozenset(item if isinstance(item, str) else str(item.id) for item in exclude)
+
+
+class Hub:
+    """
+    Connections by id, users, channels and presence for one server.
+
+    Args:
+        stats: the counters this hub reports in ``stats()`` (a new
+            ``ServerStats`` by default; ``App`` shares one between its
+            routes and its listening ports).
+        clock: a function returning the current Unix time (tests pass a
+            task clock's ``seconds``).
+    """
+
+    def __init__(self, *, stats: ServerStats | None = None, clock: Any = None) -> None:
+        self.counters = stats if stats is not None else ServerStats()
+        self._clock = clock or time.time
+        self._entries: dict[str, _Entry] = {}
+        self._users: dict[str, dict[str, ConnectionInterface]] = {}
+        self._channels: dict[str, dict[str, ConnectionInterface]] = {}
+
+    @property
+    def node(self) -> str:
+        """This process's node id (the first part of every connection id here)."""
+        return node_id()
+
+    # -- registry ----------------------------------------------------------
+
+    def register(self, conn: ConnectionInterface, route: str | None = None) -> bool:
+        """
+        Make ``conn`` reachable by its id; it is unregistered on its own
+        when it closes (after the component's ``on_close``, so that can
+        still read its channels and user).
+
+        Returns:
+            ``False`` if the connection is already closing (nothing done).
+        """
+        cid = str(conn.id)
+        entry = self._entries.get(cid)
+        if entry is not None:
+            return True
+        if getattr(conn, "closing", False):
+            return False
+        if route is None:
+            request = getattr(conn, "http_request", None)
+            route = getattr(request, "path", None)
+        self._entries[cid] = _Entry(conn, route, self._clock())
+        on_lost(conn, lambda: self.unregister(cid))
+        return True
+
+    def unregister(self, conn: ConnectionInterface | str) -> None:
+        """Forget a connection: leave its channels, unbind its user. Idempotent."""
+        cid = conn if isinstance(conn, str) else str(conn.id)
+        entry = self._entries.pop(cid, None)
+        if entry is None:
+            return
+        for channel in entry.channels:
+            self._drop(self._channels, channel, cid)
+        if entry.user is not None:
+            self._drop(self._users, entry.user, cid)
+
+    @staticmethod
+    def _drop(index: dict[str, dict[str, ConnectionInterface]], key: str, cid: str) -> None:
+        members = index.get(key)
+        if members is not None:
+            members.pop(cid, None)
+            if not members:
+                del index[key]
+
+    def _entry(self, conn: ConnectionInterface | str) -> _Entry | None:
+        cid = conn if isinstance(conn, str) else str(conn.id)
+        return self._entries.get(cid)
+
+    def _require(self, conn: ConnectionInterface) -> _Entry | None:
+        entry = self._entry(conn)
+        if entry is None and self.register(conn):
+            entry = self._entry(conn)
+        return entry
+
+    def get(self, cid: str) -> ConnectionInterface | None:
+        """The registered connection with this id in this process, or ``None``."""
+        entry = self._entries.get(cid) if isinstance(cid, str) else None
+        return entry.conn if entry is not None else None
+
+    def exists(self, cid: str) -> bool:
+        """True if this process holds a registered connection with this id (Swoole's ``exist``)."""
+        return self.get(cid) is not None
+
+    def is_established(self, cid: str) -> bool:
+        """True if that connection is open for messages (Swoole's ``isEstablished``)."""
+        conn = self.get(cid)
+        return conn is not None and not getattr(conn, "closing", False)
+
+    def ids(self) -> list[str]:
+        """Ids of the registered connections in this process."""
+        return list(self._entries)
+
+    @property
+    def connections(self) -> list[ConnectionInterface]:
+        """The registered connections in this process (Swoole's ``$server->connections``)."""
+        return [entry.conn for entry in self._entries.values()]
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def __iter__(self) -> Iterator[ConnectionInterface]:
+        return iter(self.connections)
+
+    def __contains__(self, item: object) -> bool:
+        if isinstance(item, str):
+            return item in self._entries
+        cid = getattr(item, "id", None)
+        return isinstance(cid, str) and self._entries.get(cid) is not None
+
+    # -- push --------------------------------------------------------------
+
+    def send(self, cid: str, message: str | bytes | PreparedMessage) -> bool:
+        """
+        Send ``message`` to the connection ``cid`` of this process.
+
+        ``str`` goes as text, ``bytes`` as binary. Returns ``False``, and
+        sends nothing, for an id this process does not hold or one that
+        is closing; never raises for a bad id.
+        """
+        prepared = prepare(message)
+        conn = self.get(cid)
+        if conn is None or getattr(conn, "closing", False):
+            self.counters.pushed(missed=1)
+            return False
+        sent = deliver((conn,), prepared)
+        self.counters.pushed(delivered=sent, missed=1 - sent)
+        return bool(sent)
+
+    def push(self, cid: str, message: str | bytes | PreparedMessage) -> Deferred[bool]:
+        """
+        Send ``message`` to the connection ``cid``, wherever it is.
+
+        Returns:
+            A Deferred firing ``True`` if it was delivered, ``False`` for
+            an unknown or closing id. It never fails for a bad id.
+        """
+        return succeed(self.send(cid, message))
+
+    def disconnect(self, cid: str, code: int = 1000, reason: str = "") -> Deferred[bool]:
+        """
+        Close the connection ``cid`` with ``code`` and ``reason`` (Swoole's
+        ``disconnect``). Fires ``False`` for an unknown or closing id.
+
+        Raises:
+            HubError: ``code`` is not a code a server may send.
+        """
+        from ..websocket.frames import is_valid_close_code
+
+        if not isinstance(code, int) or not is_valid_close_code(code):
+            raise HubError(f"invalid close code {code!r}: use 1000-1003, 1007-1014 or 3000-4999")
+        conn = self.get(cid)
+        if conn is None or getattr(conn, "closing", False):
+            return succeed(False)
+        conn.close(code, reason)
+        return succeed(True)
+
+    # -- users -------------------------------------------------------------
+
+    def bind(self, conn: ConnectionInterface, user: str | int) -> None:
+        """
+        Bind ``conn`` to ``user`` (registering it if needed). A user may
+        have any number of connections (tabs, devices). Binding a
+        connection bound to another user moves it, with a log line.
+        """
+        name = check_name("user", user)
+        entry = self._require(conn)
+        if entry is None:
+            return  # closing: nothing to bind
+        if entry.user == name:
+            return
+        cid = str(conn.id)
+        if entry.user is not None:
+            _log.info(
+                "Connection {id} was bound to user {old!r}; now bound to {new!r}",
+                id=cid,
+                old=entry.user,
+                new=name,
+            )
+            self._drop(self._users, entry.user, cid)
+        entry.user = name
+        self._users.setdefault(name, {})[cid] = entry.conn
+
+    def unbind(self, conn: ConnectionInterface | str) -> None:
+        """Remove the user binding of ``conn``, if any."""
+        entry = self._entry(conn)
+        if entry is not None and entry.user is not None:
+            self._drop(self._users, entry.user, str(entry.conn.id))
+            entry.user = None
+
+    def user_of(self, conn: ConnectionInterface | str) -> str | None:
+        """The user bound to a connection of this process, or ``None``."""
+        entry = self._entry(conn)
+        return entry.user if entry is not None else None
+
+    def push_user(
+        self,
+        user: str | int,
+        message: str | bytes | PreparedMessage,
+        exclude: Iterable[str | ConnectionInterface] | None = None,
+    ) -> Deferred[int]:
+        """
+        Send ``message`` to every connection of ``user`` (every tab gets a
+        copy), framed once. Fires with how many it went to (0 for a user
+        with no connection).
+        """
+        name = check_name("user", user)
+        count = self._fan_out(self._users.get(name), prepare(message), _ids(exclude))
+        self.counters.pushed(delivered=count, missed=0 if count else 1)
+        return succeed(count)
+
+    def connections_of(self, user: str | int) -> Deferred[list[str]]:
+        """Ids of the open connections bound to ``user``."""
+        name = check_name("user", user)
+        return succeed(list(self._users.get(name, ())))
+
+    # -- channels ----------------------------------------------------------
+
+    def join(self, conn: ConnectionInterface, channel: str) -> None:
+        """Add ``conn`` to ``channel`` (registering it if needed); left on close."""
+        name = check_name("channel", channel)
+        entry = self._require(conn)
+        if entry is None:
+            return
+        entry.channels.add(name)
+        self._channels.setdefault(name, {})[str(conn.id)] = entry.conn
+
+    def leave(self, conn: ConnectionInterface, channel: str) -> None:
+        """Remove ``conn`` from ``channel``; nothing if it was not in it."""
+        name = check_name("channel", channel)
+        entry = self._entry(conn)
+        if entry is not None and name in entry.channels:
+            entry.channels.discard(name)
+            self._drop(self._channels, name, str(conn.id))
+
+    def channels_of(self, conn: ConnectionInterface | str) -> set[str]:
+        """The channels a connection of this process is in."""
+        entry = self._entry(conn)
+        return set(entry.channels) if entry is not None else set()
+
+    def channels(self) -> list[str]:
+        """Channels with at least one member in this process."""
+        return list(self._channels)
+
+    def publish(
+        self,
+        channel: str,
+        message: str | bytes | PreparedMessage,
+        exclude: Iterable[str | ConnectionInterface] | None = None,
+    ) -> Deferred[int]:
+        """
+        Send ``message`` to every member of ``channel`` except ``exclude``
+        (ids or connections), framed once; closing members are skipped and
+        the backpressure policy applies to each. Fires with how many it
+        went to.
+        """
+        name = check_name("channel", channel)
+        return succeed(self._fan_out(self._channels.get(name), prepare(message), _ids(exclude)))
+
+    def members(self, channel: str) -> Deferred[list[Member]]:
+        """Presence: the connections in ``channel``, with their users."""
+        name = check_name("channel", channel)
+        members = self._channels.get(name, {})
+        return succeed([Member(cid, self.user_of(cid)) for cid in members])
+
+    def member_count(self, channel: str) -> Deferred[int]:
+        """How many connections are in ``channel``."""
+        name = check_name("channel", channel)
+        return succeed(len(self._channels.get(name, ())))
+
+    @staticmethod
+    def _fan_out(
+        members: dict[str, ConnectionInterface] | None,
+        prepared: PreparedMessage,
+        exclude: frozenset[str],
+    ) -> int:
+        if not members:
+            return 0
+        if exclude:
+            targets: Iterable[ConnectionInterface] = [
+                conn for cid, conn in members.items() if cid not in exclude
+            ]
+        else:
+            # A copy: a send can close a connection, which leaves the channel.
+            targets = list(members.values())
+        return deliver(targets, prepared)
+
+    # -- information -------------------------------------------------------
+
+    def local_client_info(self, cid: str) -> ClientInfo | None:
+        """``client_info`` for a connection of this process, at once."""
+        entry = self._entries.get(cid) if isinstance(cid, str) else None
+        if entry is None:
+            return None
+        conn = entry.conn
+        protocol = _protocol_of(conn)
+        traffic = traffic_of(protocol) if protocol is not None else None
+        last = getattr(protocol, "last_activity", None)
+        return ClientInfo(
+            id=cid,
+            node=self.node,
+            remote_address=getattr(conn, "remote_address", None),
+            route=entry.route,
+            user=entry.user,
+            channels=tuple(sorted(entry.channels)),
+            connected_at=entry.connected_at,
+            last_activity=_wall_time(protocol, last, self._clock()) if last is not None else entry.connected_at,
+            messages_in=traffic.messages_in if traffic else 0,
+            messages_out=traffic.messages_out if traffic else 0,
+            bytes_in=traffic.bytes_in if traffic else 0,
+            bytes_out=traffic.bytes_out if traffic else 0,
+            buffered_bytes=int(getattr(conn, "buffered_amount", 0) or 0),
+        )
+
+    def client_info(self, cid: str) -> Deferred[ClientInfo | None]:
+        """What is known of connection ``cid`` (Swoole's ``getClientInfo``); ``None`` if unknown."""
+        return succeed(self.local_client_info(cid))
+
+    def local_stats(self) -> dict[str, Any]:
+        """This process's ``stats()``, at once."""
+        snapshot = self.counters.snapshot()
+        snapshot["node"] = self.node
+        snapshot["registered"] = len(self._entries)
+        snapshot["users"] = len(self._users)
+        snapshot["channels"] = len(self._channels)
+        return snapshot
+
+    def stats(self) -> Deferred[dict[str, Any]]:
+        """
+        Counters (Swoole's ``stats()``): open connections, accepted, closed
+        by code, messages and bytes in and out, refusals by reason,
+        backpressure events, pushes delivered and missed, registered
+        connections, users and channels.
+        """
+        return succeed(self.local_stats())
+
+
+def _wall_time(protocol: Any, reactor_seconds: float, now: float) -> float:
+    # last_activity is kept in reactor time (a task clock in tests); shown
+    # in the hub's clock, relative to now.
+    reactor = getattr(getattr(protocol, "_server", None), "_reactor", None)
+    seconds = getattr(reactor, "seconds", None)
+    if seconds is None:
+        return reactor_seconds
+    return now - (float(seconds()) - reactor_seconds)
