@@ -49,6 +49,7 @@ from .hub import Hub
 from .server.backlog import DEFAULT_BACKLOG
 from .server.blacklist import IpBlackList
 from .server.io import IoServer
+from .websocket.admission import DEFAULT_RETRY_AFTER, Admission
 from .websocket.server import DEFAULT_MAX_MESSAGE_SIZE, WsServer
 
 __all__ = ["App", "ListenError", "wrap_component", "is_wamp_component"]
@@ -83,6 +84,9 @@ def wrap_component(
     log_connections: bool = True,
     hub: Hub | None = None,
     register: bool | None = None,
+    admission: Admission | None = None,
+    idle_timeout: float | None = None,
+    idle_counts_pongs: bool = False,
 ) -> Any:
     """
     Wrap ``component`` for a route as Ratchet's ``App::route`` does.
@@ -93,7 +97,8 @@ def wrap_component(
       ``WsServer(WampServer(component))`` with keepalive;
     - a message component becomes ``WsServer(component)`` with keepalive.
 
-    ``hub`` and ``register`` go to the ``WsServer`` it creates.
+    ``hub``, ``register``, ``admission``, ``idle_timeout`` and
+    ``idle_counts_pongs`` go to the ``WsServer`` it creates.
 
     Raises:
         ComponentError: ``component`` is none of these.
@@ -123,6 +128,9 @@ def wrap_component(
         log_connections=log_connections,
         hub=hub,
         register=register,
+        admission=admission,
+        idle_timeout=idle_timeout,
+        idle_counts_pongs=idle_counts_pongs,
     )
     ws.enable_keep_alive(keepalive)
     return ws
@@ -153,10 +161,21 @@ class App(Service):
         allow_missing_origin: let requests without an ``Origin`` header
             (non-browser clients) through routes that check origins;
             Ratchet refuses them with 403.
+        max_connections: most WebSocket connections at once over all
+            routes; over it a handshake gets ``503`` + ``Retry-After``
+            (``None``, default: no limit).
+        max_connections_per_ip: the same per client IP address (``None``,
+            default: no limit). Behind a reverse proxy this is the proxy's.
+        retry_after: the ``Retry-After`` seconds of those 503s.
+        idle_timeout: close (1001) clients of wrapped components that sent
+            no message for this many seconds (``None``, default: never).
+        idle_counts_pongs: count keepalive pongs as activity.
 
     Attributes:
         hub: the ``Hub`` every route shares: connection ids, push, users,
             channels, presence and ``stats()`` (``conn.hub`` in a component).
+        admission: the ``Admission`` every route's ``WsServer`` counts in,
+            so the connection limits are the whole ``App``'s.
     """
 
     def __init__(
@@ -173,6 +192,11 @@ class App(Service):
         shutdown_timeout: float = DEFAULT_SHUTDOWN_TIMEOUT,
         log_connections: bool = True,
         allow_missing_origin: bool = False,
+        max_connections: int | None = None,
+        max_connections_per_ip: int | None = None,
+        retry_after: int = DEFAULT_RETRY_AFTER,
+        idle_timeout: float | None = None,
+        idle_counts_pongs: bool = False,
     ) -> None:
         self.http_host = (http_host or "*").lower()
         self.port = port
@@ -184,6 +208,19 @@ class App(Service):
         self.log_connections = log_connections
         self.allow_missing_origin = allow_missing_origin
         self.hub = Hub()
+        self.admission = Admission(
+            max_connections, max_connections_per_ip, retry_after=retry_after
+        )
+        if idle_timeout is not None and (
+            isinstance(idle_timeout, bool)
+            or not isinstance(idle_timeout, (int, float))
+            or not 0 < idle_timeout < float("inf")
+        ):
+            raise ConfigurationError(
+                f"idle_timeout must be a positive number of seconds or None, not {idle_timeout!r}"
+            )
+        self.idle_timeout = idle_timeout
+        self.idle_counts_pongs = idle_counts_pongs
         self.router = Router()
         self.http = HttpServer(self.router)
         # Closest to IoServer, as Ratchet advises; empty unless you block.
@@ -256,6 +293,9 @@ class App(Service):
             log_connections=self.log_connections,
             hub=self.hub,
             register=hub,
+            admission=self.admission,
+            idle_timeout=self.idle_timeout,
+            idle_counts_pongs=self.idle_counts_pongs,
         )
         self._collect_ws_servers(decorated)
         if hub is not None:
@@ -282,6 +322,7 @@ class App(Service):
         while component is not None and seen < 16:
             if isinstance(component, WsServer) and component not in self.ws_servers:
                 component.use_hub(self.hub)
+                component.use_admission(self.admission)
                 self.ws_servers.append(component)
             component = getattr(component, "component", None)
             seen += 1
@@ -377,6 +418,7 @@ class App(Service):
         ``shutdown_timeout`` plus a second, whatever components and peers do.
         """
         Service.stopService(self)
+        self.admission.flush()
         count = sum(server.connection_count for server in self.servers)
         stops = [maybeDeferred(server.stopService) for server in self.servers]
 

@@ -36,6 +36,7 @@ from .http.router import Route
 from .interfaces import check_component
 from .server.blacklist import parse_network
 from .server.tls import tls_listen_spec, tls_options
+from .websocket.admission import DEFAULT_RETRY_AFTER
 from .websocket.server import DEFAULT_MAX_MESSAGE_SIZE, WsServer
 
 __all__ = ["Options", "makeService", "resolve_target", "DEFAULT_LISTEN", "CONFIG_KEYS"]
@@ -59,10 +60,17 @@ CONFIG_KEYS = (
     "tls-key",
     "quiet",
     "no-demo",
+    "max-connections",
+    "max-connections-per-ip",
+    "retry-after",
+    "idle-timeout",
+    "idle-counts-pongs",
 )
 """Keys an ``--config`` ini file may set (in ``[ratchetpy]``), the flags' names."""
 
 _LISTS = {"listen": "listen", "route": "routes", "origin": "origins", "block": "blocked"}
+_BOOLEANS = ("quiet", "no-demo", "idle-counts-pongs")
+_DIGITS = re.compile(r"[0-9]+")
 _SIZE = re.compile(r"(\d+)\s*([kKmMgG]?)(?:i?[bB])?")
 
 
@@ -90,6 +98,17 @@ class Options(usage.Options):
         ["tls-cert", None, None,
          "Certificate (chain) PEM file: serve wss:// on every tcp: --listen."],
         ["tls-key", None, None, "Private key PEM file for --tls-cert."],
+        ["max-connections", None, None,
+         "Most WebSocket connections at once; more get 503 + Retry-After. 0 = no limit. "
+         "[default: 0]"],
+        ["max-connections-per-ip", None, None,
+         "Most WebSocket connections at once from one IP address (behind a proxy: the "
+         "proxy's); more get 503. 0 = no limit. [default: 0]"],
+        ["retry-after", None, None,
+         f"Retry-After seconds sent with those 503s. [default: {DEFAULT_RETRY_AFTER}]"],
+        ["idle-timeout", None, None,
+         "Close (1001) clients that sent no message for this many seconds; 0 = never. "
+         "[default: 0]"],
         ["config", "c", None,
          "An ini file with a [ratchetpy] section using these flags' names; flags win."],
     ]
@@ -102,6 +121,7 @@ class Options(usage.Options):
         self["blocked"] = []
         self["quiet"] = 0
         self["no-demo"] = 0
+        self["idle-counts-pongs"] = 0
         self._flag_given: set[str] = set()
 
     def opt_listen(self, description: str) -> None:
@@ -131,6 +151,11 @@ class Options(usage.Options):
         """Do not serve the demo chat page at / for the built-in chat."""
         self["no-demo"] = 1
         self._flag_given.add("no-demo")
+
+    def opt_idle_counts_pongs(self) -> None:
+        """Count keepalive pongs as activity for --idle-timeout (browsers pong by themselves)."""
+        self["idle-counts-pongs"] = 1
+        self._flag_given.add("idle-counts-pongs")
 
     def parseOptions(self, options: list[str] | None = None) -> None:
         # A mistake is reported as one line, without twistd's full usage text.
@@ -192,7 +217,7 @@ class Options(usage.Options):
                     separators = r"[\n,]" if key in ("origin", "block") else r"[\n]"
                     values = [v.strip() for v in re.split(separators, value)]
                     self[name] = [v for v in values if v]
-            elif key in ("quiet", "no-demo"):
+            elif key in _BOOLEANS:
                 if key not in self._flag_given:
                     try:
                         self[key] = int(parser.getboolean(CONFIG_SECTION, raw_key))
@@ -210,6 +235,11 @@ class Options(usage.Options):
         self["shutdown-timeout"] = _seconds(
             "--shutdown-timeout", self["shutdown-timeout"], DEFAULT_SHUTDOWN_TIMEOUT, zero_ok=False
         )
+        for flag in ("max-connections", "max-connections-per-ip"):
+            self[flag] = _count(f"--{flag}", self[flag]) or None
+        retry_after = _count("--retry-after", self["retry-after"], zero_ok=False)
+        self["retry-after"] = DEFAULT_RETRY_AFTER if retry_after is None else retry_after
+        self["idle-timeout"] = _seconds("--idle-timeout", self["idle-timeout"], 0.0, zero_ok=True) or None
         raw = self["max-message-size"]
         if raw is None:
             self["max-message-size"] = DEFAULT_MAX_MESSAGE_SIZE
@@ -292,6 +322,16 @@ def _seconds(flag: str, raw: Any, default: float, zero_ok: bool) -> float:
         need = "a number of seconds, 0 or more (0 = off)" if zero_ok else "a positive number of seconds"
         raise usage.UsageError(f"{flag} {raw!r}: give {need}")
     return value
+
+
+def _count(flag: str, raw: Any, zero_ok: bool = True) -> int | None:
+    if raw is None:
+        return None
+    text = str(raw).strip()
+    if not _DIGITS.fullmatch(text) or (not zero_ok and int(text) == 0):
+        need = "a whole number, 0 or more (0 = no limit)" if zero_ok else "a whole number of seconds, 1 or more"
+        raise usage.UsageError(f"{flag} {raw!r}: give {need}")
+    return int(text)
 
 
 def _check_endpoint(spec: str) -> None:
@@ -441,6 +481,11 @@ def makeService(options: Options, reactor: Any = None) -> App:
         max_message_size=options["max-message-size"],
         shutdown_timeout=options["shutdown-timeout"],
         log_connections=not options["quiet"],
+        max_connections=options["max-connections"],
+        max_connections_per_ip=options["max-connections-per-ip"],
+        retry_after=options["retry-after"],
+        idle_timeout=options["idle-timeout"],
+        idle_counts_pongs=bool(options["idle-counts-pongs"]),
         # With no --origin: browsers must come from a page on this host; other
         # clients (which send no Origin) are let through.
         allow_missing_origin=not origins,

@@ -26,6 +26,8 @@ MODULES = [
     "ratchetpy.websocket.broadcast",
     "ratchetpy.websocket.flow",
     "ratchetpy.websocket.compression",
+    "ratchetpy.websocket.admission",
+    "ratchetpy.websocket.idle",
     "ratchetpy.websocket._engine",
     "ratchetpy.websocket._fastpath",
     "ratchetpy.wamp",

@@ -118,6 +118,12 @@ def test_wamp_class_target_needs_ratchetpy_wamp(monkeypatch):
         (["--route", "/chat", "--config", "/no/such.ini"], "--config /no/such.ini: cannot read"),
         (["--route", "/chat", "--bogus"], "--bogus"),
         (["--route", "/chat", "--block", "10.0.0.0/33"], "--block 10.0.0.0/33: not an IP address"),
+        (["--route", "/chat", "--max-connections", "many"], "--max-connections 'many': give a whole number"),
+        (["--route", "/chat", "--max-connections", "-1"], "--max-connections '-1': give a whole number"),
+        (["--route", "/chat", "--max-connections-per-ip", "2.5"], "--max-connections-per-ip '2.5': give"),
+        (["--route", "/chat", "--retry-after", "0"], "--retry-after '0': give a whole number of seconds"),
+        (["--route", "/chat", "--idle-timeout", "-5"], "--idle-timeout '-5': give a number of seconds"),
+        (["--route", "/chat", "--idle-timeout", "nan"], "--idle-timeout 'nan'"),
     ],
 )
 def test_bad_input_is_one_line_naming_the_flag(args, expected):
@@ -151,6 +157,46 @@ def test_sizes_and_zero():
     assert parse("--route", "/chat", "--max-message-size", "64K")["max-message-size"] == 65536
     assert parse("--route", "/chat", "--max-message-size", "0")["max-message-size"] is None
     assert parse("--route", "/chat", "--keepalive", "0")["keepalive"] == 0
+
+
+def test_limits_and_idle_flags():
+    """Limits and idle timeout are off by default; 0 means off; flags reach every route's WsServer."""
+    defaults = parse("--route", "/chat")
+    assert defaults["max-connections"] is None and defaults["max-connections-per-ip"] is None
+    assert defaults["idle-timeout"] is None and defaults["idle-counts-pongs"] == 0
+    assert defaults["retry-after"] == 5
+    off = parse("--route", "/chat", "--max-connections", "0", "--idle-timeout", "0")
+    assert off["max-connections"] is None and off["idle-timeout"] is None
+    options = parse(
+        "--route", "/chat", "--route", "/echo",
+        "--max-connections", "1000", "--max-connections-per-ip", "20", "--retry-after", "30",
+        "--idle-timeout", "300", "--idle-counts-pongs",
+    )
+    service = makeService(options, reactor=MemoryReactor())
+    admission = service.admission
+    assert (admission.max_connections, admission.max_connections_per_ip) == (1000, 20)
+    assert admission.retry_after == 30
+    assert len(service.ws_servers) == 2
+    for ws in service.ws_servers:
+        assert ws.admission is admission
+        assert ws.idle_timeout == 300 and ws.idle_counts_pongs is True
+
+
+def test_limits_in_the_config_file(tmp_path):
+    """The ini keys are the flags' names; a flag on the command line wins."""
+    ini = tmp_path / "limits.ini"
+    ini.write_text(
+        "[ratchetpy]\nroute = /chat\nmax-connections = 500\nmax_connections_per_ip = 10\n"
+        "retry-after = 12\nidle-timeout = 90\nidle-counts-pongs = yes\n"
+    )
+    options = parse("--config", str(ini), "--max-connections", "50")
+    assert options["max-connections"] == 50 and options["max-connections-per-ip"] == 10
+    assert options["retry-after"] == 12 and options["idle-timeout"] == 90
+    assert options["idle-counts-pongs"] == 1
+    ini.write_text("[ratchetpy]\nroute = /chat\nidle-counts-pongs = often\n")
+    assert "idle-counts-pongs must be true or false" in error("--config", str(ini))
+    ini.write_text("[ratchetpy]\nroute = /chat\nmax-connections = lots\n")
+    assert "--max-connections 'lots': give a whole number" in error("--config", str(ini))
 
 
 def test_config_file_and_flags_win(tmp_path):

@@ -16,7 +16,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from twisted.internet.protocol import connectionDone
 from twisted.logger import Logger
+from twisted.python.failure import Failure
 
 from .._handlers import HandlerHostBase, Serial, call_handler, handle_result
 from .._lost_hooks import run_lost_hooks
@@ -33,6 +35,7 @@ if TYPE_CHECKING:
 
     from ..server._transport import IStreamTransport
     from ..server.io import IoConnection
+    from .admission import Slot
     from .server import WsServer
 
 __all__ = ["WsServerProtocol", "FastWsServerProtocol"]
@@ -60,8 +63,10 @@ class WsServerProtocol(HandlerHostBase, WebSocketServerProtocol):  # type: ignor
     _serial: Serial | None = None
     _flow: SendBufferWatch | None = None
     _fastpath_wanted = False
+    _slot: Slot | None = None
     last_activity: float = 0.0
-    """Reactor time of the open and then of each message received."""
+    """Reactor time of the open and then of each message received (and of
+    each pong, with ``WsServer(idle_counts_pongs=True)``)."""
     # Traffic counters of the stock path (the fast class reads Autobahn's).
     _rx_messages = 0
     _rx_bytes = 0
@@ -134,6 +139,21 @@ class WsServerProtocol(HandlerHostBase, WebSocketServerProtocol):  # type: ignor
             return
         if result is not None:
             handle_result(self, result)
+
+    def onPong(self, payload: bytes) -> None:
+        if self._server.idle_counts_pongs:
+            self.last_activity = self._server._reactor.seconds()
+
+    def connectionLost(self, reason: Failure = connectionDone) -> None:
+        try:
+            super().connectionLost(reason)
+        finally:
+            # However the connection ended (closing handshake, drop, a
+            # handshake that never completed), its admission place is free.
+            slot = self._slot
+            if slot is not None:
+                self._slot = None
+                slot.release()
 
     def onClose(self, wasClean: bool, code: int | None, reason: str | None) -> None:
         # Autobahn cancels its other timers when TCP is lost, but not this one;

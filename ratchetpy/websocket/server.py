@@ -31,10 +31,12 @@ from ..server._drain import OpenSet, close_all
 from ..server.io import IoConnection, feed, take_over, taken_over_by
 from ._engine import build_factory
 from ._selfcheck import fastpath_available
+from .admission import DEFAULT_RETRY_AFTER, Admission, Refusal
 from .compression import deflate_acceptor
 from .connection import WsConnection
 from .flow import OVERFLOW_POLICIES
 from .handshake import autobahn_head, negotiate
+from .idle import IdleSweeper
 from .protocol import FastWsServerProtocol, WsServerProtocol
 
 if TYPE_CHECKING:
@@ -106,6 +108,22 @@ class WsServer(HttpServerInterface):
             anywhere can ``push`` to it by ``conn.id``. By default, what the
             component's ``register_with_hub`` attribute says (the built-in
             chat sets it), else ``False``.
+        max_connections: most WebSocket connections at once (open or in
+            their handshake); a request over it gets ``503`` with
+            ``Retry-After``. ``None`` (default): no limit. See
+            ``ratchetpy.websocket.admission``.
+        max_connections_per_ip: most at once from one IP address (IPv4-mapped
+            IPv6 counts as IPv4; behind a proxy, the proxy's); ``None``
+            (default): no limit.
+        retry_after: the ``Retry-After`` seconds of those 503s.
+        admission: an ``Admission`` to count in, shared with other servers
+            (``App`` gives its routes one), instead of the limits above.
+        idle_timeout: close a client with 1001 once it has sent no message
+            for this many seconds (``None``, default: never). See
+            ``ratchetpy.websocket.idle``.
+        idle_counts_pongs: count pongs (answers to keepalive pings) as
+            activity; by default only messages count, since browsers pong
+            by themselves.
     """
 
     def __init__(
@@ -128,6 +146,12 @@ class WsServer(HttpServerInterface):
         deflate_mem_level: int = 4,
         hub: Hub | None = None,
         register: bool | None = None,
+        max_connections: int | None = None,
+        max_connections_per_ip: int | None = None,
+        retry_after: int = DEFAULT_RETRY_AFTER,
+        admission: Admission | None = None,
+        idle_timeout: float | None = None,
+        idle_counts_pongs: bool = False,
     ) -> None:
         check_component(
             component, ("on_open", "on_message", "on_close", "on_error"), "WsServer"
@@ -189,6 +213,25 @@ class WsServer(HttpServerInterface):
         if register is None:
             register = bool(getattr(component, "register_with_hub", False))
         self.register = bool(register)
+        if admission is not None and (max_connections, max_connections_per_ip) != (None, None):
+            raise ConfigurationError(
+                "give WsServer either admission= or max_connections/max_connections_per_ip, not both"
+            )
+        self._admission_given = admission is not None
+        self.admission: Admission = (
+            admission
+            if admission is not None
+            else Admission(max_connections, max_connections_per_ip, retry_after=retry_after)
+        )
+        self.idle_timeout: float | None = (
+            None if idle_timeout is None else _seconds("idle_timeout", idle_timeout)
+        )
+        self.idle_counts_pongs = bool(idle_counts_pongs)
+        self._idle: IdleSweeper | None = (
+            None
+            if self.idle_timeout is None
+            else IdleSweeper(self.idle_timeout, lambda: self._open, lambda: self._reactor)
+        )
         self._factory: Any = None
         self._reactor: Any = None
         self._protocol_class: Any = None
@@ -277,6 +320,20 @@ class WsServer(HttpServerInterface):
             self.hub = hub
             self._hub_given = True
 
+    def use_admission(self, admission: Admission) -> None:
+        """
+        Count in ``admission`` (an ``App``'s, shared by its routes) from now
+        on, unless one was given to the constructor. Limits of this server's
+        own apply on top: its ``Admission`` gets ``admission`` as parent.
+        """
+        if self._admission_given or admission is self.admission:
+            return
+        self._admission_given = True
+        if self.admission.limited:
+            self.admission.parent = admission
+        else:
+            self.admission = admission
+
     # -- open connections and graceful shutdown ------------------------------
 
     @property
@@ -286,9 +343,13 @@ class WsServer(HttpServerInterface):
 
     def _track_open(self, protocol: WsServerProtocol) -> None:
         self._open.add(protocol)
+        if self._idle is not None:
+            self._idle.opened(protocol)
 
     def _track_close(self, protocol: WsServerProtocol) -> None:
         self._open.discard(protocol)
+        if self._idle is not None:
+            self._idle.closed(len(self._open))
 
     def close_all(
         self,
@@ -342,10 +403,26 @@ class WsServer(HttpServerInterface):
                 f"WsServer takes over the transport of an IoConnection, not {type(conn).__name__}: "
                 "serve it with IoServer(HttpServer(WsServer(...)))"
             )
-        conn.http_request = request
-        self._factory_for(conn.reactor)
-        protocol = self._protocol_class(self, conn, result.sub_protocol)
-        take_over(conn, protocol)
+        slot = None
+        if self.admission.limited:
+            outcome = self.admission.admit(conn.remote_address, conn.reactor)
+            if isinstance(outcome, Refusal):
+                # Logged once per burst by the Admission, not per client.
+                close_response(conn, 503, outcome.headers, refusal=outcome.reason)
+                return
+            slot = outcome
+        try:
+            conn.http_request = request
+            self._factory_for(conn.reactor)
+            protocol = self._protocol_class(self, conn, result.sub_protocol)
+            if slot is not None:
+                # Released by the protocol once the connection is gone.
+                protocol._slot = slot
+            take_over(conn, protocol)
+        except BaseException:
+            if slot is not None:
+                slot.release()
+            raise
         # Autobahn completes the handshake from a head rebuilt from our parse
         # (never the raw bytes, which its parser could read differently).
         protocol.dataReceived(

@@ -8,10 +8,12 @@ worktree first on PYTHONPATH so the plugin and package under test are used.
 
 from __future__ import annotations
 
+import re
 import signal
 import socket
 import ssl
 import subprocess
+import time
 import urllib.error
 import urllib.request
 
@@ -171,3 +173,38 @@ def test_port_in_use_when_daemonizing_does_not_hang(tmp_path):
     assert "cannot listen on tcp:" in result.stderr
     log = (tmp_path / "twistd.log").read_text()
     assert "twistd ratchetpy: error: cannot listen on tcp:" in log and "Traceback" not in log
+
+
+def test_limits_and_idle_timeout_flags(twistd):
+    """--max-connections refuses with 503 + Retry-After (logged once per burst);
+    --idle-timeout closes a silent client with 1001 even though it answers keepalive pings."""
+    server = twistd(
+        "--route", "/echo", "--max-connections", "1", "--retry-after", "3",
+        "--idle-timeout", "1", "--keepalive", "0.3",
+    )
+    server.wait_listening()
+    url = f"ws://127.0.0.1:{server.port}/echo"
+    with connect(url, proxy=None) as silent:
+        refusals = []
+        for _ in range(3):
+            with pytest.raises(InvalidStatus) as caught:
+                connect(url, open_timeout=seconds(5), proxy=None)
+            refusals.append((caught.value.response.status_code, caught.value.response.headers["Retry-After"]))
+        assert refusals == [(503, "3")] * 3
+        with pytest.raises(ConnectionClosed):
+            silent.recv(timeout=seconds(10))
+        assert (silent.close_code, silent.close_reason) == (1001, "Idle timeout")
+    # Its place is free again once the server saw the connection go.
+    deadline = time.monotonic() + seconds(5)
+    while status_of(url, proxy=None) == 503 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert status_of(url, proxy=None) == 101
+    server.stop()
+    log = server.text()
+    assert log.count("Refusing WebSocket connections with 503") == 1
+    assert "max_connections (1) reached" in log and "--max-connections" in log
+    # 3, or more if the wait above was refused too: all in one burst, one summary.
+    (refused,) = re.findall(r"Refused (\d+) WebSocket connection\(s\) with 503", log)
+    assert int(refused) >= 3
+    assert "Closing 1 idle WebSocket connection(s) with 1001" in log
+    assert "Traceback" not in log

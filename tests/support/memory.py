@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from twisted.internet.address import IPv4Address
+from twisted.internet.address import IPv4Address, IPv6Address
 from twisted.internet.error import ConnectionLost
 from twisted.internet.testing import (
     MemoryReactorClock,
@@ -47,7 +47,8 @@ class MemoryConnection:
     One server-side connection of ``component`` on a StringTransport, with
     a Clock, so everything is deterministic. ``feed(data)`` delivers bytes
     one at a time, as Twisted recommends for protocol tests.
-    ``transport_class`` replaces the transport (e.g. one whose peer stops reading).
+    ``transport_class`` replaces the transport (e.g. one whose peer stops reading);
+    ``peer`` the client's address (default 127.0.0.1).
     """
 
     def __init__(
@@ -57,13 +58,14 @@ class MemoryConnection:
         server: IoServer | None = None,
         *,
         transport_class: type[Transport] = Transport,
+        peer: IPv4Address | IPv6Address | None = None,
     ) -> None:
         if server is not None:
             reactor = server.reactor
         self.reactor = reactor or MemoryReactorClock()
         self.server = server or IoServer(component, 0, reactor=self.reactor)
         self.protocol = self.server.protocol_factory.buildProtocol(None)
-        self.transport = transport_class(peerAddress=IPv4Address("TCP", "127.0.0.1", 40000))
+        self.transport = transport_class(peerAddress=peer or IPv4Address("TCP", "127.0.0.1", 40000))
         self.transport.protocol = self.protocol
         self.protocol.makeConnection(self.transport)
 
@@ -104,10 +106,11 @@ class WsPeer:
         reactor: MemoryReactorClock | None = None,
         one_byte_at_a_time: bool = True,
         server: IoServer | None = None,
+        peer: IPv4Address | IPv6Address | None = None,
     ) -> None:
-        if stack is None:
+        if stack is None and server is None:
             stack = HttpServer(WsServer(component))
-        self.memory = MemoryConnection(stack, reactor, server)
+        self.memory = MemoryConnection(stack, reactor, server, peer=peer)
         self.client = ClientProtocol(
             parse_uri(f"ws://localhost{path}"), subprotocols=subprotocols
         )
