@@ -24,7 +24,7 @@ from twisted.internet.defer import Deferred
 from twisted.logger import Logger
 
 from .http.controllers import StaticResponse
-from .http.router import _PARAM
+from .http.router import _PARAM, compile_pattern
 from .hub import Hub, HubError
 from .hub.hub import MAX_NAME_LENGTH, check_name
 from .interfaces import ConnectionInterface, MessageComponentInterface
@@ -87,7 +87,8 @@ class Chat(MessageComponentInterface):
     Over raw TCP (no HTTP request) the welcome ends with a newline.
 
     A room name the hub cannot take (longer than 255 characters with the
-    prefix, control characters) closes the connection with 1008 and a reason saying why.
+    prefix, control characters) closes the connection with 1008 and a
+    reason saying why.
 
     Args:
         hub: the hub to publish through. By default each connection's own
@@ -201,8 +202,6 @@ def demo_endpoint(pattern: str) -> dict[str, str] | None:
     param = params[0]
     requirement = param.group(2)
     if requirement is not None:
-        from .http.router import compile_pattern
-
         probe = compile_pattern(pattern).fullmatch(
             pattern[: param.start()] + DEFAULT_DEMO_ROOM + pattern[param.end() :]
         )

@@ -8,8 +8,8 @@ import pytest
 from twisted.internet.defer import succeed
 
 from ratchetpy.builtins import Chat, demo_endpoint, demo_page, room_of
-from ratchetpy.hub import Hub, HubError
 from ratchetpy.http.request import parse_request_head
+from ratchetpy.hub import Hub, HubError
 from ratchetpy.server.ids import is_connection_id
 from ratchetpy.testing import FakeConnection
 

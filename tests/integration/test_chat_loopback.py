@@ -7,6 +7,7 @@ the App's hub sees them.
 from __future__ import annotations
 
 import json
+import socket
 from contextlib import ExitStack
 
 from twisted.internet import defer, task, threads
@@ -17,6 +18,7 @@ from websockets.sync.client import connect
 from ratchetpy.app import App
 from ratchetpy.builtins import Chat
 from ratchetpy.server.ids import is_connection_id
+from tests.support.loopback import Served
 from tests.support.timing import seconds
 
 
@@ -144,3 +146,39 @@ class ChatLoopbackTests(unittest.TestCase):
         self.assertEqual(code, 1008)
         self.assertIn("room name", reason)
         self.assertEqual(self.app.hub.channels(), [])
+
+
+class RawTcpChatTests(unittest.TestCase):
+    """``IoServer.factory(Chat(), port)``: the tutorial's telnet step, with a hub of the chat's own."""
+
+    timeout = 30
+
+    @defer.inlineCallbacks
+    def test_telnet_clients_chat_after_a_welcome_line(self):
+        """Each client reads a welcome line (room 'chat'), then lines go raw to the other."""
+        served = yield Served(Chat()).start()
+        self.addCleanup(served.server.stopService)
+
+        def talk():
+            with socket.create_connection(("127.0.0.1", served.port), timeout=seconds(5)) as a, \
+                    socket.create_connection(("127.0.0.1", served.port), timeout=seconds(5)) as b:
+                welcomes = [read_line(a), read_line(b)]
+                a.sendall(b"hi there\r\n")
+                return welcomes, read_line(b)
+
+        welcomes, relayed = yield threads.deferToThread(talk)
+        parsed = [json.loads(line) for line in welcomes]
+        self.assertEqual([w["room"] for w in parsed], ["chat", "chat"])
+        self.assertTrue(all(is_connection_id(w["id"]) for w in parsed))
+        self.assertEqual(relayed, b"hi there\r\n")
+        yield served.stop()
+
+
+def read_line(sock):
+    line = b""
+    while not line.endswith(b"\n"):
+        chunk = sock.recv(1)
+        if not chunk:
+            raise AssertionError(f"closed after {line!r}")
+        line += chunk
+    return line
