@@ -1,55 +1,179 @@
-# -*- test-case-name: tests.test_tap -*-
+# -*- test-case-name: tests.test_builtins_chat -*-
 """
 The components ``twistd ratchetpy`` serves without any code: ``chat`` and
 ``echo``, and the browser page that talks to the chat.
 
 ``twistd -n ratchetpy --route /chat`` serves :class:`Chat` at ``/chat`` and
 :func:`demo_page` at ``/``: open it in two browser tabs and type.
+``--route /room/{name}=chat`` gives one room per name (``/room/lobby``,
+``/room/dev``, ...), and the page at ``/`` has a field to pick one.
+
+The chat goes through the hub only (``conn.hub``: join a channel on open,
+``publish`` each message to it), so a hub spanning processes makes one
+chat across all of them with no change here.
 """
 
 from __future__ import annotations
 
 import json
 from importlib import resources
+from urllib.parse import unquote
+from weakref import WeakKeyDictionary
 
+from twisted.internet.defer import Deferred
 from twisted.logger import Logger
 
 from .http.controllers import StaticResponse
+from .http.router import _PARAM, compile_pattern
+from .hub import Hub, HubError
+from .hub.hub import MAX_NAME_LENGTH, check_name
 from .interfaces import ConnectionInterface, MessageComponentInterface
 from .server.echo import EchoServer
 
-__all__ = ["Chat", "EchoServer", "BUILTINS", "demo_page", "DEMO_PAGE_PLACEHOLDER"]
+__all__ = [
+    "Chat",
+    "EchoServer",
+    "BUILTINS",
+    "demo_page",
+    "demo_endpoint",
+    "room_of",
+    "DEMO_PAGE_PLACEHOLDER",
+    "DEFAULT_DEMO_ROOM",
+]
 
 _log = Logger(namespace="ratchetpy.builtins")
 
 DEMO_PAGE_PLACEHOLDER = "__RATCHETPY_WS_PATH__"
 
+DEFAULT_DEMO_ROOM = "lobby"
+"""The room the demo page joins first on a route with a parameter."""
+
+DEFAULT_ROOM = "chat"
+"""The room of a connection that came with no HTTP request (raw TCP, test doubles)."""
+
+
+def room_of(conn: ConnectionInterface) -> str:
+    """
+    The chat room a connection asked for.
+
+    With route parameters (``/room/{name}``), their values in the order the
+    route captured them, joined with ``/`` (``/room/lobby`` → ``lobby``;
+    ``/t/{org}/{name}`` → ``acme/lobby``). Without (``/chat``), the request
+    path without its leading ``/`` (``chat``); with no HTTP request at all
+    (raw TCP), ``chat``.
+    """
+    request = getattr(conn, "http_request", None)
+    if request is None:
+        return DEFAULT_ROOM
+    params = getattr(request, "route_params", None)
+    if params:
+        return "/".join(str(value) for value in params.values())
+    # Decoded as the router matched it: /%63hat is the room of /chat.
+    path = unquote(str(getattr(request, "path", "") or "")).lstrip("/")
+    return path or DEFAULT_ROOM
+
 
 class Chat(MessageComponentInterface):
     """
-    The socketo.me tutorial chat: each message goes to every other client.
+    The socketo.me tutorial chat, with rooms, through the hub.
 
-    Text stays text and binary stays binary.
+    On open the client gets one JSON text message,
+    ``{"type": "welcome", "id": conn.id, "room": room}`` (the room is
+    :func:`room_of` the connection), and joins the hub channel
+    ``channel_prefix + room``. From then on every message a client sends
+    goes, as it is, to the other members of its room: text stays text,
+    binary stays binary, nothing is wrapped, so clients written for the
+    Ratchet tutorial keep working (they just see the welcome first).
+    Over raw TCP (no HTTP request) the welcome ends with a newline.
+
+    A room name the hub cannot take (longer than 255 characters with the
+    prefix, control characters) closes the connection with 1008 and a
+    reason saying why.
+
+    Args:
+        hub: the hub to publish through. By default each connection's own
+            (``conn.hub``, the ``App``'s or the ``WsServer``'s); for
+            connections without one (raw TCP under ``IoServer``, test
+            doubles) a hub of this chat's own.
+        channel_prefix: put before the room to make the channel name, so
+            the chat's channels never mix with channels of your own code.
+            Chats with the same prefix on one hub share their rooms.
     """
 
-    def __init__(self) -> None:
-        self.clients: set[ConnectionInterface] = set()
+    register_with_hub = True
+
+    def __init__(self, hub: Hub | None = None, *, channel_prefix: str = "chat:") -> None:
+        if not isinstance(channel_prefix, str) or len(channel_prefix) >= MAX_NAME_LENGTH:
+            raise HubError(
+                f"channel_prefix must be a string shorter than {MAX_NAME_LENGTH} characters, "
+                f"not {channel_prefix!r}"
+            )
+        self._hub = hub
+        self._fallback: Hub | None = None
+        self.channel_prefix = channel_prefix
+        # Each connection's channel, to publish to; delivery itself is the
+        # hub's (there is no client set here).
+        self._channels: WeakKeyDictionary[ConnectionInterface, str] = WeakKeyDictionary()
+
+    def hub_of(self, conn: ConnectionInterface) -> Hub:
+        """The hub ``conn``'s messages go through (see ``hub`` above)."""
+        if self._hub is not None:
+            return self._hub
+        hub = getattr(conn, "hub", None)
+        if isinstance(hub, Hub):
+            return hub
+        if self._fallback is None:
+            self._fallback = Hub()
+        return self._fallback
 
     def on_open(self, conn: ConnectionInterface) -> None:
-        self.clients.add(conn)
+        room = room_of(conn)
+        limit = MAX_NAME_LENGTH - len(self.channel_prefix)
+        try:
+            channel = check_name("channel", self.channel_prefix + room)
+        except HubError as exc:
+            _log.info(
+                "Chat: refused connection {id} from {peer}: room {room!r} is not usable ({error}); "
+                "use a printable name of at most {limit} characters",
+                id=conn.id,
+                peer=getattr(conn, "remote_address", None),
+                room=room[:80],
+                error=exc,
+                limit=limit,
+            )
+            conn.close(1008, f"bad room name: use printable text, at most {limit} characters")
+            return
+        welcome = json.dumps({"type": "welcome", "id": conn.id, "room": room})
+        if getattr(conn, "http_request", None) is None:
+            welcome += "\n"  # raw TCP (telnet): a line of its own
+        conn.send(welcome)
+        self._channels[conn] = channel
+        self.hub_of(conn).join(conn, channel)
 
-    def on_message(self, from_: ConnectionInterface, msg: str | bytes) -> None:
-        for client in self.clients:
-            if client is not from_:
-                client.send(msg)
+    def on_message(self, from_: ConnectionInterface, msg: str | bytes) -> Deferred[int] | None:
+        channel = self._channels.get(from_)
+        if channel is None:
+            return None  # refused in on_open, closing
+        # Returned so that with a hub spanning processes this sender's next
+        # message waits for this one (order kept), and a failure reaches on_error.
+        return self.hub_of(from_).publish(channel, msg, exclude=[from_.id])
 
     def on_close(self, conn: ConnectionInterface) -> None:
-        self.clients.discard(conn)
+        channel = self._channels.pop(conn, None)
+        if channel is None:
+            return
+        hub = self.hub_of(conn)
+        hub.leave(conn, channel)
+        if hub is self._fallback:
+            # Connections of a ratchetpy server leave the hub on their own;
+            # test doubles do not.
+            hub.unregister(conn)
 
     def on_error(self, conn: ConnectionInterface, exc: Exception) -> None:
         _log.error(
-            "Chat: error on #{rid}: {error!r}; closing it",
+            "Chat: error on #{rid} ({id}): {error!r}; closing it",
             rid=getattr(conn, "resource_id", None),
+            id=getattr(conn, "id", None),
             error=exc,
         )
         conn.close(1011)
@@ -59,14 +183,60 @@ BUILTINS: dict[str, type] = {"chat": Chat, "echo": EchoServer}
 """Components ``--route /name`` can serve by name."""
 
 
+def demo_endpoint(pattern: str) -> dict[str, str] | None:
+    """
+    How the demo page connects to a chat served at route ``pattern``.
+
+    Returns:
+        ``{"path": "/chat"}`` for a pattern without parameters;
+        ``{"prefix": "/room/", "suffix": "", "room": "lobby"}`` for one
+        with a single parameter (the page puts the room between prefix and
+        suffix); ``None`` if the page cannot use the route (more than one
+        parameter, or a requirement ``lobby`` does not meet).
+    """
+    params = list(_PARAM.finditer(pattern))
+    if not params:
+        return {"path": pattern}
+    if len(params) > 1:
+        return None
+    param = params[0]
+    requirement = param.group(2)
+    if requirement is not None:
+        probe = compile_pattern(pattern).fullmatch(
+            pattern[: param.start()] + DEFAULT_DEMO_ROOM + pattern[param.end() :]
+        )
+        if probe is None:
+            return None
+    return {
+        "prefix": pattern[: param.start()],
+        "suffix": pattern[param.end() :],
+        "room": DEFAULT_DEMO_ROOM,
+    }
+
+
 def demo_page(ws_path: str = "/chat") -> StaticResponse:
     """
-    The browser chat page, talking to the chat at ``ws_path`` on the same
-    host and port (``ws://`` or ``wss://`` as the page was loaded).
+    The browser chat page, talking to the chat at route ``ws_path`` on the
+    same host and port (``ws://`` or ``wss://`` as the page was loaded).
+
+    It shows the client's id and room from the chat's welcome message; for
+    a route with a parameter (``/room/{name}``) it has a room field and
+    starts in ``lobby``. It reconnects on its own after a lost connection,
+    waiting longer each time (1 s doubling to 30 s, with jitter).
+
+    Raises:
+        ValueError: the page cannot connect to ``ws_path`` (see
+            :func:`demo_endpoint`).
     """
+    endpoint = demo_endpoint(ws_path)
+    if endpoint is None:
+        raise ValueError(
+            f"the demo page needs a chat route with at most one parameter that accepts "
+            f"{DEFAULT_DEMO_ROOM!r}, not {ws_path!r}"
+        )
     template = resources.files("ratchetpy").joinpath("static/chat.html").read_text("utf-8")
-    # json.dumps gives a JS string literal; escape '<' so no '</script>' can close the tag.
-    literal = json.dumps(ws_path).replace("<", "\\u003c")
+    # json.dumps gives a JS object literal; escape '<' so no '</script>' can close the tag.
+    literal = json.dumps(endpoint).replace("<", "\\u003c")
     body = template.replace(DEMO_PAGE_PLACEHOLDER, literal)
     return StaticResponse(
         body,

@@ -5,6 +5,7 @@
 .. code-block:: sh
 
     twistd -n ratchetpy --route /chat                      # built-in chat + demo page at /
+    twistd -n ratchetpy --route '/room/{name}=chat'        # a chat room per name, page at /
     twistd -n ratchetpy --route /chat=myapp.chat:Chat --listen tcp:8080:interface=0.0.0.0
     twistd -n ratchetpy --route /chat --tls-cert fullchain.pem --tls-key privkey.pem
     twistd -n ratchetpy --config /etc/ratchetpy.ini
@@ -28,7 +29,7 @@ from twisted.logger import Logger
 from twisted.python import usage
 
 from .app import DEFAULT_KEEPALIVE, DEFAULT_SHUTDOWN_TIMEOUT, App, is_wamp_component
-from .builtins import BUILTINS, Chat, demo_page
+from .builtins import BUILTINS, Chat, demo_endpoint, demo_page
 from .exceptions import ComponentError, ConfigurationError, ListenError
 from .http.interfaces import HttpServerInterface
 from .http.origin import SAME_HOST
@@ -80,7 +81,8 @@ class Options(usage.Options):
     synopsis = "[options]"
     longdesc = (
         "Serve WebSocket components, Ratchet style. '--route /chat' serves the built-in "
-        "chat at /chat and a browser chat page at /. Routes name a component as "
+        "chat at /chat and a browser chat page at /; '--route /room/{name}=chat' gives one "
+        "chat room per name, the page at / letting you pick the room. Routes name a component as "
         "PATH=package.module:Name (a class, an instance, or a factory), or a built-in: "
         f"{', '.join(sorted(BUILTINS))}."
     )
@@ -295,13 +297,23 @@ class Options(usage.Options):
                 raise usage.UsageError(f"--route {spec}: {exc}") from exc
         paths = {p for p, _ in built}
         if not self["no-demo"] and "/" not in paths:
-            chat = next(
-                (p for p, c in built if isinstance(c, Chat) and "{" not in p), None
-            )
+            chat = demo_route(built)
             if chat is not None:
                 built.append(("/", demo_page(chat)))
                 self["demo"] = chat
         self["route_components"] = built
+
+
+def demo_route(routes: list[tuple[str, Any]]) -> str | None:
+    """
+    The chat route the demo page at ``/`` talks to: the first route served
+    by the built-in ``Chat`` whose path the page can fill in (no parameter,
+    or one that accepts the default room, as ``/room/{name}``).
+    """
+    for path, component in routes:
+        if isinstance(component, Chat) and demo_endpoint(path) is not None:
+            return path
+    return None
 
 
 def _builtin_for(path: str) -> str | None:

@@ -67,6 +67,43 @@ def test_bare_builtin_routes():
     assert b'"/rooms/chat"' in components["/"].body
 
 
+def test_demo_page_for_a_chat_with_rooms():
+    """``--route /room/{name}=chat``: the page at / joins /room/<room>, 'lobby' first."""
+    options = parse("--route", "/room/{name}=chat")
+    components = dict(options["route_components"])
+    assert isinstance(components["/room/{name}"], Chat)
+    assert options["demo"] == "/room/{name}"
+    assert b'{"prefix": "/room/", "suffix": "", "room": "lobby"}' in components["/"].body
+
+
+@pytest.mark.parametrize(
+    ("routes", "demo"),
+    [
+        (["/r/{a}/{b}=chat"], None),  # two parameters: the page cannot fill them
+        (["/r/{id<\\d+>}=chat"], None),  # 'lobby' does not meet the requirement
+        (["/r/{id<\\d+>}=chat", "/chat"], "/chat"),  # the first chat the page can use
+        (["/echo", "/room/{name}=chat", "/chat"], "/room/{name}"),
+        (["/chat=examples.chat:Chat"], None),  # not the built-in: no page
+    ],
+)
+def test_demo_page_route_choice(routes, demo):
+    """The page goes with the first built-in chat route it can connect to, if any."""
+    args = [arg for route in routes for arg in ("--route", route)]
+    options = parse(*args)
+    paths = [p for p, _ in options["route_components"]]
+    assert ("/" in paths) is (demo is not None)
+    assert options.get("demo") == demo
+
+
+def test_demo_page_and_rooms_in_service():
+    """makeService: / is the page for the rooms route, and /room/lobby is the chat's handshake."""
+    service = makeService(parse("--route", "/room/{name}=chat"), reactor=MemoryReactor())
+    router = service.router
+    assert http_exchange(router, handshake_request("/room/lobby"))[0].startswith(b"HTTP/1.1 101 ")
+    page, _ = http_exchange(router, b"GET / HTTP/1.1\r\nHost: localhost:8080\r\n\r\n")
+    assert page.startswith(b"HTTP/1.1 200 OK") and b'"prefix": "/room/"' in page
+
+
 def test_no_demo_flag():
     """--no-demo leaves / unrouted."""
     options = parse("--route", "/chat", "--no-demo")

@@ -1,7 +1,8 @@
 """
 The demo chat page in a real browser: two headless Chromium pages served by
-``twistd ratchetpy --route /chat`` exchange a message through the page's
-own JavaScript. Chromium is driven over the DevTools protocol (loopback
+``twistd ratchetpy --route /room/{name}=chat`` show their id and room and
+exchange messages through the page's own JavaScript, in the default room
+and after changing rooms. Chromium is driven over the DevTools protocol (loopback
 only) with the ``websockets`` client.
 """
 
@@ -17,6 +18,7 @@ from pathlib import Path
 import pytest
 from websockets.sync.client import connect
 
+from ratchetpy.server.ids import is_connection_id
 from tests.support.ci import require_tool
 from tests.support.timing import seconds
 
@@ -88,15 +90,35 @@ def devtools_url(profile: Path, browser: subprocess.Popen) -> str:
 
 
 def test_two_browser_pages_chat(twistd, tmp_path):
-    """Two pages of the demo chat: a message typed in one appears in the other."""
+    """
+    Two pages of the demo chat for ``--route /room/{name}=chat``: each shows
+    its id and room, a message typed in one appears in the other, changing
+    rooms reconnects to the new room, and after a server restart both pages
+    come back on their own, once each.
+    """
     require_tool(CHROMIUM is not None, "chromium is not installed", "apt-get install chromium (.ci/run does)")
-    server = twistd("--route", "/chat")
+    server = twistd("--route", "/room/{name}=chat")
     server.wait_listening()
     profile = tmp_path / "profile"
     browser = start_chromium(profile)
     try:
         with connect(devtools_url(profile, browser), max_size=None, open_timeout=seconds(10)) as ws:
-            chat_between_two_pages(DevTools(ws), f"http://127.0.0.1:{server.port}/")
+            tools = DevTools(ws)
+            pages = chat_between_two_pages(tools, f"http://127.0.0.1:{server.port}/")
+            server.stop()
+            log = server.text()
+            assert log.count("opened /room/lobby") == 2 and log.count("opened /room/dev") == 2
+            for session, _ in pages:
+                tools.wait_for(
+                    session,
+                    "document.getElementById('status').textContent.indexOf('reconnecting in') !== -1",
+                    "the page to say it will reconnect",
+                )
+            server = twistd("--route", "/room/{name}=chat", port=server.port)
+            server.wait_listening()
+            for session, old_id in pages:
+                wait_welcomed(tools, session, "dev", not_id=old_id)
+            tools.call("Browser.close")
     finally:
         if browser.poll() is None:
             browser.terminate()
@@ -106,34 +128,76 @@ def test_two_browser_pages_chat(twistd, tmp_path):
                 browser.kill()
                 browser.wait()
     server.stop()
-    assert server.text().count("opened /chat") == 2
+    assert server.text().count("opened /room/dev") == 2
 
 
-def chat_between_two_pages(tools: DevTools, page_url: str) -> None:
-    """Open the page twice, type in the first, see it in the second."""
+SHOWN = "[document.getElementById('my-id').textContent, document.getElementById('room-name').textContent]"
+
+
+def wait_welcomed(tools: DevTools, session: str, room: str, not_id: str | None = None) -> str:
+    """Wait until the page shows a connection id in ``room`` (other than ``not_id``); that id."""
+    tools.wait_for(
+        session,
+        f"(function () {{ var s = {SHOWN}; return s[1] === {json.dumps(room)} && s[0].length > 20"
+        f" && s[0] !== {json.dumps(not_id or '')}"
+        " && document.getElementById('status').dataset.state === 'open'; })()",
+        f"the page to show its id in room {room}",
+    )
+    shown_id, shown_room = tools.evaluate(session, SHOWN)
+    assert is_connection_id(shown_id), shown_id
+    assert shown_room == room
+    return shown_id
+
+
+def send_from(tools: DevTools, session: str, text: str) -> None:
+    tools.evaluate(
+        session,
+        f"document.getElementById('message').value = {json.dumps(text)};"
+        "document.getElementById('send').click(); true",
+    )
+
+
+def wait_received(tools: DevTools, session: str, text: str) -> None:
+    tools.wait_for(
+        session,
+        "Array.from(document.querySelectorAll('#log li.them')).map(e => e.textContent)"
+        f".indexOf({json.dumps(text)}) !== -1",
+        f"the page to show {text!r}",
+    )
+
+
+def join_room(tools: DevTools, session: str, room: str) -> None:
+    tools.evaluate(
+        session,
+        f"document.getElementById('room-input').value = {json.dumps(room)};"
+        "document.getElementById('join').click(); true",
+    )
+
+
+def chat_between_two_pages(tools: DevTools, page_url: str) -> list[tuple[str, str]]:
+    """
+    Open the page twice (lobby), chat, then both move to room dev and chat
+    there; each page's session and id.
+    """
     sessions = []
     for _ in range(2):
         target = tools.call("Target.createTarget", url=page_url)["targetId"]
         sessions.append(tools.call("Target.attachToTarget", targetId=target, flatten=True)["sessionId"])
-    for session in sessions:
-        tools.wait_for(
-            session,
-            "document.getElementById('status') && document.getElementById('status').dataset.state === 'open'",
-            "the page's WebSocket to open",
-        )
     a, b = sessions
-    tools.evaluate(
-        a,
-        "document.getElementById('message').value = 'hello from page A';"
-        "document.getElementById('send').click(); true",
-    )
-    received = tools.wait_for(
-        b,
-        "Array.from(document.querySelectorAll('#log li.them')).map(e => e.textContent)"
-        ".filter(t => t === 'hello from page A').length > 0",
-        "page B to show page A's message",
-    )
-    assert received is True
-    mine = tools.evaluate(a, "Array.from(document.querySelectorAll('#log li')).map(e => e.textContent)")
+    id_a, id_b = (wait_welcomed(tools, session, "lobby") for session in sessions)
+    assert id_a != id_b
+    send_from(tools, a, "hello from page A")
+    wait_received(tools, b, "hello from page A")
+    mine = tools.evaluate(a, "Array.from(document.querySelectorAll('#log li.me')).map(e => e.textContent)")
     assert mine == ["me: hello from page A"]
-    tools.call("Browser.close")
+    # The page's own text never went through innerHTML: the log holds text only.
+    assert tools.evaluate(b, "document.querySelectorAll('#log li *').length") == 0
+
+    ids = {}
+    for session, old_id in ((b, id_b), (a, id_a)):
+        join_room(tools, session, "dev")
+        ids[session] = wait_welcomed(tools, session, "dev", not_id=old_id)
+    assert tools.evaluate(a, "location.hash") == "#dev"
+    send_from(tools, a, "hello in dev")
+    wait_received(tools, b, "hello in dev")
+    return [(a, ids[a]), (b, ids[b])]

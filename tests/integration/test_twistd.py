@@ -8,6 +8,7 @@ worktree first on PYTHONPATH so the plugin and package under test are used.
 
 from __future__ import annotations
 
+import json
 import re
 import signal
 import socket
@@ -16,11 +17,13 @@ import subprocess
 import time
 import urllib.error
 import urllib.request
+from contextlib import ExitStack
 
 import pytest
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import connect
 
+from ratchetpy.server.ids import is_connection_id
 from tests.support.processes import TWISTD, python_path_env
 from tests.support.timing import seconds
 
@@ -40,6 +43,9 @@ def test_chat_demo_page_and_refusals(twistd):
     server.wait_listening()
     base = f"127.0.0.1:{server.port}"
     with connect(f"ws://{base}/chat") as a, connect(f"ws://{base}/chat") as b:
+        welcomes = [json.loads(client.recv(timeout=seconds(5))) for client in (a, b)]
+        assert [w["room"] for w in welcomes] == ["chat", "chat"]
+        assert all(is_connection_id(w["id"]) for w in welcomes)
         a.send("hello from a")
         assert b.recv(timeout=seconds(5)) == "hello from a"
         b.send(b"\x00binary")
@@ -48,7 +54,7 @@ def test_chat_demo_page_and_refusals(twistd):
         body = page.read()
         assert page.headers["Content-Type"] == "text/html; charset=utf-8"
         assert int(page.headers["Content-Length"]) == len(body)
-        assert b"new WebSocket(url)" in body and b'"/chat"' in body
+        assert b"new WebSocket(url)" in body and b'{"path": "/chat"}' in body
     assert status_of(f"ws://{base}/nope") == 404
     assert status_of(f"ws://{base}/chat", origin="http://evil.example") == 403
     with pytest.raises(urllib.error.HTTPError) as caught:
@@ -59,13 +65,38 @@ def test_chat_demo_page_and_refusals(twistd):
     assert "with 404" in log and "with 403" in log and "--origin evil.example" in log
 
 
+def test_chat_rooms(twistd):
+    """``--route /room/{name}=chat``: a channel per room, each client told its id and room, page at /."""
+    server = twistd("--route", "/room/{name}=chat")
+    server.wait_listening()
+    base = f"127.0.0.1:{server.port}"
+    with urllib.request.urlopen(f"http://{base}/", timeout=seconds(5)) as page:
+        assert b'{"prefix": "/room/", "suffix": "", "room": "lobby"}' in page.read()
+    with ExitStack() as stack:
+        a, b, c, d = (
+            stack.enter_context(connect(f"ws://{base}/room/{room}", open_timeout=seconds(5)))
+            for room in ("lobby", "lobby", "dev", "dev")
+        )
+        welcomes = [json.loads(client.recv(timeout=seconds(5))) for client in (a, b, c, d)]
+        assert [w["room"] for w in welcomes] == ["lobby", "lobby", "dev", "dev"]
+        assert len({w["id"] for w in welcomes}) == 4
+        c.send("in dev")
+        assert d.recv(timeout=seconds(5)) == "in dev"
+        a.send("in lobby")
+        # Had "in dev" leaked into the lobby it would be ahead of this in b's stream.
+        assert b.recv(timeout=seconds(5)) == "in lobby"
+    server.stop()
+    assert server.text().count("opened /room/lobby") == 2
+
+
 def test_sigterm_closes_clients_with_1001(twistd):
     """SIGTERM: stop listening, every client gets 1001, on_close runs, twistd exits."""
     server = twistd("--route", "/chat", "--route", "/echo")
     server.wait_listening()
     base = f"ws://127.0.0.1:{server.port}"
     with connect(f"{base}/chat") as a, connect(f"{base}/echo") as b:
-        a.send("x")  # make sure both are open before the signal
+        # Both open before the signal: the chat's welcome, the echo's reply.
+        assert json.loads(a.recv(timeout=seconds(5)))["type"] == "welcome"
         b.send("ping")
         assert b.recv(timeout=seconds(5)) == "ping"
         server.process.send_signal(signal.SIGTERM)
