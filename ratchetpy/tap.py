@@ -33,6 +33,8 @@ from .exceptions import ComponentError, ConfigurationError, ListenError
 from .http.interfaces import HttpServerInterface
 from .http.origin import SAME_HOST
 from .http.router import Route
+from .hub.push_request import check_key
+from .hub.pushapi import check_base_path
 from .interfaces import check_component
 from .server.blacklist import parse_network
 from .server.tls import tls_listen_spec, tls_options
@@ -59,10 +61,22 @@ CONFIG_KEYS = (
     "tls-key",
     "quiet",
     "no-demo",
+    "push-api",
+    "push-key",
+    "push-listen",
 )
 """Keys an ``--config`` ini file may set (in ``[ratchetpy]``), the flags' names."""
 
-_LISTS = {"listen": "listen", "route": "routes", "origin": "origins", "block": "blocked"}
+_LISTS = {
+    "listen": "listen",
+    "route": "routes",
+    "origin": "origins",
+    "block": "blocked",
+    "push-listen": "push-listen",
+}
+
+PUSH_KEY_ENV = "RATCHETPY_PUSH_KEY"
+"""The environment variable holding the publish API key (``--push-key`` and ``push-key`` win)."""
 _SIZE = re.compile(r"(\d+)\s*([kKmMgG]?)(?:i?[bB])?")
 
 
@@ -92,6 +106,12 @@ class Options(usage.Options):
         ["tls-key", None, None, "Private key PEM file for --tls-cert."],
         ["config", "c", None,
          "An ini file with a [ratchetpy] section using these flags' names; flags win."],
+        ["push-api", None, None,
+         "Serve the HTTP publish API at this path (e.g. /push): POST JSON with "
+         "'Authorization: Bearer KEY' to reach clients, channels and users."],
+        ["push-key", None, None,
+         f"The publish API key, 16 characters or more (better: push-key in --config, or "
+         f"{PUSH_KEY_ENV} in the environment, which ps cannot show)."],
     ]
 
     def __init__(self) -> None:
@@ -100,6 +120,7 @@ class Options(usage.Options):
         self["routes"] = []
         self["origins"] = []
         self["blocked"] = []
+        self["push-listen"] = []
         self["quiet"] = 0
         self["no-demo"] = 0
         self._flag_given: set[str] = set()
@@ -119,6 +140,10 @@ class Options(usage.Options):
     def opt_block(self, address: str) -> None:
         """Refuse connections from this address or CIDR range (repeatable), e.g. 10.0.0.0/8"""
         self["blocked"].extend(a.strip() for a in address.split(",") if a.strip())
+
+    def opt_push_listen(self, description: str) -> None:
+        """Endpoint on which the publish API alone answers (repeatable), e.g. tcp:8081:interface=127.0.0.1 [default: the API answers beside the routes on every --listen]"""
+        self["push-listen"].append(description)
 
     def opt_quiet(self) -> None:
         """Do not log each WebSocket's open and close."""
@@ -142,6 +167,7 @@ class Options(usage.Options):
     # -- checks ------------------------------------------------------------
 
     def postOptions(self) -> None:
+        self._key_source = "--push-key" if self["push-key"] else f"push-key in {self['config']}"
         if self["config"]:
             self._read_config(self["config"])
         self._check_numbers()
@@ -165,6 +191,41 @@ class Options(usage.Options):
             except ConfigurationError as exc:
                 raise usage.UsageError(f"--block {entry}: {exc}") from exc
         self._build_routes()
+        self._check_push_api()
+
+    def _check_push_api(self) -> None:
+        path, listen = self["push-api"], self["push-listen"]
+        if not path:
+            if self["push-key"] or listen:
+                given = "--push-key" if self["push-key"] else "--push-listen"
+                raise usage.UsageError(
+                    f"{given} is set but --push-api is not: add --push-api /push to serve the "
+                    "publish API"
+                )
+            return
+        try:
+            self["push-api"] = path = check_base_path(path.strip())
+        except ConfigurationError as exc:
+            raise usage.UsageError(f"--push-api {path}: {exc}") from exc
+        for routed, _ in self["route_components"]:
+            if routed == path or routed.startswith(path + "/"):
+                raise usage.UsageError(
+                    f"--push-api {path}: {routed} is a --route; give the publish API a path of its own"
+                )
+        key = self["push-key"] or os.environ.get(PUSH_KEY_ENV) or None
+        source = self._key_source if self["push-key"] else PUSH_KEY_ENV
+        if key is None:
+            raise usage.UsageError(
+                f"--push-api {path} needs a key: give --push-key KEY, push-key in the --config "
+                f"file, or {PUSH_KEY_ENV} in the environment (generate one with: "
+                "python -c 'import secrets; print(secrets.token_urlsafe(32))')"
+            )
+        try:
+            self["push-key"] = check_key(key.strip())
+        except ConfigurationError as exc:
+            raise usage.UsageError(f"{source}: {exc}") from exc
+        for spec in listen:
+            _check_endpoint(spec, "--push-listen")
 
     def _read_config(self, path: str) -> None:
         parser = configparser.ConfigParser(interpolation=None)
@@ -294,7 +355,7 @@ def _seconds(flag: str, raw: Any, default: float, zero_ok: bool) -> float:
     return value
 
 
-def _check_endpoint(spec: str) -> None:
+def _check_endpoint(spec: str, flag: str = "--listen") -> None:
     from twisted.internet.endpoints import serverFromString
     from twisted.internet.testing import MemoryReactor
 
@@ -304,7 +365,7 @@ def _check_endpoint(spec: str) -> None:
         serverFromString(MemoryReactor(), spec)
     except Exception as exc:
         raise usage.UsageError(
-            f"--listen {spec}: {exc or type(exc).__name__}; e.g. tcp:8080:interface=127.0.0.1 "
+            f"{flag} {spec}: {exc or type(exc).__name__}; e.g. tcp:8080:interface=127.0.0.1 "
             "or ssl:8443:privateKey=key.pem:certKey=cert.pem"
         ) from exc
 
@@ -452,4 +513,6 @@ def makeService(options: Options, reactor: Any = None) -> App:
             app.route(path, component, ["*"])
         else:
             app.route(path, component, origins or [SAME_HOST])
+    if options["push-api"]:
+        app.push_api(options["push-api"], options["push-key"], listen=options["push-listen"] or None)
     return app
