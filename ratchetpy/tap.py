@@ -8,6 +8,8 @@
     twistd -n ratchetpy --route /chat=myapp.chat:Chat --listen tcp:8080:interface=0.0.0.0
     twistd -n ratchetpy --route /chat --tls-cert fullchain.pem --tls-key privkey.pem
     twistd -n ratchetpy --config /etc/ratchetpy.ini
+    RATCHETPY_PUSH_KEY=... twistd -n ratchetpy --route /chat --push-api /push \\
+        --push-listen tcp:8081:interface=127.0.0.1        # the publish API for backends
 
 ``Options`` parses and checks everything (each mistake is one line naming
 the flag and the fix); ``makeService`` builds the ``App`` service, which
@@ -88,7 +90,8 @@ class Options(usage.Options):
         "Serve WebSocket components, Ratchet style. '--route /chat' serves the built-in "
         "chat at /chat and a browser chat page at /. Routes name a component as "
         "PATH=package.module:Name (a class, an instance, or a factory), or a built-in: "
-        f"{', '.join(sorted(BUILTINS))}."
+        f"{', '.join(sorted(BUILTINS))}. '--push-api /push' adds the HTTP publish API for "
+        f"backends (key: --push-key, push-key in --config, or {PUSH_KEY_ENV})."
     )
     optParameters = [
         ["http-host", None, None,

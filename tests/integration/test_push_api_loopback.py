@@ -291,3 +291,30 @@ class PushApiLoopback(unittest.TestCase):
         self.assertEqual((out["head stats"][0], out["head stats"][2]), (200, b""))
         self.assertEqual(out["no key"][0], 401)
         self.assertEqual((out["post stats"][0], out["post stats"][1]["allow"]), (405, "GET, HEAD"))
+
+    @defer.inlineCallbacks
+    def test_http_1_0_request_as_php_file_get_contents_sends_it(self):
+        """PHP's http stream wrapper speaks HTTP/1.0 with Connection: close; the answer ends at EOF."""
+        import socket
+
+        def scenario() -> tuple[bytes, str]:
+            with self.ws() as a:
+                id_a = a.recv(timeout=seconds(10))
+                body = json.dumps({"client": id_a, "data": "from php"}).encode()
+                head = (
+                    f"POST /push HTTP/1.0\r\nHost: 127.0.0.1:{self.port}\r\nConnection: close\r\n"
+                    f"Authorization: Bearer {KEY}\r\nContent-Type: application/json\r\n"
+                    f"Content-Length: {len(body)}\r\n\r\n"
+                ).encode()
+                with socket.create_connection(("127.0.0.1", self.port), timeout=seconds(10)) as sock:
+                    sock.sendall(head + body)
+                    raw = b""
+                    while chunk := sock.recv(65536):
+                        raw += chunk
+                return raw, a.recv(timeout=seconds(10))
+
+        raw, got = yield self.in_thread(scenario)
+        head, _, body = raw.partition(b"\r\n\r\n")
+        self.assertTrue(head.startswith(b"HTTP/1.1 200 OK\r\n"), head)
+        self.assertEqual(json.loads(body), {"delivered": 1})
+        self.assertEqual(got, "from php")
