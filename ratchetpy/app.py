@@ -308,7 +308,8 @@ class App(Service):
             listen: endpoints on which the API alone answers (e.g.
                 ``["tcp:8081:interface=127.0.0.1"]``), instead of beside
                 the routes on every endpoint of the App. The WebSocket
-                routes do not answer there.
+                routes do not answer there, and ``app.blacklist`` does
+                not apply there (keep these endpoints private).
 
         Returns:
             The ``PushApi``.

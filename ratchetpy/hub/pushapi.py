@@ -106,7 +106,7 @@ def check_base_path(path: object) -> str:
     base = path.rstrip("/")
     if not base:
         raise ConfigurationError("the publish API needs a path of its own, e.g. '/push', not '/'")
-    if any(c in base for c in "{}<>?#") or not base.isprintable() or " " in base:
+    if any(c in base for c in "{}<>?#%") or not base.isprintable() or " " in base:
         raise ConfigurationError(f"the publish API path must be a plain path such as '/push', not {path!r}")
     return base
 

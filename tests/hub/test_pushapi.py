@@ -355,6 +355,7 @@ def test_paths_under_the_base_only():
         ({"path": "push"}, "must start with '/'"),
         ({"path": "/"}, "path of its own"),
         ({"path": "/push/{x}"}, "plain path"),
+        ({"path": "/push%20x"}, "plain path"),
         ({"max_body": 0}, "max_body"),
         ({"body_timeout": 0}, "body_timeout"),
         ({"hub_timeout": -1}, "hub_timeout"),
