@@ -19,6 +19,7 @@ from .exceptions import (
     HttpVersionNotSupported,
     JsonError,
     ListenError,
+    PushApiError,
     RatchetError,
     RequestHeadTooLarge,
     RequestTimeout,
@@ -34,7 +35,7 @@ from .http import (
     Router,
     StaticResponse,
 )
-from .hub import ClientInfo, Hub, HubError, Member, ServerStats
+from .hub import ClientInfo, Hub, HubError, Member, PushApi, ServerStats
 from .interfaces import (
     ComponentInterface,
     ConnectionInterface,
@@ -76,6 +77,7 @@ __all__ = [
     "ClientInfo",
     "Member",
     "ServerStats",
+    "PushApi",
     "RatchetError",
     "ComponentError",
     "ConfigurationError",
@@ -85,6 +87,7 @@ __all__ = [
     "RequestTimeout",
     "RequestHeadTooLarge",
     "HttpVersionNotSupported",
+    "PushApiError",
     "WampError",
     "JsonError",
 ]

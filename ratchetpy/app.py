@@ -43,9 +43,10 @@ from twisted.python.failure import Failure
 from .exceptions import ComponentError, ConfigurationError, ListenError
 from .http.interfaces import HttpServerInterface
 from .http.origin import SAME_HOST, OriginCheck
-from .http.router import Router
+from .http.router import Route, Router
 from .http.server import HttpServer
 from .hub import Hub
+from .hub.pushapi import DEFAULT_BODY_TIMEOUT, DEFAULT_HUB_TIMEOUT, DEFAULT_MAX_BODY, PushApi
 from .server.backlog import DEFAULT_BACKLOG
 from .server.blacklist import IpBlackList
 from .server.io import IoServer
@@ -315,6 +316,95 @@ class App(Service):
             origins=", ".join(origins) if "*" not in origins else "any",
         )
         return decorated
+
+    def push_api(
+        self,
+        path: str,
+        key: str | None,
+        *,
+        max_body: int = DEFAULT_MAX_BODY,
+        body_timeout: float = DEFAULT_BODY_TIMEOUT,
+        hub_timeout: float = DEFAULT_HUB_TIMEOUT,
+        http_host: str | None = None,
+        listen: Sequence[str | IStreamServerEndpoint] | None = None,
+    ) -> PushApi:
+        """
+        Serve the HTTP publish API for ``app.hub`` under ``path``.
+
+        ``POST path`` with ``Authorization: Bearer <key>`` and a JSON body
+        ``{"channel"|"client"|"user": ..., "data": ...}`` (or a list of
+        them) delivers to the hub's connections; ``GET path/stats`` and
+        ``GET path/channels/NAME`` read. See ``ratchetpy.hub.pushapi``.
+
+        Args:
+            path: the base path, e.g. ``/push``.
+            key: the bearer key, at least 16 characters (e.g.
+                ``secrets.token_urlsafe(32)``).
+            max_body: the largest body accepted (413 beyond), in bytes.
+            body_timeout: seconds a client has to send its body (408).
+            hub_timeout: seconds the hub has to answer (503).
+            http_host: the Host the API answers (default: any, since
+                backends often connect by IP address).
+            listen: endpoints on which the API alone answers (e.g.
+                ``["tcp:8081:interface=127.0.0.1"]``), instead of beside
+                the routes on every endpoint of the App. The WebSocket
+                routes do not answer there, and ``app.blacklist`` does
+                not apply there (keep these endpoints private).
+
+        Returns:
+            The ``PushApi``.
+
+        Raises:
+            ConfigurationError: no key or a key under 16 characters, a bad
+                path or limit, or a path already routed; the message names
+                the fix.
+        """
+        api = PushApi(
+            self.hub,
+            key,
+            path=path,
+            max_body=max_body,
+            body_timeout=body_timeout,
+            hub_timeout=hub_timeout,
+        )
+        taken = [r.path for r in self.router.routes if r.path == api.path or r.path.startswith(api.path + "/")]
+        if taken:
+            raise ConfigurationError(
+                f"the publish API path {api.path} is already routed ({taken[0]}); give it a path of its own"
+            )
+        host = (http_host or "*").lower()
+        if listen is None:
+            self.router.add(api.route_pattern, api, methods=(), host=host)
+            where = "on every endpoint"
+        else:
+            if isinstance(listen, str) or not listen:
+                raise ConfigurationError(
+                    "push_api(listen=...) takes a list of endpoints, e.g. ['tcp:8081:interface=127.0.0.1']"
+                )
+            router = Router([Route(api.route_pattern, api, (), host)])
+            servers = [
+                IoServer(
+                    HttpServer(router),
+                    spec,
+                    self.reactor,
+                    shutdown_timeout=self.shutdown_timeout,
+                    stats=self.hub.counters,
+                )
+                for spec in listen
+            ]
+            self.servers.extend(servers)
+            if self.running:
+                for server in servers:
+                    server.listen().addErrback(self._listen_failed, server)
+            where = "on its own endpoints only"
+        _log.info(
+            "Publish API at {path} ({where}; Host {host}; max body {max_body} bytes)",
+            path=api.path,
+            where=where,
+            host="any" if host == "*" else host,
+            max_body=max_body,
+        )
+        return api
 
     def _collect_ws_servers(self, component: Any) -> None:
         # Follow .component links down (OriginCheck → WsServer, ...).

@@ -13,7 +13,8 @@ The one exception hierarchy of ratchetpy.
         ├── BadRequest              400: malformed request head
         ├── RequestTimeout          408: the head did not arrive in time
         ├── RequestHeadTooLarge     431: the head is over the size limit
-        └── HttpVersionNotSupported 505
+        ├── HttpVersionNotSupported 505
+        └── PushApiError            a publish API request is refused (its message is sent)
 
 ``ComponentError`` and ``ConfigurationError`` also derive from the builtin
 ``TypeError``/``ValueError`` so generic handlers keep working.
@@ -37,6 +38,7 @@ __all__ = [
     "RequestTimeout",
     "RequestHeadTooLarge",
     "HttpVersionNotSupported",
+    "PushApiError",
     "WampError",
     "JsonError",
 ]
@@ -106,6 +108,18 @@ class HttpVersionNotSupported(HttpError):
     """The request is not HTTP/1.1 (WebSocket needs 1.1)."""
 
     status = 505
+
+
+class PushApiError(HttpError):
+    """
+    A publish API request is refused with ``status`` (400 by default).
+
+    Unlike other ``HttpError``s, ``detail`` is sent: it is the ``error``
+    of the JSON answer, telling the backend what to fix. It never holds
+    the key.
+    """
+
+    status = 400
 
 
 class WampError(RatchetError):

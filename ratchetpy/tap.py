@@ -9,6 +9,8 @@
     twistd -n ratchetpy --route /chat=myapp.chat:Chat --listen tcp:8080:interface=0.0.0.0
     twistd -n ratchetpy --route /chat --tls-cert fullchain.pem --tls-key privkey.pem
     twistd -n ratchetpy --config /etc/ratchetpy.ini
+    RATCHETPY_PUSH_KEY=... twistd -n ratchetpy --route /chat --push-api /push \\
+        --push-listen tcp:8081:interface=127.0.0.1        # the publish API for backends
 
 ``Options`` parses and checks everything (each mistake is one line naming
 the flag and the fix); ``makeService`` builds the ``App`` service, which
@@ -34,6 +36,8 @@ from .exceptions import ComponentError, ConfigurationError, ListenError
 from .http.interfaces import HttpServerInterface
 from .http.origin import SAME_HOST
 from .http.router import Route
+from .hub.push_request import check_key
+from .hub.pushapi import check_base_path
 from .interfaces import check_component
 from .server.blacklist import parse_network
 from .server.tls import tls_listen_spec, tls_options
@@ -66,12 +70,24 @@ CONFIG_KEYS = (
     "retry-after",
     "idle-timeout",
     "idle-counts-pongs",
+    "push-api",
+    "push-key",
+    "push-listen",
 )
 """Keys an ``--config`` ini file may set (in ``[ratchetpy]``), the flags' names."""
 
-_LISTS = {"listen": "listen", "route": "routes", "origin": "origins", "block": "blocked"}
+_LISTS = {
+    "listen": "listen",
+    "route": "routes",
+    "origin": "origins",
+    "block": "blocked",
+    "push-listen": "push-listen",
+}
 _BOOLEANS = ("quiet", "no-demo", "idle-counts-pongs")
 _DIGITS = re.compile(r"[0-9]+")
+
+PUSH_KEY_ENV = "RATCHETPY_PUSH_KEY"
+"""The environment variable holding the publish API key (``--push-key`` and ``push-key`` win)."""
 _SIZE = re.compile(r"(\d+)\s*([kKmMgG]?)(?:i?[bB])?")
 
 
@@ -84,7 +100,8 @@ class Options(usage.Options):
         "chat at /chat and a browser chat page at /; '--route /room/{name}=chat' gives one "
         "chat room per name, the page at / letting you pick the room. Routes name a component as "
         "PATH=package.module:Name (a class, an instance, or a factory), or a built-in: "
-        f"{', '.join(sorted(BUILTINS))}."
+        f"{', '.join(sorted(BUILTINS))}. '--push-api /push' adds the HTTP publish API for "
+        f"backends (key: --push-key, push-key in --config, or {PUSH_KEY_ENV})."
     )
     optParameters = [
         ["http-host", None, None,
@@ -113,6 +130,12 @@ class Options(usage.Options):
          "[default: 0]"],
         ["config", "c", None,
          "An ini file with a [ratchetpy] section using these flags' names; flags win."],
+        ["push-api", None, None,
+         "Serve the HTTP publish API at this path (e.g. /push): POST JSON with "
+         "'Authorization: Bearer KEY' to reach clients, channels and users."],
+        ["push-key", None, None,
+         f"The publish API key, 16 characters or more (better: push-key in --config, or "
+         f"{PUSH_KEY_ENV} in the environment, which ps cannot show)."],
     ]
 
     def __init__(self) -> None:
@@ -121,6 +144,7 @@ class Options(usage.Options):
         self["routes"] = []
         self["origins"] = []
         self["blocked"] = []
+        self["push-listen"] = []
         self["quiet"] = 0
         self["no-demo"] = 0
         self["idle-counts-pongs"] = 0
@@ -141,6 +165,10 @@ class Options(usage.Options):
     def opt_block(self, address: str) -> None:
         """Refuse connections from this address or CIDR range (repeatable), e.g. 10.0.0.0/8"""
         self["blocked"].extend(a.strip() for a in address.split(",") if a.strip())
+
+    def opt_push_listen(self, description: str) -> None:
+        """Endpoint on which the publish API alone answers (repeatable), e.g. tcp:8081:interface=127.0.0.1 [default: the API answers beside the routes on every --listen]"""
+        self["push-listen"].append(description)
 
     def opt_quiet(self) -> None:
         """Do not log each WebSocket's open and close."""
@@ -169,6 +197,7 @@ class Options(usage.Options):
     # -- checks ------------------------------------------------------------
 
     def postOptions(self) -> None:
+        self._key_source = "--push-key" if self["push-key"] else f"push-key in {self['config']}"
         if self["config"]:
             self._read_config(self["config"])
         self._check_numbers()
@@ -192,6 +221,41 @@ class Options(usage.Options):
             except ConfigurationError as exc:
                 raise usage.UsageError(f"--block {entry}: {exc}") from exc
         self._build_routes()
+        self._check_push_api()
+
+    def _check_push_api(self) -> None:
+        path, listen = self["push-api"], self["push-listen"]
+        if not path:
+            if self["push-key"] or listen:
+                given = "--push-key" if self["push-key"] else "--push-listen"
+                raise usage.UsageError(
+                    f"{given} is set but --push-api is not: add --push-api /push to serve the "
+                    "publish API"
+                )
+            return
+        try:
+            self["push-api"] = path = check_base_path(path.strip())
+        except ConfigurationError as exc:
+            raise usage.UsageError(f"--push-api {path}: {exc}") from exc
+        for routed, _ in self["route_components"]:
+            if routed == path or routed.startswith(path + "/"):
+                raise usage.UsageError(
+                    f"--push-api {path}: {routed} is a --route; give the publish API a path of its own"
+                )
+        key = self["push-key"] or os.environ.get(PUSH_KEY_ENV) or None
+        source = self._key_source if self["push-key"] else PUSH_KEY_ENV
+        if key is None:
+            raise usage.UsageError(
+                f"--push-api {path} needs a key: give --push-key KEY, push-key in the --config "
+                f"file, or {PUSH_KEY_ENV} in the environment (generate one with: "
+                "python -c 'import secrets; print(secrets.token_urlsafe(32))')"
+            )
+        try:
+            self["push-key"] = check_key(key.strip())
+        except ConfigurationError as exc:
+            raise usage.UsageError(f"{source}: {exc}") from exc
+        for spec in listen:
+            _check_endpoint(spec, "--push-listen")
 
     def _read_config(self, path: str) -> None:
         parser = configparser.ConfigParser(interpolation=None)
@@ -346,7 +410,7 @@ def _count(flag: str, raw: Any, zero_ok: bool = True) -> int | None:
     return int(text)
 
 
-def _check_endpoint(spec: str) -> None:
+def _check_endpoint(spec: str, flag: str = "--listen") -> None:
     from twisted.internet.endpoints import serverFromString
     from twisted.internet.testing import MemoryReactor
 
@@ -356,7 +420,7 @@ def _check_endpoint(spec: str) -> None:
         serverFromString(MemoryReactor(), spec)
     except Exception as exc:
         raise usage.UsageError(
-            f"--listen {spec}: {exc or type(exc).__name__}; e.g. tcp:8080:interface=127.0.0.1 "
+            f"{flag} {spec}: {exc or type(exc).__name__}; e.g. tcp:8080:interface=127.0.0.1 "
             "or ssl:8443:privateKey=key.pem:certKey=cert.pem"
         ) from exc
 
@@ -509,4 +573,6 @@ def makeService(options: Options, reactor: Any = None) -> App:
             app.route(path, component, ["*"])
         else:
             app.route(path, component, origins or [SAME_HOST])
+    if options["push-api"]:
+        app.push_api(options["push-api"], options["push-key"], listen=options["push-listen"] or None)
     return app

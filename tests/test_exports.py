@@ -44,6 +44,8 @@ MODULES = [
     "ratchetpy.http.controllers",
     "ratchetpy.server.blacklist",
     "ratchetpy.server.tls",
+    "ratchetpy.hub.push_request",
+    "ratchetpy.hub.pushapi",
 ]
 
 

@@ -1,10 +1,12 @@
 """
 The hub: connection ids, push to one client from anywhere, users, channels
-and presence (see ``ratchetpy.hub.hub``), and the counters behind
-``stats()`` and the metrics (``ratchetpy.hub.stats``).
+and presence (see ``ratchetpy.hub.hub``), the counters behind
+``stats()`` and the metrics (``ratchetpy.hub.stats``), and the HTTP
+publish API for backends (``ratchetpy.hub.pushapi``).
 """
 
 from .hub import ClientInfo, Hub, HubError, Member
+from .pushapi import PushApi
 from .stats import ServerStats, Traffic
 
-__all__ = ["Hub", "HubError", "ClientInfo", "Member", "ServerStats", "Traffic"]
+__all__ = ["Hub", "HubError", "ClientInfo", "Member", "ServerStats", "Traffic", "PushApi"]

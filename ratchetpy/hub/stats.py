@@ -168,4 +168,5 @@ class ServerStats:
             "refused": dict(sorted(self.refused.items())),
             "backpressure": dict(sorted(self.backpressure.items())),
             "pushes": {"delivered": self.pushes["delivered"], "missed": self.pushes["missed"]},
+            "api_requests": {str(status): n for status, n in sorted(self.api_requests.items())},
         }
