@@ -22,6 +22,7 @@ from .exceptions import (
     RatchetError,
     RequestHeadTooLarge,
     RequestTimeout,
+    SwooleError,
     WampError,
 )
 from .http import (
@@ -87,4 +88,5 @@ __all__ = [
     "HttpVersionNotSupported",
     "WampError",
     "JsonError",
+    "SwooleError",
 ]

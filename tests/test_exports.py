@@ -42,6 +42,13 @@ MODULES = [
     "ratchetpy.http.controllers",
     "ratchetpy.server.blacklist",
     "ratchetpy.server.tls",
+    "ratchetpy.swoole",
+    "ratchetpy.swoole.server",
+    "ratchetpy.swoole.events",
+    "ratchetpy.swoole.http",
+    "ratchetpy.swoole.settings",
+    "ratchetpy.swoole.timers",
+    "ratchetpy.swoole.tasks",
 ]
 
 

@@ -402,3 +402,16 @@ def test_plain_http_without_a_request_handler_gets_426():
     server = memory_server()
     status, _, _ = http_response(raw(server, b"GET / HTTP/1.1\r\nHost: h\r\n\r\n").take())
     assert status == 426
+
+
+def test_a_server_built_at_import_installs_no_reactor():
+    """A module that builds and configures a Server (as twistd imports it) leaves the reactor alone."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; from ratchetpy.swoole import Server; s = Server('0.0.0.0', 9501, package_max_length=10); "
+        "s.on('message', print); print('twisted.internet.reactor' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
