@@ -35,7 +35,7 @@ from twisted.logger import Logger
 
 from .._handlers import as_deferred, stop_reactor
 from ..app import App
-from ..exceptions import ConfigurationError
+from ..exceptions import ConfigurationError, SwooleError
 from ..http.origin import OriginCheck
 from ..hub import Hub
 from ..websocket.connection import protocol_of
@@ -254,7 +254,7 @@ class Server:
             reactor.suggestThreadPoolSize(settings.thread_pool_size)
         self._start_time = time.time()
         self._stopped = False
-        self._trigger = reactor.addSystemEventTrigger("before", "shutdown", self._stopping)
+        self._trigger = reactor.addSystemEventTrigger("before", "shutdown", self._reactor_stopping)
         reactor.callWhenRunning(self._started)
         _log.info("Swoole server: WebSocket and HTTP under {path}", path=route.describe())
         return dispatcher
@@ -305,16 +305,17 @@ class Server:
         self._call_lifecycle("start", self)
         self._call_lifecycle("workerstart", self, 0)
 
+    def _reactor_stopping(self) -> None:
+        self._trigger = None  # firing now: removing it would warn
+        self._stopping()
+
     def _stopping(self) -> None:
         if self._stopped:
             return
         self._stopped = True
         trigger, self._trigger = self._trigger, None
         if trigger is not None:
-            try:
-                self.reactor.removeSystemEventTrigger(trigger)
-            except (ValueError, KeyError):
-                pass  # already fired: we are in it
+            self.reactor.removeSystemEventTrigger(trigger)
         self.timers.clear_all()
         self._call_lifecycle("shutdown", self)
 
@@ -371,9 +372,12 @@ class Server:
         if opcode == WEBSOCKET_OPCODE_PING:
             conn = hub.get(fd)
             protocol = protocol_of(conn)
+            payload = message if isinstance(message, bytes) else message.encode("utf-8")
+            if len(payload) > 125:
+                raise SwooleError(f"a ping carries at most 125 bytes, not {len(payload)}")
             if conn is None or protocol is None or not hub.is_established(fd):
                 return False
-            protocol.sendPing(message if isinstance(message, bytes) else message.encode("utf-8"))
+            protocol.sendPing(payload)
             return True
         return hub.send(fd, message)
 

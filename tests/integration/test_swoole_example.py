@@ -111,3 +111,27 @@ def test_swoole_example_runs_under_twistd(tmp_path):
     assert echoed == "echoed"
     assert len(re.findall(r"connection open: \S+ ", text)) == 2, text
     assert len(re.findall(r"connection close: \S+ ", text)) == 2, text
+
+
+def test_shutdown_ends_start(tmp_path):
+    """server.shutdown() (here from a timer set in workerStart) stops the reactor start() runs; start() returns."""
+    script = tmp_path / "stops.py"
+    script.write_text(
+        "import sys\n"
+        "from ratchetpy.swoole import Server\n"
+        "server = Server('127.0.0.1', int(sys.argv[1]))\n"
+        "server.on('message', lambda ws, frame: None)\n"
+        "server.on('workerStart', lambda ws, worker_id: ws.after(100, ws.shutdown))\n"
+        "server.on('shutdown', lambda ws: print('shutdown handler', flush=True))\n"
+        "print('start returned', server.start(), flush=True)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, str(script), str(free_port())],
+        capture_output=True,
+        text=True,
+        timeout=seconds(20),
+        env=python_path_env(),
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    lines = [line for line in result.stdout.splitlines() if "ratchetpy" not in line and "[" not in line]
+    assert lines == ["shutdown handler", "start returned True"], result.stdout

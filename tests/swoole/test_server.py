@@ -158,6 +158,8 @@ def test_push_opcodes_convert_and_refuse():
         server.push(fd, "x", WEBSOCKET_OPCODE_CLOSE)
     with pytest.raises(SwooleError, match="str or bytes"):
         server.push(fd, 42)
+    with pytest.raises(SwooleError, match="at most 125 bytes"):
+        server.push(fd, b"x" * 126, WEBSOCKET_OPCODE_PING)
     assert client.pump() == []
 
 
@@ -415,3 +417,15 @@ def test_a_server_built_at_import_installs_no_reactor():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_listening_settings_are_reported_unused_in_a_foreign_app(logged):
+    """In an App it does not own (twistd's), the Server's TLS and stop settings cannot apply: a warning says so."""
+    from twisted.internet.testing import MemoryReactorClock
+
+    reactor = MemoryReactorClock()
+    server = Server(reactor=reactor, ssl_cert_file="cert.pem", max_wait_time=3, package_max_length=99)
+    server.on("message", print)
+    server.attach(App("*", 0, reactor=reactor))
+    (warning,) = [e for e in logged if e.get("keys")]
+    assert warning["keys"] == "max_wait_time, ssl_cert_file"

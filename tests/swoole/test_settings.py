@@ -163,3 +163,27 @@ def test_task_worker_num_sizes_the_thread_pool():
     server.on("message", print)
     server.app  # noqa: B018
     assert server.reactor.suggested == 3
+
+
+def test_pass_through_reaches_app_and_wsserver(monkeypatch):
+    """Once App/WsServer take max_connections/idle_timeout, set() hands them the values."""
+    import ratchetpy.swoole.server as swoole_server
+
+    got = {}
+
+    class LimitedApp(App):
+        def __init__(self, *args, max_connections=None, **kwargs):
+            got["app"] = max_connections
+            super().__init__(*args, **kwargs)
+
+    class IdleWsServer(WsServer):
+        def __init__(self, component, *, idle_timeout=None, **kwargs):
+            got["ws"] = idle_timeout
+            super().__init__(component, **kwargs)
+
+    monkeypatch.setattr(swoole_server, "App", LimitedApp)
+    monkeypatch.setattr(swoole_server, "WsServer", IdleWsServer)
+    server = Server("127.0.0.1", 0, reactor=MemoryReactorClock(), max_conn=500, heartbeat_check_interval=15)
+    server.on("message", print)
+    server.app  # noqa: B018
+    assert got == {"app": 500, "ws": 30.0}
