@@ -108,10 +108,10 @@ class SwooleLoopbackTests(unittest.TestCase):
 
     def open(self, stack, path="/", **kwargs):
         ws = stack.enter_context(connect(f"ws://127.0.0.1:{self.port}{path}", **kwargs))
-        return ws, json.loads(ws.recv(timeout=seconds(5)))["fd"]
+        return ws, json.loads(ws.recv(timeout=seconds(10)))["fd"]
 
     def http(self, method, path, body=None, headers=None):
-        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=seconds(5))
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=seconds(10))
         try:
             conn.request(method, path, body=body, headers=headers or {})
             response = conn.getresponse()
@@ -134,7 +134,7 @@ class SwooleLoopbackTests(unittest.TestCase):
                 a, fd_a = self.open(stack, "/chat?room=1")
                 b, fd_b = self.open(stack)
                 pushed = self.call("push", fd_a, "only a")
-                got = a.recv(timeout=seconds(5))
+                got = a.recv(timeout=seconds(10))
                 self.assert_nothing(b)
                 missing = self.call("push", "no-such-fd", "x")
                 exist = (self.call("exist", fd_a), self.call("is_established", fd_a), self.call("exist", "nope"))
@@ -142,7 +142,7 @@ class SwooleLoopbackTests(unittest.TestCase):
                 info = self.call("get_client_info", fd_a)
                 closed = self.call("disconnect", fd_b, 4000, "bye")
                 with self.assertRaises(ConnectionClosed) as caught:
-                    b.recv(timeout=seconds(5))
+                    b.recv(timeout=seconds(10))
                 return pushed, got, missing, exist, fds, info, closed, caught.exception.rcvd, fd_a, fd_b
 
         pushed, got, missing, exist, fds, info, closed, close, fd_a, fd_b = yield threads.deferToThread(scenario)
@@ -161,19 +161,19 @@ class SwooleLoopbackTests(unittest.TestCase):
                 a, fd_a = self.open(stack)
                 b, fd_b = self.open(stack)
                 push = self.http("GET", f"/push?fd={fd_a}&msg=from+http")
-                got_a = a.recv(timeout=seconds(5))
+                got_a = a.recv(timeout=seconds(10))
                 self.assert_nothing(b)
                 unknown = self.http("GET", "/push?fd=gone&msg=x")
                 form = "msg=to+everyone"
                 broadcast = self.http(
                     "POST", "/broadcast", form, {"Content-Type": "application/x-www-form-urlencoded"}
                 )
-                everyone = [a.recv(timeout=seconds(5)), b.recv(timeout=seconds(5))]
+                everyone = [a.recv(timeout=seconds(10)), b.recv(timeout=seconds(10))]
                 info = self.http("GET", f"/info?fd={fd_b}")
                 missing = self.http("GET", "/nowhere")
                 kicked = self.http("GET", f"/disconnect?fd={fd_b}")
                 with self.assertRaises(ConnectionClosed) as caught:
-                    b.recv(timeout=seconds(5))
+                    b.recv(timeout=seconds(10))
                 return push, got_a, unknown, broadcast, everyone, info, missing, kicked, caught.exception.rcvd, fd_b
 
         push, got_a, unknown, broadcast, everyone, info, missing, kicked, close, fd_b = yield threads.deferToThread(
@@ -197,9 +197,9 @@ class SwooleLoopbackTests(unittest.TestCase):
             with contextlib.ExitStack() as stack:
                 ws, _ = self.open(stack)
                 ws.send(json.dumps({"ticks": 3}))
-                ticks = [ws.recv(timeout=seconds(5)) for _ in range(3)]
+                ticks = [ws.recv(timeout=seconds(10)) for _ in range(3)]
                 ws.send(json.dumps({"after": 30}))
-                after = ws.recv(timeout=seconds(5))
+                after = ws.recv(timeout=seconds(10))
                 self.assert_nothing(ws)  # the tick cleared itself after 3
                 return ticks, after
 
@@ -214,11 +214,11 @@ class SwooleLoopbackTests(unittest.TestCase):
             with contextlib.ExitStack() as stack:
                 ws, _ = self.open(stack)
                 ws.send(json.dumps({"upper": "blocking work"}))
-                upper = ws.recv(timeout=seconds(5))
+                upper = ws.recv(timeout=seconds(10))
                 ws.send(json.dumps({"push_from_task": True}))
-                refused = ws.recv(timeout=seconds(5))
+                refused = ws.recv(timeout=seconds(10))
                 ws.send(json.dumps({"job": {"name": "report"}}))
-                job = ws.recv(timeout=seconds(5))
+                job = ws.recv(timeout=seconds(10))
                 return upper, refused, job
 
         upper, refused, job = yield threads.deferToThread(scenario)
@@ -243,7 +243,7 @@ class SwooleLoopbackTests(unittest.TestCase):
             with contextlib.ExitStack() as stack:
                 ws, _ = self.open(stack)
                 ws.send(json.dumps({"echo": 1}))
-                return ws.recv(timeout=seconds(5))
+                return ws.recv(timeout=seconds(10))
 
         echoed = yield threads.deferToThread(scenario)
         self.assertEqual(json.loads(echoed), {"echo": 1})
@@ -276,10 +276,10 @@ class SwooleTlsLoopbackTests(SwooleLoopbackTests):
         ws = stack.enter_context(
             connect(f"wss://localhost:{self.port}{path}", ssl=self.context, **kwargs)
         )
-        return ws, json.loads(ws.recv(timeout=seconds(5)))["fd"]
+        return ws, json.loads(ws.recv(timeout=seconds(10)))["fd"]
 
     def http(self, method, path, body=None, headers=None):
-        conn = http.client.HTTPSConnection("localhost", self.port, timeout=seconds(5), context=self.context)
+        conn = http.client.HTTPSConnection("localhost", self.port, timeout=seconds(10), context=self.context)
         try:
             conn.request(method, path, body=body, headers=headers or {})
             response = conn.getresponse()
