@@ -23,6 +23,7 @@ from .exceptions import (
     RatchetError,
     RequestHeadTooLarge,
     RequestTimeout,
+    SwooleError,
     WampError,
 )
 from .http import (
@@ -90,4 +91,5 @@ __all__ = [
     "PushApiError",
     "WampError",
     "JsonError",
+    "SwooleError",
 ]

@@ -7,6 +7,7 @@ The one exception hierarchy of ratchetpy.
     ├── ComponentError          a component does not fit the layer it is given to
     ├── ConfigurationError      a bad option value (size, timeout, address, ...)
     │   └── ListenError             an endpoint cannot be listened on (port in use, ...)
+    ├── SwooleError             a Swoole-style call that cannot work (a bad header, ...)
     ├── WampError               a WAMP v1 message breaks the protocol (closes 1007)
     │   └── JsonError               the message is not valid JSON
     └── HttpError               an HTTP request is refused; carries the status
@@ -41,6 +42,7 @@ __all__ = [
     "PushApiError",
     "WampError",
     "JsonError",
+    "SwooleError",
 ]
 
 
@@ -58,6 +60,14 @@ class ConfigurationError(RatchetError, ValueError):
 
 class ListenError(ConfigurationError):
     """An endpoint could not be listened on (port in use, no permission, ...)."""
+
+
+class SwooleError(RatchetError, ValueError):
+    """
+    A call of the Swoole-style API (``ratchetpy.swoole``) that cannot work:
+    a response header with a line break, a status out of range, a server
+    call made from a ``task()`` thread, ...
+    """
 
 
 class HttpError(RatchetError):

@@ -41,6 +41,7 @@ from .hub.pushapi import check_base_path
 from .interfaces import check_component
 from .server.blacklist import parse_network
 from .server.tls import tls_listen_spec, tls_options
+from .swoole.server import Server as SwooleServer
 from .websocket.admission import DEFAULT_RETRY_AFTER
 from .websocket.server import DEFAULT_MAX_MESSAGE_SIZE, WsServer
 
@@ -356,9 +357,18 @@ class Options(usage.Options):
                         f"{', '.join(sorted(BUILTINS))}); give one as {path}=package.module:Name"
                     )
             try:
-                built.append((path, resolve_target(target)))
+                component = resolve_target(target)
             except ConfigurationError as exc:
                 raise usage.UsageError(f"--route {spec}: {exc}") from exc
+            if isinstance(component, SwooleServer):
+                if "{" in path:
+                    raise usage.UsageError(
+                        f"--route {spec}: a Swoole server answers a plain path and everything "
+                        "below it; give a path without parameters, e.g. --route /=module:server"
+                    )
+                if any(c is component for _, c in built):
+                    raise usage.UsageError(f"--route {spec}: this Swoole server is routed twice; route it once")
+            built.append((path, component))
         paths = {p for p, _ in built}
         if not self["no-demo"] and "/" not in paths:
             chat = demo_route(built)
@@ -426,13 +436,19 @@ def _check_endpoint(spec: str, flag: str = "--listen") -> None:
 
 
 def _is_routable(obj: Any) -> bool:
-    return isinstance(obj, (HttpServerInterface, WsServer)) or is_wamp_component(obj) or (
+    return isinstance(obj, (HttpServerInterface, WsServer, SwooleServer)) or is_wamp_component(obj) or (
         callable(getattr(obj, "on_message", None))
     )
 
 
 def _check_routable(obj: Any, name: str) -> Any:
     if isinstance(obj, (HttpServerInterface, WsServer)):
+        return obj
+    if isinstance(obj, SwooleServer):
+        try:
+            obj.check()
+        except ConfigurationError as exc:
+            raise ConfigurationError(f"{name} cannot run: {exc}") from exc
         return obj
     if is_wamp_component(obj):
         try:
@@ -457,7 +473,8 @@ def resolve_target(target: str) -> Any:
     ``target`` is a built-in name (``chat``, ``echo``) or
     ``package.module:Name`` (``Name`` may be dotted) naming a component
     class (instantiated with no arguments), a component instance, or a
-    factory function returning one. Modules are imported as ``python -m``
+    factory function returning one; or a Swoole-style server
+    (``ratchetpy.swoole.Server``), served under the route's path. Modules are imported as ``python -m``
     would: installed packages and the current directory.
 
     Raises:
@@ -568,11 +585,18 @@ def makeService(options: Options, reactor: Any = None) -> App:
     )
     for entry in options["blocked"]:
         app.blacklist.block_address(entry)
+    swoole: list[tuple[str, SwooleServer]] = []
     for path, component in options["route_components"]:
-        if isinstance(component, HttpServerInterface) and path == "/" and options.get("demo"):
+        if isinstance(component, SwooleServer):
+            swoole.append((path, component))
+        elif isinstance(component, HttpServerInterface) and path == "/" and options.get("demo"):
             app.route(path, component, ["*"])
         else:
             app.route(path, component, origins or [SAME_HOST])
     if options["push-api"]:
         app.push_api(options["push-api"], options["push-key"], listen=options["push-listen"] or None)
+    # A Swoole server answers its path and everything below it: after the
+    # exact routes, longest prefix first, so it shadows none of them.
+    for path, server in sorted(swoole, key=lambda item: -len(item[0])):
+        server.attach(app, path, origins or [SAME_HOST])
     return app

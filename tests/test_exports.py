@@ -46,6 +46,13 @@ MODULES = [
     "ratchetpy.server.tls",
     "ratchetpy.hub.push_request",
     "ratchetpy.hub.pushapi",
+    "ratchetpy.swoole",
+    "ratchetpy.swoole.server",
+    "ratchetpy.swoole.events",
+    "ratchetpy.swoole.http",
+    "ratchetpy.swoole.settings",
+    "ratchetpy.swoole.timers",
+    "ratchetpy.swoole.tasks",
 ]
 
 
