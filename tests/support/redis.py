@@ -57,6 +57,8 @@ def unique(prefix: str = "t") -> str:
 class RedisCli:
     """``redis-cli`` against one server (host, port, db, optional password)."""
 
+    __name__ = "redis-cli"  # trial names cleanups by their function's __name__
+
     def __init__(self, host: str, port: int, db: int = 0, password: str | None = None) -> None:
         self.host, self.port, self.db, self.password = host, port, db, password
 
@@ -76,6 +78,10 @@ class RedisCli:
         if done.returncode != 0 or done.stdout.startswith("ERR") or done.stdout.startswith("(error)"):
             raise AssertionError(f"redis-cli {args!r} failed: {done.stdout}{done.stderr}")
         return done.stdout.rstrip("\n")
+
+    def with_db(self, db: int) -> RedisCli:
+        """The same server, another database."""
+        return RedisCli(self.host, self.port, db, self.password)
 
     def numsub(self, channel: str, sharded: bool = False) -> int:
         """Subscribers of ``channel`` (PUBSUB NUMSUB, or SHARDNUMSUB)."""
@@ -98,7 +104,7 @@ class RedisServer:
 
     def __init__(self, directory: Path | str, *extra: str, port: int | None = None) -> None:
         require_redis()
-        self.directory = Path(directory)
+        self.directory = Path(directory).resolve()  # redis-server changes into --dir first
         self.port = free_port() if port is None else port
         self.extra = extra
         self.log = self.directory / f"redis-{self.port}.log"
@@ -123,8 +129,8 @@ class RedisServer:
                 *self.extra,
             ],
             stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
+            stdout=self._output(),
+            stderr=subprocess.STDOUT,
         )  # fmt: skip
         self.wait_ready()
         return self
@@ -140,8 +146,14 @@ class RedisServer:
             time.sleep(0.02)
         raise AssertionError(f"redis-server did not answer in time:\n{self.log_text()}")
 
+    def _output(self) -> object:
+        # what redis-server says before its log file is open (bad arguments)
+        self._out = open(self.directory / f"redis-{self.port}.out", "ab")  # noqa: SIM115
+        return self._out
+
     def log_text(self) -> str:
-        return self.log.read_text(errors="replace") if self.log.exists() else ""
+        texts = [p.read_text(errors="replace") for p in (self.directory / f"redis-{self.port}.out", self.log) if p.exists()]
+        return "\n".join(texts)
 
     def pause(self) -> None:
         """SIGSTOP: TCP still connects (the kernel answers), nothing replies."""
@@ -158,6 +170,8 @@ class RedisServer:
             self.process.send_signal(signal.SIGCONT)
             self.process.kill()
             self.process.wait(timeout=seconds(10))
+        if getattr(self, "_out", None) is not None:
+            self._out.close()
 
     def restart(self) -> None:
         """Kill, then start again on the same port (all data and clients gone)."""
@@ -205,3 +219,23 @@ def shared_redis() -> _Shared:
         shared.url, shared.cli = server.url, server.cli
     _shared = shared
     return shared
+
+
+def wait_for(reactor: object, predicate: object, timeout: float = 10.0, step: float = 0.02) -> object:
+    """
+    A Deferred that fires once ``predicate()`` is true, polling every
+    ``step`` seconds; fails with AssertionError after ``timeout`` (stretched
+    by RATCHETPY_TESTS_TIMEOUT_FACTOR).
+    """
+    from twisted.internet import defer, task
+
+    @defer.inlineCallbacks
+    def poll() -> object:
+        deadline = reactor.seconds() + seconds(timeout)  # type: ignore[attr-defined]
+        while not predicate():  # type: ignore[operator]
+            if reactor.seconds() > deadline:  # type: ignore[attr-defined]
+                raise AssertionError(f"not true within {timeout} s: {predicate!r}")
+            yield task.deferLater(reactor, step, lambda: None)
+        return True
+
+    return poll()
