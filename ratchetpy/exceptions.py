@@ -151,6 +151,9 @@ class RedisTimeout(RedisUnavailable):
     No reply came within the configured timeout. The connection is dropped
     and made again, since a connection that stops answering (a half-open
     socket, a paused server) otherwise looks healthy forever.
+
+    The command may still have run (a paused server that resumes reads
+    what it was sent): only idempotent commands are safe to repeat.
     """
 
 

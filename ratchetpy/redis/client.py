@@ -118,7 +118,7 @@ class RedisClient(RedisLink):
 
     def _send(self, args: Sequence[Arg], timeout: float | None) -> defer.Deferred[Any]:
         protocol = self.protocol
-        if protocol is None:
+        if protocol is None or not protocol.usable:
             down = self.outage_started
             since = f" for {self.reactor.seconds() - down:.1f} s" if down is not None else ""
             return defer.fail(RedisUnavailable(f"Redis at {self.config.address} is unavailable{since}"))

@@ -20,8 +20,9 @@ so a half-open socket is found within ``health_interval + timeout``.
 An outage is logged twice: one warning when it starts (the connection is
 lost, or cannot be made at start), saying why, and one line when it ends,
 with its length. Failed attempts in between are logged at debug level
-only (ClientService's own per-attempt lines included), unless the reason
-changes (Redis came back with a different password).
+only (ClientService's own per-attempt lines included), except when Redis
+answers but refuses the setup with a new reason (it came back with a
+different password): that is worth a warning of its own.
 """
 
 from __future__ import annotations
@@ -114,6 +115,7 @@ class RedisLink(Service):
         self._setname_warned = False
         self._health: LoopingCall | None = None
         factory = Factory.forProtocol(self._build)
+        factory.noisy = False  # no "Starting factory" line per reconnection attempt
         self._service = _QuietClientService(
             _ObservedEndpoint(endpoint or endpoint_for(config, reactor), self._attempt_failed),
             factory,
@@ -124,7 +126,7 @@ class RedisLink(Service):
     @property
     def connected(self) -> bool:
         """True while a set-up connection is usable."""
-        return self.protocol is not None
+        return self.protocol is not None and self.protocol.usable
 
     @property
     def outage_started(self) -> float | None:
@@ -221,11 +223,11 @@ class RedisLink(Service):
         else:
             _log.failure("Redis {role} connection setup failed", failure, role=self.role)
             reason = f"setup failed: {failure.getErrorMessage()}"
-        self._outage(reason)
+        self._outage(reason, refused=isinstance(error, RedisReplyError))
         protocol.abort(error if isinstance(error, RedisError) else RedisUnavailable(reason))
 
     def _usable(self, protocol: RedisProtocol) -> None:
-        if not protocol.open:
+        if not protocol.usable:
             return  # lost during the last step; the loss started the outage
         self.protocol = protocol
         self.stats.connected = 1
@@ -274,7 +276,7 @@ class RedisLink(Service):
         if self.running:
             self._outage(f"cannot connect ({failure.getErrorMessage()})")
 
-    def _outage(self, reason: str) -> None:
+    def _outage(self, reason: str, refused: bool = False) -> None:
         if self._down_since is None:
             self._down_since = self.reactor.seconds()
             self.stats.outages += 1
@@ -285,13 +287,22 @@ class RedisLink(Service):
                 address=self.config.address,
                 reason=reason,
             )
-        elif reason != self._logged_reason:
+        elif refused and reason != self._logged_reason:
+            # Redis answers but refuses (a new password?): worth a line of its own
             _log.warn(
                 "Redis {role} connection to {address} still unavailable: {reason}",
                 role=self.role,
                 address=self.config.address,
                 reason=reason,
             )
+        else:
+            _log.debug(
+                "Redis {role} connection to {address}: attempt failed: {reason}",
+                role=self.role,
+                address=self.config.address,
+                reason=reason,
+            )
+            return
         self._logged_reason = reason
 
     def _timed_out(self) -> None:

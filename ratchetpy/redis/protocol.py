@@ -129,6 +129,12 @@ class RedisProtocol(Protocol):
         return self._broken
 
     @property
+    def usable(self) -> bool:
+        """Connected and not given up. An aborted connection is unusable at
+        once, before the reactor gets round to reporting it lost."""
+        return self.open and self._broken is None
+
+    @property
     def pending(self) -> int:
         """Commands waiting for their replies."""
         return len(self._queue)

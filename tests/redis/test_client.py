@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from twisted.internet import defer
-from twisted.logger import formatEvent, globalLogPublisher
+from twisted.logger import LogLevel, formatEvent, globalLogPublisher
 from twisted.trial import unittest
 
 from ratchetpy.exceptions import RedisReplyError, RedisUnavailable
@@ -25,7 +25,11 @@ class RealRedisCase(unittest.TestCase):
         self.addCleanup(globalLogPublisher.removeObserver, self.events.append)
 
     def log_lines(self) -> list[str]:
-        return [formatEvent(e) for e in self.events if str(e.get("log_namespace", "")).startswith("ratchetpy.redis")]
+        return [
+            formatEvent(e)
+            for e in self.events
+            if str(e.get("log_namespace", "")).startswith("ratchetpy.redis") and e.get("log_level") != LogLevel.debug
+        ]
 
     @defer.inlineCallbacks
     def client(self, url: str, **options: Any) -> Any:

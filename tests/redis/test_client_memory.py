@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 from twisted.internet.testing import MemoryReactorClock
-from twisted.logger import formatEvent
+from twisted.logger import LogLevel, formatEvent
 
 from ratchetpy.exceptions import RedisReplyError, RedisTimeout, RedisUnavailable
 from ratchetpy.redis import Backoff, RedisClient, RedisConfig, Script
@@ -46,7 +46,11 @@ def error_of(d: Any) -> Any:
 
 
 def texts(logged: list[dict[str, Any]]) -> list[str]:
-    return [formatEvent(e) for e in logged if e.get("log_namespace", "").startswith("ratchetpy.redis")]
+    return [
+        formatEvent(e)
+        for e in logged
+        if e.get("log_namespace", "").startswith("ratchetpy.redis") and e.get("log_level") != LogLevel.debug
+    ]
 
 
 def test_setup_authenticates_selects_and_names_before_the_connection_is_usable(logged) -> None:

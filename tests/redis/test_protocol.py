@@ -228,3 +228,18 @@ def test_a_failing_push_handler_does_not_break_the_connection() -> None:
 
 def test_resp_helper_round_trips() -> None:
     assert resp([b"a", 1, None, "OK"]) == b"*4\r\n$1\r\na\r\n:1\r\n$-1\r\n+OK\r\n"
+
+
+def test_an_aborted_connection_is_unusable_before_its_loss_is_reported() -> None:
+    from twisted.internet.testing import StringTransport
+
+    clock = MemoryReactorClock()
+    protocol = RedisProtocol(clock, 1.0, "redis://127.0.0.1:6379/0")
+    transport = StringTransport()  # like TCP: the loss is reported on a later reactor turn
+    protocol.makeConnection(transport)
+    assert protocol.usable
+    protocol.command("GET", "k")
+    clock.advance(1.0)
+    assert transport.disconnected  # aborted
+    assert protocol.open and not protocol.usable
+    assert isinstance(failure_of(protocol.command("PING")), RedisTimeout)

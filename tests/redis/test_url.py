@@ -129,7 +129,12 @@ def test_with_options_checks_again() -> None:
 
 
 def test_endpoints_match_the_url(tmp_path) -> None:
-    from twisted.internet.endpoints import HostnameEndpoint, TCP4ClientEndpoint, TCP6ClientEndpoint, UNIXClientEndpoint
+    from twisted.internet.endpoints import (
+        HostnameEndpoint,
+        TCP4ClientEndpoint,
+        TCP6ClientEndpoint,
+        UNIXClientEndpoint,
+    )
     from twisted.internet.testing import MemoryReactorClock
 
     reactor = MemoryReactorClock()

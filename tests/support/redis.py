@@ -148,7 +148,7 @@ class RedisServer:
 
     def _output(self) -> object:
         # what redis-server says before its log file is open (bad arguments)
-        self._out = open(self.directory / f"redis-{self.port}.out", "ab")  # noqa: SIM115
+        self._out = open(self.directory / f"redis-{self.port}.out", "ab")
         return self._out
 
     def log_text(self) -> str:
