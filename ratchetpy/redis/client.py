@@ -121,7 +121,9 @@ class RedisClient(RedisLink):
         if protocol is None or not protocol.usable:
             down = self.outage_started
             since = f" for {self.reactor.seconds() - down:.1f} s" if down is not None else ""
-            return defer.fail(RedisUnavailable(f"Redis at {self.config.address} is unavailable{since}"))
+            return defer.fail(
+                RedisUnavailable(f"Redis at {self.config.address} is unavailable{since}")
+            )
         if protocol.pending >= self.config.max_pending:
             return defer.fail(
                 RedisUnavailable(

@@ -175,21 +175,25 @@ class RedisLink(Service):
         self._latest = protocol
         setup = self._setup(protocol)
         setup.addCallback(lambda _: self._prepare(protocol))
-        setup.addCallbacks(lambda _: self._usable(protocol), lambda f: self._setup_failed(protocol, f))
+        setup.addCallbacks(
+            lambda _: self._usable(protocol), lambda f: self._setup_failed(protocol, f)
+        )
 
     def _setup(self, protocol: RedisProtocol) -> defer.Deferred[Any]:
         config, timeout = self.config, self.config.connect_timeout
         steps: list[defer.Deferred[Any]] = []
         if config.password is not None:
-            credentials = (config.username, config.password) if config.username else (config.password,)
+            credentials = (
+                (config.username, config.password) if config.username else (config.password,)
+            )
             steps.append(protocol.command("AUTH", *credentials, timeout=timeout))
         if config.db:
             steps.append(protocol.command("SELECT", config.db, timeout=timeout))
         if config.client_name:
             steps.append(
-                protocol.command("CLIENT", "SETNAME", config.client_name, timeout=timeout).addErrback(
-                    self._setname_failed
-                )
+                protocol.command(
+                    "CLIENT", "SETNAME", config.client_name, timeout=timeout
+                ).addErrback(self._setname_failed)
             )
         if not steps:
             # nothing to send, but the connection must still prove it answers
@@ -245,10 +249,16 @@ class RedisLink(Service):
                 outage_seconds=outage,
             )
         elif not reconnected:
-            _log.info("Redis {role} connection to {address} is up", role=self.role, address=self.config.address)
+            _log.info(
+                "Redis {role} connection to {address} is up",
+                role=self.role,
+                address=self.config.address,
+            )
         self._became_usable(protocol, reconnected, outage)
 
-    def _became_usable(self, protocol: RedisProtocol, reconnected: bool, outage: float | None) -> None:
+    def _became_usable(
+        self, protocol: RedisProtocol, reconnected: bool, outage: float | None
+    ) -> None:
         """Hook: the connection is usable (``reconnected``: not the first time)."""
 
     def _became_unusable(self, reason: str) -> None:

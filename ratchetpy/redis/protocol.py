@@ -166,10 +166,14 @@ class RedisProtocol(Protocol):
             _pack((command, *channels)), timeout, ack=command.lower(), remaining=len(channels)
         )
 
-    def _send(self, packed: bytes, timeout: float | None, ack: bytes | None = None, remaining: int = 1) -> defer.Deferred[Any]:
+    def _send(
+        self, packed: bytes, timeout: float | None, ack: bytes | None = None, remaining: int = 1
+    ) -> defer.Deferred[Any]:
         if not self.open or self._broken is not None:
             return defer.fail(self._broken or RedisUnavailable(f"not connected to {self.address}"))
-        pending = _Pending(self.clock.seconds() + (self.timeout if timeout is None else timeout), ack, remaining)
+        pending = _Pending(
+            self.clock.seconds() + (self.timeout if timeout is None else timeout), ack, remaining
+        )
         self._queue.append(pending)
         if self._timer is None:
             self._arm(pending.deadline)
@@ -212,7 +216,9 @@ class RedisProtocol(Protocol):
                     address=self.address,
                     problem=str(exc),
                 )
-                self.abort(RedisProtocolError(f"{self.address} sent bytes that are not RESP ({exc})"))
+                self.abort(
+                    RedisProtocolError(f"{self.address} sent bytes that are not RESP ({exc})")
+                )
                 return
             if reply is _NOT_ENOUGH_DATA:
                 return
@@ -235,7 +241,9 @@ class RedisProtocol(Protocol):
                     return
                 reply = head.acks
         if not self._queue:
-            self.abort(RedisProtocolError(f"{self.address} sent a reply no command was waiting for"))
+            self.abort(
+                RedisProtocolError(f"{self.address} sent a reply no command was waiting for")
+            )
             return
         head = self._queue.popleft()
         if not self._queue:
@@ -267,7 +275,9 @@ class RedisProtocol(Protocol):
     # -- timeouts -------------------------------------------------------------
 
     def _arm(self, deadline: float) -> None:
-        self._timer = self.clock.callLater(max(0.0, deadline - self.clock.seconds()), self._check_deadline)
+        self._timer = self.clock.callLater(
+            max(0.0, deadline - self.clock.seconds()), self._check_deadline
+        )
 
     def _disarm(self) -> None:
         if self._timer is not None:

@@ -152,7 +152,12 @@ class Subscriber(RedisLink):
     # -- public ---------------------------------------------------------------
 
     def subscribe(
-        self, channel: str | bytes, callback: MessageCallback, *, sharded: bool = False, pattern: bool = False
+        self,
+        channel: str | bytes,
+        callback: MessageCallback,
+        *,
+        sharded: bool = False,
+        pattern: bool = False,
     ) -> defer.Deferred[bool]:
         """
         Call ``callback(channel, message)`` for each message on ``channel``
@@ -174,7 +179,12 @@ class Subscriber(RedisLink):
         return inflight.wait() if inflight is not None else defer.succeed(False)
 
     def unsubscribe(
-        self, channel: str | bytes, callback: MessageCallback, *, sharded: bool = False, pattern: bool = False
+        self,
+        channel: str | bytes,
+        callback: MessageCallback,
+        *,
+        sharded: bool = False,
+        pattern: bool = False,
     ) -> defer.Deferred[bool]:
         """
         Remove one ``subscribe`` of ``callback`` to ``channel``. After the
@@ -202,11 +212,15 @@ class Subscriber(RedisLink):
         """The channels (or patterns) with local interest."""
         return list(self._interest[self._kind(sharded, pattern)])
 
-    def interest(self, channel: str | bytes, *, sharded: bool = False, pattern: bool = False) -> int:
+    def interest(
+        self, channel: str | bytes, *, sharded: bool = False, pattern: bool = False
+    ) -> int:
         """How many local callbacks are subscribed to ``channel``."""
         return len(self._interest[self._kind(sharded, pattern)].get(_name(channel), ()))
 
-    def is_subscribed(self, channel: str | bytes, *, sharded: bool = False, pattern: bool = False) -> bool:
+    def is_subscribed(
+        self, channel: str | bytes, *, sharded: bool = False, pattern: bool = False
+    ) -> bool:
         """True if Redis confirmed the subscription on the current connection."""
         return _name(channel) in self._confirmed[self._kind(sharded, pattern)]
 
@@ -215,10 +229,14 @@ class Subscriber(RedisLink):
     @staticmethod
     def _kind(sharded: bool, pattern: bool) -> _Kind:
         if sharded and pattern:
-            raise ValueError("Redis has no sharded pattern subscriptions: choose sharded or pattern")
+            raise ValueError(
+                "Redis has no sharded pattern subscriptions: choose sharded or pattern"
+            )
         return _SHARD if sharded else _PATTERN if pattern else _CHANNEL
 
-    def _send(self, kind: _Kind, protocol: RedisProtocol, command: bytes, names: list[bytes]) -> _Request:
+    def _send(
+        self, kind: _Kind, protocol: RedisProtocol, command: bytes, names: list[bytes]
+    ) -> _Request:
         request = _Request()
         subscribing = command == kind.subscribe
         if subscribing:
@@ -240,7 +258,9 @@ class Subscriber(RedisLink):
                     del self._inflight[kind][name]
             if failure.check(RedisReplyError):
                 self.stats.errors += 1
-                shown = b", ".join(names[:5]).decode(errors="replace") + (", ..." if len(names) > 5 else "")
+                shown = b", ".join(names[:5]).decode(errors="replace") + (
+                    ", ..." if len(names) > 5 else ""
+                )
                 _log.error(
                     "Redis refused {command} {what} {channels}: {message}",
                     command=command.decode(),
@@ -290,7 +310,9 @@ class Subscriber(RedisLink):
 
         def check(results: list[bool]) -> None:
             if not all(results):
-                raise RedisUnavailable(f"connection to {self.config.address} lost while subscribing again")
+                raise RedisUnavailable(
+                    f"connection to {self.config.address} lost while subscribing again"
+                )
 
         return defer.gatherResults(waits, consumeErrors=True).addCallback(check)
 
@@ -299,7 +321,9 @@ class Subscriber(RedisLink):
             self._live = None
             self._confirmed = {k: set() for k in _KINDS}
 
-    def _became_usable(self, protocol: RedisProtocol, reconnected: bool, outage: float | None) -> None:
+    def _became_usable(
+        self, protocol: RedisProtocol, reconnected: bool, outage: float | None
+    ) -> None:
         if reconnected and self.on_reconnect is not None:
             self._hook(self.on_reconnect, outage or 0.0)
 
@@ -314,7 +338,9 @@ class Subscriber(RedisLink):
             _log.failure("Redis Subscriber hook {hook!r} failed", hook=hook)
             return
         if isinstance(result, defer.Deferred):
-            result.addErrback(lambda f: _log.failure("Redis Subscriber hook {hook!r} failed", f, hook=hook))
+            result.addErrback(
+                lambda f: _log.failure("Redis Subscriber hook {hook!r} failed", f, hook=hook)
+            )
 
     def _push(self, message: list[Any]) -> None:
         kind = _BY_MESSAGE.get(message[0])
@@ -339,4 +365,8 @@ class Subscriber(RedisLink):
             try:
                 callback(channel, data)
             except Exception:  # noqa: BLE001 - one bad callback must not starve the others
-                _log.failure("Redis message callback {callback!r} for {channel} failed", callback=callback, channel=channel)
+                _log.failure(
+                    "Redis message callback {callback!r} for {channel} failed",
+                    callback=callback,
+                    channel=channel,
+                )

@@ -147,7 +147,9 @@ class RedisConfig:
         if not 0 < self.port < 65536:
             raise ConfigurationError(f"Redis port must be 1-65535, not {self.port} ({where})")
         if self.db < 0:
-            raise ConfigurationError(f"Redis database number must be 0 or more, not {self.db} ({where})")
+            raise ConfigurationError(
+                f"Redis database number must be 0 or more, not {self.db} ({where})"
+            )
         if self.username is not None and self.password is None:
             raise ConfigurationError(
                 # no name in the message: in redis://SECRET@host the "user" is a password
@@ -157,20 +159,30 @@ class RedisConfig:
         for name in ("timeout", "connect_timeout"):
             value = getattr(self, name)
             if not (math.isfinite(value) and value > 0):
-                raise ConfigurationError(f"Redis {name} must be more than 0 seconds, not {value} ({where})")
+                raise ConfigurationError(
+                    f"Redis {name} must be more than 0 seconds, not {value} ({where})"
+                )
         if not (math.isfinite(self.health_interval) and self.health_interval >= 0):
             raise ConfigurationError(
                 f"Redis health_interval must be 0 (off) or more seconds, not {self.health_interval} ({where})"
             )
         if self.max_pending < 1:
-            raise ConfigurationError(f"Redis max_pending must be 1 or more, not {self.max_pending} ({where})")
+            raise ConfigurationError(
+                f"Redis max_pending must be 1 or more, not {self.max_pending} ({where})"
+            )
         if any(c in self.client_name for c in " \r\n"):
-            raise ConfigurationError(f"Redis client_name cannot contain spaces or newlines ({where})")
+            raise ConfigurationError(
+                f"Redis client_name cannot contain spaces or newlines ({where})"
+            )
         if (self.tls_cert is None) != (self.tls_key is None):
             raise ConfigurationError(
                 f"Redis TLS client certificate needs both ssl_certfile and ssl_keyfile ({where})"
             )
-        for name, path in (("ssl_ca_certs", self.tls_ca), ("ssl_certfile", self.tls_cert), ("ssl_keyfile", self.tls_key)):
+        for name, path in (
+            ("ssl_ca_certs", self.tls_ca),
+            ("ssl_certfile", self.tls_cert),
+            ("ssl_keyfile", self.tls_key),
+        ):
             if path is not None and not os.path.isfile(path):
                 raise ConfigurationError(f"Redis {name} file {path!r} does not exist ({where})")
 
@@ -259,7 +271,9 @@ def _option(name: str, value: str, where: str) -> dict[str, object]:
         try:
             return {name: float(value)}
         except ValueError:
-            raise ConfigurationError(f"Redis URL {where}: {name} must be a number of seconds, not {value!r}") from None
+            raise ConfigurationError(
+                f"Redis URL {where}: {name} must be a number of seconds, not {value!r}"
+            ) from None
     if name in ("db", "max_pending"):
         return {name: _integer(value, name, where)}
     if name == "ssl_cert_reqs":
@@ -281,4 +295,6 @@ def _integer(value: str, what: str, where: str) -> int:
     try:
         return int(value, 10)
     except ValueError:
-        raise ConfigurationError(f"Redis URL {where}: {what} must be a whole number, not {value!r}") from None
+        raise ConfigurationError(
+            f"Redis URL {where}: {what} must be a whole number, not {value!r}"
+        ) from None

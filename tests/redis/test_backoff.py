@@ -9,7 +9,10 @@ from ratchetpy.redis.backoff import Backoff
 
 
 def test_waits_grow_to_the_cap_with_jitter_between_half_and_all() -> None:
-    low, high = Backoff(0.5, 4.0, 2.0, random=lambda: 0.0), Backoff(0.5, 4.0, 2.0, random=lambda: 0.999999)
+    low, high = (
+        Backoff(0.5, 4.0, 2.0, random=lambda: 0.0),
+        Backoff(0.5, 4.0, 2.0, random=lambda: 0.999999),
+    )
     lows = [low.next_delay() for _ in range(6)]
     highs = [high.next_delay() for _ in range(6)]
     assert lows == [0.25, 0.5, 1.0, 2.0, 2.0, 2.0]
@@ -29,7 +32,14 @@ def test_huge_attempt_counts_do_not_overflow() -> None:
     assert 15.0 <= backoff.next_delay() <= 30.0
 
 
-@pytest.mark.parametrize(("kwargs", "says"), [({"initial": 0}, "0 < initial"), ({"initial": 5, "maximum": 1}, "initial <= maximum"), ({"factor": 0.5}, "factor")])
+@pytest.mark.parametrize(
+    ("kwargs", "says"),
+    [
+        ({"initial": 0}, "0 < initial"),
+        ({"initial": 5, "maximum": 1}, "initial <= maximum"),
+        ({"factor": 0.5}, "factor"),
+    ],
+)
 def test_bad_settings(kwargs: dict[str, float], says: str) -> None:
     with pytest.raises(ConfigurationError, match=says):
         Backoff(**kwargs)

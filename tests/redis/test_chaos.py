@@ -29,7 +29,9 @@ class ChaosTests(RealRedisCase):
         config = RedisConfig.from_url(server.url).with_options(**{**FAST, **options})
         client = RedisClient(config, self.reactor, backoff=Backoff(0.05, 0.3))
         reconnects: list[float] = []
-        subscriber = Subscriber(config, self.reactor, backoff=Backoff(0.05, 0.3), on_reconnect=reconnects.append)
+        subscriber = Subscriber(
+            config, self.reactor, backoff=Backoff(0.05, 0.3), on_reconnect=reconnects.append
+        )
         for service in (client, subscriber):
             service.startService()
             self.addCleanup(service.stopService)
@@ -39,8 +41,12 @@ class ChaosTests(RealRedisCase):
         """One warning when the outage began and one line with its length when it ended, per connection."""
         lines = self.log_lines()
         for role in ("commands", "pubsub"):
-            began = [line for line in lines if f"{role} connection" in line and "unavailable:" in line]
-            ended = [line for line in lines if f"{role} connection" in line and "is back after" in line]
+            began = [
+                line for line in lines if f"{role} connection" in line and "unavailable:" in line
+            ]
+            ended = [
+                line for line in lines if f"{role} connection" in line and "is back after" in line
+            ]
             self.assertEqual(len(began), 1, lines)
             self.assertEqual(len(ended), 1, lines)
             self.assertRegex(ended[0], r"is back after \d+\.\d s$")
@@ -64,7 +70,11 @@ class ChaosTests(RealRedisCase):
         server.pause()
         ticks = self.ticker()
         # nothing is sent to the subscriber: only its PING probe can notice
-        yield wait_for(self.reactor, lambda: not subscriber.connected and not client.connected, timeout=PROBE_BOUND + 3)
+        yield wait_for(
+            self.reactor,
+            lambda: not subscriber.connected and not client.connected,
+            timeout=PROBE_BOUND + 3,
+        )
         self.assertGreaterEqual(subscriber.stats.timeouts, 1)
         self.assertGreaterEqual(client.stats.timeouts, 1)
         during = client.execute("SET", "k", "v")
@@ -72,12 +82,16 @@ class ChaosTests(RealRedisCase):
         with self.assertRaises(RedisUnavailable):
             yield during
         before = len(ticks)
-        yield task.deferLater(self.reactor, 0.5, lambda: None)  # reconnection attempts time out meanwhile
+        yield task.deferLater(
+            self.reactor, 0.5, lambda: None
+        )  # reconnection attempts time out meanwhile
         self.assertGreater(len(ticks), before)
         self.assertFalse(client.connected)
 
         server.resume()
-        yield wait_for(self.reactor, lambda: client.connected and subscriber.connected and reconnects)
+        yield wait_for(
+            self.reactor, lambda: client.connected and subscriber.connected and reconnects
+        )
         self.assertEqual(server.cli.numsub("news"), 1)
         yield client.publish("news", "after the pause")
         yield wait_for(self.reactor, lambda: inbox.got)
@@ -105,7 +119,9 @@ class ChaosTests(RealRedisCase):
         self.assertGreater(len(ticks), 5)
 
         server.start()
-        yield wait_for(self.reactor, lambda: client.connected and subscriber.connected and reconnects)
+        yield wait_for(
+            self.reactor, lambda: client.connected and subscriber.connected and reconnects
+        )
         self.assertGreater(reconnects[0], 0.0)
         for name in ("a", "b", "c"):
             self.assertEqual(server.cli.numsub(name), 1)

@@ -28,7 +28,8 @@ class RealRedisCase(unittest.TestCase):
         return [
             formatEvent(e)
             for e in self.events
-            if str(e.get("log_namespace", "")).startswith("ratchetpy.redis") and e.get("log_level") != LogLevel.debug
+            if str(e.get("log_namespace", "")).startswith("ratchetpy.redis")
+            and e.get("log_level") != LogLevel.debug
         ]
 
     @defer.inlineCallbacks
@@ -49,7 +50,7 @@ class RealRedisCase(unittest.TestCase):
     def mktemp_dir(self) -> str:
         import os
 
-        path = self.mktemp()
+        path = os.path.abspath(self.mktemp())
         os.makedirs(path)
         return path
 
@@ -134,7 +135,9 @@ class ClientTests(RealRedisCase):
     @defer.inlineCallbacks
     def test_acl_user(self):
         server = self.private()
-        server.cli("ACL", "SETUSER", "app", "on", ">app-secret", "~app:*", "&*", "+@all", "-flushall")
+        server.cli(
+            "ACL", "SETUSER", "app", "on", ">app-secret", "~app:*", "&*", "+@all", "-flushall"
+        )
         client = yield self.client(f"redis://app:app-secret@127.0.0.1:{server.port}/0")
         self.assertEqual((yield client.execute("ACL", "WHOAMI")), b"app")
         yield client.execute("SET", "app:k", "v")
@@ -157,7 +160,9 @@ class ClientTests(RealRedisCase):
         with self.assertRaises(RedisUnavailable):
             yield wrong.execute("PING")
         lines = self.log_lines()
-        self.assertTrue(any("WRONGPASS" in line and "check the URL" in line for line in lines), lines)
+        self.assertTrue(
+            any("WRONGPASS" in line and "check the URL" in line for line in lines), lines
+        )
         self.assertFalse(any("wrong-one" in line or "right-one" in line for line in lines))
 
     @defer.inlineCallbacks

@@ -15,15 +15,25 @@ from tests.support.redis_memory import MemoryEndpoint
 SECRET = "pa55-w0rd"
 
 
-def make(url: str = "redis://127.0.0.1/0?health_interval=0", **kwargs: Any) -> tuple[RedisClient, MemoryEndpoint, MemoryReactorClock]:
+def make(
+    url: str = "redis://127.0.0.1/0?health_interval=0", **kwargs: Any
+) -> tuple[RedisClient, MemoryEndpoint, MemoryReactorClock]:
     reactor = MemoryReactorClock()
     endpoint = MemoryEndpoint()
     # random() = 1.0: every wait is its ceiling, so the test knows when attempts happen
-    client = RedisClient(RedisConfig.from_url(url), reactor, endpoint=endpoint, backoff=Backoff(1.0, 8.0, 2.0, random=lambda: 1.0), **kwargs)
+    client = RedisClient(
+        RedisConfig.from_url(url),
+        reactor,
+        endpoint=endpoint,
+        backoff=Backoff(1.0, 8.0, 2.0, random=lambda: 1.0),
+        **kwargs,
+    )
     return client, endpoint, reactor
 
 
-def usable(url: str = "redis://127.0.0.1/0?health_interval=0&client_name=") -> tuple[RedisClient, MemoryEndpoint, MemoryReactorClock]:
+def usable(
+    url: str = "redis://127.0.0.1/0?health_interval=0&client_name=",
+) -> tuple[RedisClient, MemoryEndpoint, MemoryReactorClock]:
     client, endpoint, reactor = make(url)
     client.startService()
     assert endpoint.last.commands() == [[b"PING"]]
@@ -49,12 +59,15 @@ def texts(logged: list[dict[str, Any]]) -> list[str]:
     return [
         formatEvent(e)
         for e in logged
-        if e.get("log_namespace", "").startswith("ratchetpy.redis") and e.get("log_level") != LogLevel.debug
+        if e.get("log_namespace", "").startswith("ratchetpy.redis")
+        and e.get("log_level") != LogLevel.debug
     ]
 
 
 def test_setup_authenticates_selects_and_names_before_the_connection_is_usable(logged) -> None:
-    client, endpoint, _ = make(f"redis://app:{SECRET}@127.0.0.1/2?client_name=node-1&health_interval=0")
+    client, endpoint, _ = make(
+        f"redis://app:{SECRET}@127.0.0.1/2?client_name=node-1&health_interval=0"
+    )
     client.startService()
     assert endpoint.last.commands() == [
         [b"AUTH", b"app", SECRET.encode()],
@@ -83,22 +96,32 @@ def test_password_only_auth() -> None:
 def test_a_refused_client_name_is_no_reason_to_give_up(logged) -> None:
     client, endpoint, _ = make("redis://127.0.0.1/0?health_interval=0")
     client.startService()
-    endpoint.last.reply(RuntimeError("NOPERM this user has no permissions to run the 'client|setname' command"))
+    endpoint.last.reply(
+        RuntimeError("NOPERM this user has no permissions to run the 'client|setname' command")
+    )
     assert client.connected
     assert sum("CLIENT SETNAME refused" in t for t in texts(logged)) == 1
 
 
-def test_wrong_password_is_logged_once_without_the_password_and_retried_with_growing_waits(logged) -> None:
-    client, endpoint, reactor = make(f"redis://app:{SECRET}@127.0.0.1/0?health_interval=0&client_name=")
+def test_wrong_password_is_logged_once_without_the_password_and_retried_with_growing_waits(
+    logged,
+) -> None:
+    client, endpoint, reactor = make(
+        f"redis://app:{SECRET}@127.0.0.1/0?health_interval=0&client_name="
+    )
     client.startService()
     for _ in range(3):
-        endpoint.last.reply(RuntimeError("WRONGPASS invalid username-password pair or user is disabled."))
+        endpoint.last.reply(
+            RuntimeError("WRONGPASS invalid username-password pair or user is disabled.")
+        )
         assert endpoint.last.transport.aborted
         reactor.advance(0.01)
     assert endpoint.attempts == 1
     reactor.advance(1.0)  # first wait: 1 s
     assert endpoint.attempts == 2
-    endpoint.last.reply(RuntimeError("WRONGPASS invalid username-password pair or user is disabled."))
+    endpoint.last.reply(
+        RuntimeError("WRONGPASS invalid username-password pair or user is disabled.")
+    )
     reactor.advance(1.5)
     assert endpoint.attempts == 2  # second wait: 2 s
     reactor.advance(0.5)
@@ -111,7 +134,9 @@ def test_wrong_password_is_logged_once_without_the_password_and_retried_with_gro
     endpoint.last.reply("OK")
     assert client.connected
     back = [t for t in texts(logged) if "is back after" in t]
-    assert back == ["Redis commands connection to redis://app:***@127.0.0.1:6379/0 is back after 3.0 s"]
+    assert back == [
+        "Redis commands connection to redis://app:***@127.0.0.1:6379/0 is back after 3.0 s"
+    ]
     assert client.backoff.failures == 0
 
 
@@ -144,7 +169,11 @@ def test_pending_commands_are_bounded() -> None:
     first, second = client.execute("A"), client.execute("B")
     third = client.execute("C")
     error = error_of(third)
-    assert isinstance(error, RedisUnavailable) and "too many pending" in str(error) and "max_pending=2" in str(error)
+    assert (
+        isinstance(error, RedisUnavailable)
+        and "too many pending" in str(error)
+        and "max_pending=2" in str(error)
+    )
     assert client.pending == 2
     endpoint.last.reply(1)
     assert outcome(first) == 1
@@ -155,7 +184,9 @@ def test_pending_commands_are_bounded() -> None:
 
 
 def test_a_timeout_drops_the_connection_and_it_comes_back(logged) -> None:
-    client, endpoint, reactor = usable("redis://127.0.0.1/0?health_interval=0&client_name=&timeout=2")
+    client, endpoint, reactor = usable(
+        "redis://127.0.0.1/0?health_interval=0&client_name=&timeout=2"
+    )
     d = client.execute("GET", "k")
     reactor.advance(2.0)
     assert isinstance(error_of(d), RedisTimeout)
@@ -174,7 +205,9 @@ def test_a_timeout_drops_the_connection_and_it_comes_back(logged) -> None:
 
 
 def test_idle_connections_are_pinged_and_an_unanswered_ping_drops_them() -> None:
-    client, endpoint, reactor = make("redis://127.0.0.1/0?health_interval=1&timeout=0.5&client_name=")
+    client, endpoint, reactor = make(
+        "redis://127.0.0.1/0?health_interval=1&timeout=0.5&client_name="
+    )
     client.startService()
     endpoint.last.commands()
     endpoint.last.reply("PONG")
@@ -214,7 +247,9 @@ def test_other_script_errors_are_not_retried() -> None:
     client, endpoint, _ = usable()
     d = client.evalsha_or_eval("return redis.call('INCR', KEYS[1])", ["k"])
     endpoint.last.commands()
-    endpoint.last.reply(RuntimeError("WRONGTYPE Operation against a key holding the wrong kind of value"))
+    endpoint.last.reply(
+        RuntimeError("WRONGTYPE Operation against a key holding the wrong kind of value")
+    )
     assert endpoint.last.commands() == []
     error = error_of(d)
     assert isinstance(error, RedisReplyError) and error.code == "WRONGTYPE"
@@ -226,7 +261,10 @@ def test_key_prefix_publish_and_spublish() -> None:
     assert client.key("user:1") == "app:user:1"
     assert client.key(b"user:1") == b"app:user:1"
     p, s = client.publish("news", "hi"), client.spublish(b"shard", b"\x00")
-    assert endpoint.last.commands() == [[b"PUBLISH", b"news", b"hi"], [b"SPUBLISH", b"shard", b"\x00"]]
+    assert endpoint.last.commands() == [
+        [b"PUBLISH", b"news", b"hi"],
+        [b"SPUBLISH", b"shard", b"\x00"],
+    ]
     endpoint.last.reply(2, 0)
     assert (outcome(p), outcome(s)) == (2, 0)
 

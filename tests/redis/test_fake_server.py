@@ -68,7 +68,10 @@ class FakeServerTests(RealRedisCase):
         yield wait_for(self.reactor, lambda: client.connected and factory.connections == 2)
         self.assertEqual((yield client.execute("PING")), b"PONG")
         lines = self.log_lines()
-        self.assertTrue(any("not RESP" in line and "is this port a Redis server" in line for line in lines), lines)
+        self.assertTrue(
+            any("not RESP" in line and "is this port a Redis server" in line for line in lines),
+            lines,
+        )
         self.assertTrue(any("is back after" in line for line in lines), lines)
 
     @defer.inlineCallbacks

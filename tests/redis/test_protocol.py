@@ -19,8 +19,12 @@ from tests.support.memory import Transport
 from tests.support.redis_memory import Connection, read_commands, resp
 
 
-def connect(clock: Clock | None = None, timeout: float = 5.0, **kwargs: Any) -> tuple[RedisProtocol, Connection]:
-    protocol = RedisProtocol(clock or MemoryReactorClock(), timeout, "redis://127.0.0.1:6379/0", **kwargs)
+def connect(
+    clock: Clock | None = None, timeout: float = 5.0, **kwargs: Any
+) -> tuple[RedisProtocol, Connection]:
+    protocol = RedisProtocol(
+        clock or MemoryReactorClock(), timeout, "redis://127.0.0.1:6379/0", **kwargs
+    )
     transport = Transport()
     transport.protocol = protocol
     protocol.makeConnection(transport)
@@ -81,7 +85,11 @@ def test_replies_fire_commands_in_order() -> None:
 def test_an_error_reply_fails_that_command_only() -> None:
     protocol, conn = connect()
     before, failing, after = protocol.command("A"), protocol.command("B"), protocol.command("C")
-    conn.reply(b"ok", RuntimeError("WRONGTYPE Operation against a key holding the wrong kind of value"), b"fine")
+    conn.reply(
+        b"ok",
+        RuntimeError("WRONGTYPE Operation against a key holding the wrong kind of value"),
+        b"fine",
+    )
     assert result_of(before) == b"ok"
     error = failure_of(failing)
     assert isinstance(error, RedisReplyError)
@@ -183,7 +191,11 @@ def test_pubsub_messages_go_to_on_push_and_acks_to_the_subscribe() -> None:
     ping = protocol.command("PING")
     conn.reply([b"pong", b""])
     assert result_of(ping) == [b"pong", b""]
-    assert pushed == [[b"message", b"a", b"early"], [b"pmessage", b"r*", b"room", b"p"], [b"smessage", b"s", b"x"]]
+    assert pushed == [
+        [b"message", b"a", b"early"],
+        [b"pmessage", b"r*", b"room", b"p"],
+        [b"smessage", b"s", b"x"],
+    ]
 
 
 def test_an_unsolicited_unsubscribe_goes_to_on_push() -> None:

@@ -26,7 +26,11 @@ class PubSubCase(RealRedisCase):
     @defer.inlineCallbacks
     def subscriber(self, url: str, **kwargs: Any) -> Any:
         config = RedisConfig.from_url(url)
-        options = {k: kwargs.pop(k) for k in list(kwargs) if k in ("health_interval", "timeout", "connect_timeout")}
+        options = {
+            k: kwargs.pop(k)
+            for k in list(kwargs)
+            if k in ("health_interval", "timeout", "connect_timeout")
+        }
         subscriber = Subscriber(config.with_options(**options), self.reactor, **kwargs)
         subscriber.startService()
         self.addCleanup(subscriber.stopService)
@@ -124,7 +128,9 @@ class SubscriberTests(PubSubCase):
     @defer.inlineCallbacks
     def test_a_channel_the_acl_denies_fails_alone(self):
         server = self.private()
-        server.cli("ACL", "SETUSER", "node", "on", ">node-pw", "resetchannels", "&allowed:*", "+@all")
+        server.cli(
+            "ACL", "SETUSER", "node", "on", ">node-pw", "resetchannels", "&allowed:*", "+@all"
+        )
         url = f"redis://node:node-pw@127.0.0.1:{server.port}/0"
         node = yield self.subscriber(url)
         try:
@@ -135,7 +141,9 @@ class SubscriberTests(PubSubCase):
             self.fail("the ACL let the channel through")
         self.assertTrue((yield node.subscribe("allowed:1", Inbox())))
         self.assertTrue(node.connected)
-        self.assertTrue(any("refused SUBSCRIBE channel secret" in line for line in self.log_lines()))
+        self.assertTrue(
+            any("refused SUBSCRIBE channel secret" in line for line in self.log_lines())
+        )
 
     @defer.inlineCallbacks
     def test_everything_is_subscribed_again_after_client_kill(self):
@@ -144,7 +152,10 @@ class SubscriberTests(PubSubCase):
         reconnects: list[float] = []
         disconnects: list[str] = []
         node = yield self.subscriber(
-            server.url, batch_size=2, on_reconnect=reconnects.append, on_disconnect=disconnects.append
+            server.url,
+            batch_size=2,
+            on_reconnect=reconnects.append,
+            on_disconnect=disconnects.append,
         )
         inbox = Inbox()
         channels = [f"c{i}" for i in range(5)]
@@ -171,8 +182,12 @@ class SubscriberTests(PubSubCase):
         yield client.publish("p:x", "after")
         yield wait_for(self.reactor, lambda: len(inbox.got) == len(channels) + len(shards) + 1)
         lines = self.log_lines()
-        self.assertEqual(sum("pubsub connection" in line and "unavailable" in line for line in lines), 1, lines)
-        self.assertEqual(sum("pubsub connection" in line and "is back after" in line for line in lines), 1, lines)
+        self.assertEqual(
+            sum("pubsub connection" in line and "unavailable" in line for line in lines), 1, lines
+        )
+        self.assertEqual(
+            sum("pubsub connection" in line and "is back after" in line for line in lines), 1, lines
+        )
 
     @defer.inlineCallbacks
     def test_interest_given_while_down_is_applied_on_connection(self):

@@ -15,7 +15,9 @@ def make(**kwargs: Any) -> tuple[Subscriber, MemoryEndpoint, MemoryReactorClock]
     reactor = MemoryReactorClock()
     endpoint = MemoryEndpoint()
     config = RedisConfig.from_url("redis://127.0.0.1/0?health_interval=0&client_name=")
-    subscriber = Subscriber(config, reactor, endpoint=endpoint, backoff=Backoff(1.0, 8.0, random=lambda: 1.0), **kwargs)
+    subscriber = Subscriber(
+        config, reactor, endpoint=endpoint, backoff=Backoff(1.0, 8.0, random=lambda: 1.0), **kwargs
+    )
     return subscriber, endpoint, reactor
 
 
@@ -73,7 +75,11 @@ def test_changes_during_resubscription_stay_in_order() -> None:
     endpoint.last.reply("PONG")  # setup done: SUBSCRIBE a is sent, not yet acknowledged
     subscriber.unsubscribe("a", noop)
     late = subscriber.subscribe("b", noop)
-    assert endpoint.last.commands() == [[b"SUBSCRIBE", b"a"], [b"UNSUBSCRIBE", b"a"], [b"SUBSCRIBE", b"b"]]
+    assert endpoint.last.commands() == [
+        [b"SUBSCRIBE", b"a"],
+        [b"UNSUBSCRIBE", b"a"],
+        [b"SUBSCRIBE", b"b"],
+    ]
     assert not subscriber.connected
     endpoint.last.reply([b"subscribe", b"a", 1])
     assert subscriber.connected
@@ -102,7 +108,9 @@ def test_a_second_listener_waits_for_the_first_ones_confirmation() -> None:
 def test_hooks_and_subscriptions_over_a_reconnection() -> None:
     reconnects: list[float] = []
     disconnects: list[str] = []
-    subscriber, endpoint, reactor = make(on_reconnect=reconnects.append, on_disconnect=disconnects.append)
+    subscriber, endpoint, reactor = make(
+        on_reconnect=reconnects.append, on_disconnect=disconnects.append
+    )
     got: list[Any] = []
     subscriber.subscribe("news", lambda c, m: got.append((c, m)))
     subscriber.startService()
@@ -155,4 +163,6 @@ def test_a_failing_hook_is_logged_and_changes_nothing(logged) -> None:
     endpoint.last.commands()
     endpoint.last.reply("PONG")
     assert subscriber.connected
-    assert any(e.get("log_failure") is not None and "hook" in e.get("log_format", "") for e in logged)
+    assert any(
+        e.get("log_failure") is not None and "hook" in e.get("log_format", "") for e in logged
+    )

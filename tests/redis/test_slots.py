@@ -17,6 +17,10 @@ def test_slots_of_known_keys() -> None:
 
 
 def test_hash_tags() -> None:
-    assert hash_slot("{user1000}.following") == hash_slot("{user1000}.followers") == hash_slot("user1000")
+    assert (
+        hash_slot("{user1000}.following")
+        == hash_slot("{user1000}.followers")
+        == hash_slot("user1000")
+    )
     assert hash_slot("foo{}{bar}") == crc16(b"foo{}{bar}") % 16384  # an empty tag is no tag
     assert hash_slot("foo{{bar}}zap") == hash_slot("{bar")  # the first { to the first } after it

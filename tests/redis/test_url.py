@@ -40,7 +40,12 @@ def test_redis_py_option_names_are_accepted() -> None:
     config = RedisConfig.from_url(
         "redis://h/?socket_timeout=1.5&socket_connect_timeout=2&health_check_interval=7&db=4"
     )
-    assert (config.timeout, config.connect_timeout, config.health_interval, config.db) == (1.5, 2.0, 7.0, 4)
+    assert (config.timeout, config.connect_timeout, config.health_interval, config.db) == (
+        1.5,
+        2.0,
+        7.0,
+        4,
+    )
 
 
 def test_ipv6_host() -> None:
@@ -138,10 +143,18 @@ def test_endpoints_match_the_url(tmp_path) -> None:
     from twisted.internet.testing import MemoryReactorClock
 
     reactor = MemoryReactorClock()
-    assert isinstance(endpoint_for(RedisConfig.from_url("redis://127.0.0.1"), reactor), TCP4ClientEndpoint)
-    assert isinstance(endpoint_for(RedisConfig.from_url("redis://[::1]"), reactor), TCP6ClientEndpoint)
-    assert isinstance(endpoint_for(RedisConfig.from_url("redis://redis.local"), reactor), HostnameEndpoint)
-    assert isinstance(endpoint_for(RedisConfig.from_url("unix:///tmp/r.sock"), reactor), UNIXClientEndpoint)
+    assert isinstance(
+        endpoint_for(RedisConfig.from_url("redis://127.0.0.1"), reactor), TCP4ClientEndpoint
+    )
+    assert isinstance(
+        endpoint_for(RedisConfig.from_url("redis://[::1]"), reactor), TCP6ClientEndpoint
+    )
+    assert isinstance(
+        endpoint_for(RedisConfig.from_url("redis://redis.local"), reactor), HostnameEndpoint
+    )
+    assert isinstance(
+        endpoint_for(RedisConfig.from_url("unix:///tmp/r.sock"), reactor), UNIXClientEndpoint
+    )
 
 
 def test_unreadable_tls_files_are_configuration_errors(tmp_path) -> None:

@@ -62,7 +62,9 @@ class RedisCli:
     def __init__(self, host: str, port: int, db: int = 0, password: str | None = None) -> None:
         self.host, self.port, self.db, self.password = host, port, db, password
 
-    def __call__(self, *args: str | int, user: str | None = None, password: str | None = None) -> str:
+    def __call__(
+        self, *args: str | int, user: str | None = None, password: str | None = None
+    ) -> str:
         """Run one command; its reply as redis-cli prints it (raw, one value a line)."""
         assert REDIS_CLI is not None
         command = [REDIS_CLI, "-h", self.host, "-p", str(self.port), "-n", str(self.db)]
@@ -73,9 +75,17 @@ class RedisCli:
         if password is not None:
             env["REDISCLI_AUTH"] = password  # not on the command line
         done = subprocess.run(
-            [*command, *map(str, args)], capture_output=True, text=True, timeout=seconds(10), env=env
+            [*command, *map(str, args)],
+            capture_output=True,
+            text=True,
+            timeout=seconds(10),
+            env=env,
         )
-        if done.returncode != 0 or done.stdout.startswith("ERR") or done.stdout.startswith("(error)"):
+        if (
+            done.returncode != 0
+            or done.stdout.startswith("ERR")
+            or done.stdout.startswith("(error)")
+        ):
             raise AssertionError(f"redis-cli {args!r} failed: {done.stdout}{done.stderr}")
         return done.stdout.rstrip("\n")
 
@@ -152,7 +162,11 @@ class RedisServer:
         return self._out
 
     def log_text(self) -> str:
-        texts = [p.read_text(errors="replace") for p in (self.directory / f"redis-{self.port}.out", self.log) if p.exists()]
+        texts = [
+            p.read_text(errors="replace")
+            for p in (self.directory / f"redis-{self.port}.out", self.log)
+            if p.exists()
+        ]
         return "\n".join(texts)
 
     def pause(self) -> None:
@@ -221,7 +235,9 @@ def shared_redis() -> _Shared:
     return shared
 
 
-def wait_for(reactor: object, predicate: object, timeout: float = 10.0, step: float = 0.02) -> object:
+def wait_for(
+    reactor: object, predicate: object, timeout: float = 10.0, step: float = 0.02
+) -> object:
     """
     A Deferred that fires once ``predicate()`` is true, polling every
     ``step`` seconds; fails with AssertionError after ``timeout`` (stretched
