@@ -42,6 +42,17 @@ MODULES = [
     "ratchetpy.http.controllers",
     "ratchetpy.server.blacklist",
     "ratchetpy.server.tls",
+    "ratchetpy.redis",
+    "ratchetpy.redis.url",
+    "ratchetpy.redis.endpoints",
+    "ratchetpy.redis.protocol",
+    "ratchetpy.redis.backoff",
+    "ratchetpy.redis.stats",
+    "ratchetpy.redis.link",
+    "ratchetpy.redis.client",
+    "ratchetpy.redis.pubsub",
+    "ratchetpy.redis.scripts",
+    "ratchetpy.redis.slots",
 ]
 
 
