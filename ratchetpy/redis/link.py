@@ -155,7 +155,13 @@ class RedisLink(Service):
             guard = self.reactor.callLater(
                 self.config.timeout, latest.abort, RedisUnavailable("client stopped")
             )
-            stopped.addBoth(lambda result: (guard.active() and guard.cancel(), result)[1])
+
+            def unguard(result: object) -> object:
+                if guard.active():
+                    guard.cancel()
+                return result
+
+            stopped.addBoth(unguard)
         return stopped
 
     # -- connections ----------------------------------------------------------

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shutil
+import tempfile
 from typing import Any
 
 from twisted.internet import defer
@@ -48,10 +50,9 @@ class RealRedisCase(unittest.TestCase):
         return server
 
     def mktemp_dir(self) -> str:
-        import os
-
-        path = os.path.abspath(self.mktemp())
-        os.makedirs(path)
+        """A new temporary directory, removed after the test (outside the checkout)."""
+        path = tempfile.mkdtemp(prefix="ratchetpy-redis-test-")
+        self.addCleanup(shutil.rmtree, path, True)
         return path
 
 

@@ -217,6 +217,7 @@ def shared_redis() -> _Shared:
     global _shared
     if _shared is not None:
         return _shared
+    require_redis()  # redis-cli is the tests' independent client either way
     shared = _Shared()
     url = os.environ.get(ENV)
     if url:
@@ -225,7 +226,6 @@ def shared_redis() -> _Shared:
         shared.url = url
         shared.cli = RedisCli(parts.hostname or "127.0.0.1", parts.port or 6379, db, parts.password)
     else:
-        require_redis()
         directory = tempfile.mkdtemp(prefix="ratchetpy-redis-")
         server = RedisServer(directory).start()
         atexit.register(shutil.rmtree, directory, True)
