@@ -87,7 +87,11 @@ class RedisClient(RedisLink):
         return self._send(args, timeout).addErrback(self._count_failure)
 
     def publish(self, channel: str | bytes, message: str | bytes) -> defer.Deferred[int]:
-        """PUBLISH ``message`` on ``channel``; fires with the number of subscribers that got it."""
+        """
+        PUBLISH ``message`` on ``channel``; fires with the number of
+        subscribers that got it. Channel names are used as given (no
+        prefix): pass ``client.key(name)`` to keep apps apart.
+        """
         return self.execute("PUBLISH", channel, message)
 
     def spublish(self, channel: str | bytes, message: str | bytes) -> defer.Deferred[int]:
@@ -131,8 +135,9 @@ class RedisClient(RedisLink):
                     f"{self.config.max_pending}); Redis at {self.config.address} is slow or unreachable"
                 )
             )
+        sent = protocol.command(*args, timeout=timeout)
         self.stats.commands += 1
-        return protocol.command(*args, timeout=timeout)
+        return sent
 
     def _count_failure(self, failure: Failure) -> Failure:
         if failure.check(RedisReplyError):

@@ -36,7 +36,7 @@ from typing import Any
 import hiredis
 from twisted.internet import defer
 from twisted.internet.interfaces import IDelayedCall, IReactorTime
-from twisted.internet.protocol import Protocol
+from twisted.internet.protocol import Protocol, connectionDone
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
@@ -64,8 +64,17 @@ _NOT_ENOUGH_DATA = object()
 
 
 def _pack(args: tuple[Arg, ...]) -> bytes:
-    # hiredis's stub types the argument as a 1-tuple; any length is accepted
-    packed: bytes = hiredis.pack_command(args)  # type: ignore[arg-type]
+    if not args:
+        # Redis answers nothing at all to an empty command: it would only time out
+        raise ValueError("a Redis command needs at least its name")
+    try:
+        # hiredis's stub types the argument as a 1-tuple; any length is accepted
+        packed: bytes = hiredis.pack_command(args)  # type: ignore[arg-type]
+    except TypeError:
+        kinds = ", ".join(type(a).__name__ for a in args)
+        raise TypeError(
+            f"Redis command arguments must be str, bytes, int, float or memoryview, not ({kinds})"
+        ) from None
     return packed
 
 
@@ -144,6 +153,10 @@ class RedisProtocol(Protocol):
     def command(self, *args: Arg, timeout: float | None = None) -> defer.Deferred[Any]:
         """
         Send one command; its Deferred fires with the reply.
+
+        Raises (at once, nothing sent): ``ValueError`` for no arguments,
+        ``TypeError`` for an argument that is not str, bytes, int, float or
+        memoryview (``None`` and ``bool`` included).
 
         Fails with ``RedisReplyError`` (an error reply), ``RedisTimeout``,
         ``RedisProtocolError`` or ``RedisUnavailable`` (the connection is
@@ -261,7 +274,7 @@ class RedisProtocol(Protocol):
         except Exception:  # noqa: BLE001 - one bad handler must not break the connection
             _log.failure("Redis pub/sub message handler failed")
 
-    def connectionLost(self, reason: Failure = Failure(ConnectionError())) -> None:  # noqa: B008
+    def connectionLost(self, reason: Failure = connectionDone) -> None:
         self.open = False
         self._disarm()
         error = self._broken or RedisUnavailable(

@@ -347,6 +347,7 @@ class Subscriber(RedisLink):
         if kind is None:
             if message[0] == b"sunsubscribe" and len(message) > 1:
                 # Redis Cluster drops shard subscriptions whose slot moved away
+                self._confirmed[_SHARD].discard(message[1])
                 _log.warn(
                     "Redis unsubscribed shard channel {channel} by itself (its cluster slot moved?)",
                     channel=message[1],

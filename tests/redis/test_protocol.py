@@ -255,3 +255,12 @@ def test_an_aborted_connection_is_unusable_before_its_loss_is_reported() -> None
     assert transport.disconnected  # aborted
     assert protocol.open and not protocol.usable
     assert isinstance(failure_of(protocol.command("PING")), RedisTimeout)
+
+
+def test_commands_that_cannot_be_sent_fail_at_once_and_send_nothing() -> None:
+    protocol, conn = connect()
+    with pytest.raises(ValueError, match="at least its name"):
+        protocol.command()
+    with pytest.raises(TypeError, match=r"not \(str, NoneType\)"):
+        protocol.command("SET", None)  # type: ignore[arg-type]
+    assert conn.transport.value() == b"" and protocol.pending == 0

@@ -166,3 +166,18 @@ def test_a_failing_hook_is_logged_and_changes_nothing(logged) -> None:
     assert any(
         e.get("log_failure") is not None and "hook" in e.get("log_format", "") for e in logged
     )
+
+
+def test_a_shard_subscription_dropped_by_redis_is_no_longer_confirmed(logged) -> None:
+    subscriber, endpoint, _ = make()
+    subscriber.startService()
+    endpoint.last.commands()
+    endpoint.last.reply("PONG")
+    subscriber.subscribe("s", noop, sharded=True)
+    ack_all(endpoint.last)
+    assert subscriber.is_subscribed("s", sharded=True)
+    endpoint.last.reply([b"sunsubscribe", b"s", 0])  # Redis Cluster: the slot moved
+    assert not subscriber.is_subscribed("s", sharded=True)
+    assert subscriber.interest("s", sharded=True) == 1  # the local interest stays
+    assert subscriber.connected
+    assert any("unsubscribed shard channel" in e.get("log_format", "") for e in logged)
