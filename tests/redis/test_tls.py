@@ -47,7 +47,7 @@ class TlsTests(RealRedisCase):
         return f"rediss://127.0.0.1:{self.tls_port}/0?{query}"
 
     @defer.inlineCallbacks
-    def never_usable(self, url: str) -> defer.Deferred[None]:
+    def never_usable(self, url: str, says: str = "") -> defer.Deferred[None]:
         client = RedisClient(RedisConfig.from_url(url), self.reactor, backoff=Backoff(0.05, 0.2))
         client.startService()
         self.addCleanup(client.stopService)
@@ -55,6 +55,8 @@ class TlsTests(RealRedisCase):
         self.assertFalse(client.connected)
         with self.assertRaises(RedisUnavailable):
             yield client.execute("PING")
+        began = [line for line in self.log_lines() if "unavailable:" in line]
+        self.assertIn(says, began[-1])
 
     @defer.inlineCallbacks
     def test_rediss_with_the_servers_ca(self):
@@ -68,10 +70,13 @@ class TlsTests(RealRedisCase):
         self.assertEqual((yield client.execute("PING")), b"PONG")
 
     def test_an_unknown_ca_is_refused(self):
-        return self.never_usable(self.tls_url("timeout=1"))  # the system's CAs do not know the test CA
+        # the system's CAs do not know the test CA
+        return self.never_usable(self.tls_url("timeout=1"), says="certificate verify failed")
 
     def test_a_wrong_server_name_is_refused(self):
-        return self.never_usable(self.tls_url(f"ssl_ca_certs={self.cert}&ssl_server_name=other.example"))
+        return self.never_usable(
+            self.tls_url(f"ssl_ca_certs={self.cert}&ssl_server_name=other.example"), says="other.example"
+        )
 
     def test_plain_redis_to_a_tls_port_is_refused(self):
         return self.never_usable(f"redis://127.0.0.1:{self.tls_port}/0?connect_timeout=1")
@@ -81,7 +86,7 @@ class TlsTests(RealRedisCase):
         self.server.kill()
         self.tls_port = free_port()
         self.server = self.private_tls(self.mktemp_dir(), "yes")
-        yield self.never_usable(self.tls_url(f"ssl_ca_certs={self.cert}"))
+        yield self.never_usable(self.tls_url(f"ssl_ca_certs={self.cert}"), says="lost")
         client = yield self.client(
             self.tls_url(f"ssl_ca_certs={self.cert}&ssl_certfile={self.cert}&ssl_keyfile={self.key}")
         )
