@@ -7,15 +7,21 @@ The one exception hierarchy of ratchetpy.
     ├── ComponentError          a component does not fit the layer it is given to
     ├── ConfigurationError      a bad option value (size, timeout, address, ...)
     │   └── ListenError             an endpoint cannot be listened on (port in use, ...)
+    ├── HubError                a hub call that cannot work (a bad channel name, close code)
     ├── SwooleError             a Swoole-style call that cannot work (a bad header, ...)
     ├── WampError               a WAMP v1 message breaks the protocol (closes 1007)
     │   └── JsonError               the message is not valid JSON
-    └── HttpError               an HTTP request is refused; carries the status
-        ├── BadRequest              400: malformed request head
-        ├── RequestTimeout          408: the head did not arrive in time
-        ├── RequestHeadTooLarge     431: the head is over the size limit
-        ├── HttpVersionNotSupported 505
-        └── PushApiError            a publish API request is refused (its message is sent)
+    ├── HttpError               an HTTP request is refused; carries the status
+    │   ├── BadRequest              400: malformed request head
+    │   ├── RequestTimeout          408: the head did not arrive in time
+    │   ├── RequestHeadTooLarge     431: the head is over the size limit
+    │   ├── HttpVersionNotSupported 505
+    │   └── PushApiError            a publish API request is refused (its message is sent)
+    └── RedisError              a Redis command did not succeed (ratchetpy.redis)
+        ├── RedisUnavailable        no usable connection: down, lost, too many pending
+        │   ├── RedisTimeout            no reply in time (the connection is dropped)
+        │   └── RedisProtocolError      the server sent bytes that are not RESP
+        └── RedisReplyError         the server answered with an error reply
 
 ``ComponentError`` and ``ConfigurationError`` also derive from the builtin
 ``TypeError``/``ValueError`` so generic handlers keep working.
@@ -42,7 +48,13 @@ __all__ = [
     "PushApiError",
     "WampError",
     "JsonError",
+    "HubError",
     "SwooleError",
+    "RedisError",
+    "RedisUnavailable",
+    "RedisTimeout",
+    "RedisProtocolError",
+    "RedisReplyError",
 ]
 
 
@@ -60,6 +72,10 @@ class ConfigurationError(RatchetError, ValueError):
 
 class ListenError(ConfigurationError):
     """An endpoint could not be listened on (port in use, no permission, ...)."""
+
+
+class HubError(RatchetError, ValueError):
+    """A hub call with an argument that cannot work (a bad channel name, ...)."""
 
 
 class SwooleError(RatchetError, ValueError):
@@ -145,3 +161,47 @@ class WampError(RatchetError):
 
 class JsonError(WampError, ValueError):
     """A WAMP message is not valid JSON (Ratchet's ``JsonException``)."""
+
+
+class RedisError(RatchetError):
+    """A Redis command did not succeed (``ratchetpy.redis``)."""
+
+
+class RedisUnavailable(RedisError):
+    """
+    There is no usable connection to Redis: it is down or unreachable, the
+    connection was lost while the command waited, or too many commands are
+    already waiting. Raised at once rather than queueing, so a caller never
+    waits on an outage.
+    """
+
+
+class RedisTimeout(RedisUnavailable):
+    """
+    No reply came within the configured timeout. The connection is dropped
+    and made again, since a connection that stops answering (a half-open
+    socket, a paused server) otherwise looks healthy forever.
+
+    The command may still have run (a paused server that resumes reads
+    what it was sent): only idempotent commands are safe to repeat.
+    """
+
+
+class RedisProtocolError(RedisUnavailable):
+    """The server sent bytes that are not RESP; the connection is dropped."""
+
+
+class RedisReplyError(RedisError):
+    """
+    Redis answered the command with an error reply (``-ERR ...``).
+
+    ``code`` is the reply's first word (``ERR``, ``WRONGTYPE``,
+    ``NOSCRIPT``, ``NOPERM``, ...) and ``message`` the whole text as the
+    server sent it. Only that command fails; the connection stays up.
+    """
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+        first = message.split(" ", 1)[0]
+        self.code = first if first.isupper() else "ERR"

@@ -53,6 +53,17 @@ MODULES = [
     "ratchetpy.swoole.settings",
     "ratchetpy.swoole.timers",
     "ratchetpy.swoole.tasks",
+    "ratchetpy.redis",
+    "ratchetpy.redis.url",
+    "ratchetpy.redis.endpoints",
+    "ratchetpy.redis.protocol",
+    "ratchetpy.redis.backoff",
+    "ratchetpy.redis.stats",
+    "ratchetpy.redis.link",
+    "ratchetpy.redis.client",
+    "ratchetpy.redis.pubsub",
+    "ratchetpy.redis.scripts",
+    "ratchetpy.redis.slots",
 ]
 
 

@@ -56,7 +56,7 @@ from twisted.internet.defer import Deferred, succeed
 from twisted.logger import Logger
 
 from .._lost_hooks import on_lost
-from ..exceptions import RatchetError
+from ..exceptions import HubError
 from ..interfaces import ConnectionInterface
 from ..server.ids import node_id
 from ..websocket.broadcast import PreparedMessage, deliver, prepare
@@ -71,10 +71,6 @@ _log = Logger(namespace="ratchetpy.hub")
 
 MAX_NAME_LENGTH = 255
 """Longest channel or user name, in characters."""
-
-
-class HubError(RatchetError, ValueError):
-    """A hub call with an argument that cannot work (a bad channel name, ...)."""
 
 
 def check_name(kind: str, name: object) -> str:
