@@ -50,7 +50,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any
 
 from twisted.internet.defer import Deferred, succeed
 from twisted.logger import Logger
@@ -58,80 +58,18 @@ from twisted.logger import Logger
 from .._lost_hooks import on_lost
 from ..exceptions import HubError
 from ..interfaces import ConnectionInterface
-from ..server.ids import node_id
+from ..server.ids import node_id, node_of
 from ..websocket.broadcast import PreparedMessage, deliver, prepare
+from .names import MAX_NAME_LENGTH, ClientInfo, Member, check_name
 from .stats import ServerStats, traffic_of
 
 if TYPE_CHECKING:
     from ..websocket.protocol import WsServerProtocol
+    from .backplane import Backplane
 
 __all__ = ["Hub", "HubError", "ClientInfo", "Member", "MAX_NAME_LENGTH", "check_name"]
 
 _log = Logger(namespace="ratchetpy.hub")
-
-MAX_NAME_LENGTH = 255
-"""Longest channel or user name, in characters."""
-
-
-def check_name(kind: str, name: object) -> str:
-    """
-    ``name`` as a channel or user name, or ``HubError`` saying what is wrong.
-
-    A name is a non-empty string of at most ``MAX_NAME_LENGTH`` characters
-    with no control characters (ints are accepted for users and turned
-    into their decimal string, as Swoole binds integer uids).
-    """
-    if isinstance(name, int) and not isinstance(name, bool) and kind == "user":
-        name = str(name)
-    if not isinstance(name, str):
-        raise HubError(f"a {kind} name must be a string, not {type(name).__name__}")
-    if not name:
-        raise HubError(f"a {kind} name must not be empty")
-    if len(name) > MAX_NAME_LENGTH:
-        raise HubError(f"a {kind} name must be at most {MAX_NAME_LENGTH} characters, not {len(name)}")
-    if not name.isprintable():
-        raise HubError(f"a {kind} name must not hold control characters: {name!r}")
-    return name
-
-
-class Member(NamedTuple):
-    """One connection present in a channel: its id and the user bound to it."""
-
-    id: str
-    user: str | None
-
-
-@dataclass(frozen=True)
-class ClientInfo:
-    """
-    What the hub knows of one connection (Swoole's ``getClientInfo``).
-
-    Times are Unix timestamps (seconds); ``last_activity`` is when the
-    client last sent a message (the open, if it never did). Bytes are on
-    the wire, frame headers included. ``buffered_bytes`` is what the
-    kernel has not taken yet.
-    """
-
-    id: str
-    node: str
-    remote_address: str | None
-    route: str | None
-    user: str | None
-    channels: tuple[str, ...]
-    connected_at: float
-    last_activity: float
-    messages_in: int
-    messages_out: int
-    bytes_in: int
-    bytes_out: int
-    buffered_bytes: int
-
-    def as_dict(self) -> dict[str, Any]:
-        """JSON-ready."""
-        return {name: getattr(self, name) for name in self.__dataclass_fields__} | {
-            "channels": list(self.channels)
-        }
-
 
 @dataclass(eq=False)
 class _Entry:
@@ -166,10 +104,15 @@ class Hub:
             routes and its listening ports).
         clock: a function returning the current Unix time (tests pass a
             task clock's ``seconds``).
+
+    Attributes:
+        backplane: what connects this hub to other processes (a
+            ``RedisBackplane``), or ``None``: in-process only.
     """
 
     def __init__(self, *, stats: ServerStats | None = None, clock: Any = None) -> None:
         self.counters = stats if stats is not None else ServerStats()
+        self.backplane: Backplane | None = None
         self._clock = clock or time.time
         self._entries: dict[str, _Entry] = {}
         self._users: dict[str, dict[str, ConnectionInterface]] = {}
@@ -210,18 +153,27 @@ class Hub:
         entry = self._entries.pop(cid, None)
         if entry is None:
             return
+        backplane = self.backplane
         for channel in entry.channels:
-            self._drop(self._channels, channel, cid)
+            last = self._drop(self._channels, channel, cid)
+            if backplane is not None:
+                backplane.left(channel, cid, last)
         if entry.user is not None:
-            self._drop(self._users, entry.user, cid)
+            last = self._drop(self._users, entry.user, cid)
+            if backplane is not None:
+                backplane.unbound(entry.user, cid, last)
 
     @staticmethod
-    def _drop(index: dict[str, dict[str, ConnectionInterface]], key: str, cid: str) -> None:
+    def _drop(index: dict[str, dict[str, ConnectionInterface]], key: str, cid: str) -> bool:
+        # True when no local member is left under ``key``.
         members = index.get(key)
-        if members is not None:
-            members.pop(cid, None)
-            if not members:
-                del index[key]
+        if members is None:
+            return True
+        members.pop(cid, None)
+        if not members:
+            del index[key]
+            return True
+        return False
 
     def _entry(self, conn: ConnectionInterface | str) -> _Entry | None:
         cid = conn if isinstance(conn, str) else str(conn.id)
@@ -295,7 +247,18 @@ class Hub:
             A Deferred firing ``True`` if it was delivered, ``False`` for
             an unknown or closing id. It never fails for a bad id.
         """
-        return succeed(self.send(cid, message))
+        backplane = self.backplane
+        if backplane is None or not isinstance(cid, str) or cid in self._entries:
+            return succeed(self.send(cid, message))
+        node = node_of(cid)
+        if node is None or node == self.node:
+            return succeed(self.send(cid, message))
+
+        def counted(delivered: bool) -> bool:
+            self.counters.pushed(delivered=int(delivered), missed=int(not delivered))
+            return delivered
+
+        return backplane.push(cid, prepare(message)).addCallback(counted)
 
     def disconnect(self, cid: str, code: int = 1000, reason: str = "") -> Deferred[bool]:
         """
@@ -309,11 +272,20 @@ class Hub:
 
         if not isinstance(code, int) or not is_valid_close_code(code):
             raise HubError(f"invalid close code {code!r}: use 1000-1003, 1007-1014 or 3000-4999")
+        backplane = self.backplane
+        if backplane is not None and isinstance(cid, str) and cid not in self._entries:
+            node = node_of(cid)
+            if node is not None and node != self.node:
+                return backplane.disconnect(cid, code, reason)
+        return succeed(self.local_disconnect(cid, code, reason))
+
+    def local_disconnect(self, cid: str, code: int = 1000, reason: str = "") -> bool:
+        """``disconnect`` for a connection of this process, at once."""
         conn = self.get(cid)
         if conn is None or getattr(conn, "closing", False):
-            return succeed(False)
+            return False
         conn.close(code, reason)
-        return succeed(True)
+        return True
 
     # -- users -------------------------------------------------------------
 
@@ -337,16 +309,22 @@ class Hub:
                 old=entry.user,
                 new=name,
             )
-            self._drop(self._users, entry.user, cid)
+            self.unbind(cid)
         entry.user = name
-        self._users.setdefault(name, {})[cid] = entry.conn
+        connections = self._users.setdefault(name, {})
+        connections[cid] = entry.conn
+        if self.backplane is not None:
+            self.backplane.bound(name, cid, len(connections) == 1)
 
     def unbind(self, conn: ConnectionInterface | str) -> None:
         """Remove the user binding of ``conn``, if any."""
         entry = self._entry(conn)
         if entry is not None and entry.user is not None:
-            self._drop(self._users, entry.user, str(entry.conn.id))
-            entry.user = None
+            cid = str(entry.conn.id)
+            user, entry.user = entry.user, None
+            last = self._drop(self._users, user, cid)
+            if self.backplane is not None:
+                self.backplane.unbound(user, cid, last)
 
     def user_of(self, conn: ConnectionInterface | str) -> str | None:
         """The user bound to a connection of this process, or ``None``."""
@@ -365,13 +343,33 @@ class Hub:
         with no connection).
         """
         name = check_name("user", user)
-        count = self._fan_out(self._users.get(name), prepare(message), _ids(exclude))
-        self.counters.pushed(delivered=count, missed=0 if count else 1)
-        return succeed(count)
+        prepared, excluded = prepare(message), _ids(exclude)
+        local = self.deliver_user(name, prepared, excluded)
+        backplane = self.backplane
+        remote = (
+            backplane.push_user(name, prepared, excluded, True)
+            if backplane is not None
+            else succeed(0)
+        )
+
+        def counted(count: int) -> int:
+            total = local + count
+            self.counters.pushed(delivered=total, missed=0 if total else 1)
+            return total
+
+        return remote.addCallback(counted)
+
+    def deliver_user(
+        self, user: str, prepared: PreparedMessage, exclude: frozenset[str] = frozenset()
+    ) -> int:
+        """Deliver to ``user``'s connections in this process; how many it went to."""
+        return self._fan_out(self._users.get(user), prepared, exclude)
 
     def connections_of(self, user: str | int) -> Deferred[list[str]]:
         """Ids of the open connections bound to ``user``."""
         name = check_name("user", user)
+        if self.backplane is not None:
+            return self.backplane.connections_of(name)
         return succeed(list(self._users.get(name, ())))
 
     # -- channels ----------------------------------------------------------
@@ -382,8 +380,14 @@ class Hub:
         entry = self._require(conn)
         if entry is None:
             return
+        if name in entry.channels:
+            return
         entry.channels.add(name)
-        self._channels.setdefault(name, {})[str(conn.id)] = entry.conn
+        members = self._channels.setdefault(name, {})
+        cid = str(conn.id)
+        members[cid] = entry.conn
+        if self.backplane is not None:
+            self.backplane.joined(name, cid, entry.user, len(members) == 1)
 
     def leave(self, conn: ConnectionInterface, channel: str) -> None:
         """Remove ``conn`` from ``channel``; nothing if it was not in it."""
@@ -391,7 +395,10 @@ class Hub:
         entry = self._entry(conn)
         if entry is not None and name in entry.channels:
             entry.channels.discard(name)
-            self._drop(self._channels, name, str(conn.id))
+            cid = str(conn.id)
+            last = self._drop(self._channels, name, cid)
+            if self.backplane is not None:
+                self.backplane.left(name, cid, last)
 
     def channels_of(self, conn: ConnectionInterface | str) -> set[str]:
         """The channels a connection of this process is in."""
@@ -407,25 +414,51 @@ class Hub:
         channel: str,
         message: str | bytes | PreparedMessage,
         exclude: Iterable[str | ConnectionInterface] | None = None,
+        *,
+        count: bool = True,
     ) -> Deferred[int]:
         """
         Send ``message`` to every member of ``channel`` except ``exclude``
-        (ids or connections), framed once; closing members are skipped and
-        the backpressure policy applies to each. Fires with how many it
-        went to.
+        (ids or connections), framed once per node; closing members are
+        skipped and the backpressure policy applies to each. Fires with how
+        many it went to.
+
+        With a backplane, other nodes report how many they delivered to
+        (waiting at most the backplane's ack timeout); ``count=False``
+        skips those reports (the built-in chat and WAMP do) and fires with
+        this node's deliveries alone, at once.
         """
         name = check_name("channel", channel)
-        return succeed(self._fan_out(self._channels.get(name), prepare(message), _ids(exclude)))
+        prepared, excluded = prepare(message), _ids(exclude)
+        local = self.deliver_channel(name, prepared, excluded)
+        if self.backplane is None:
+            return succeed(local)
+        remote = self.backplane.publish(name, prepared, excluded, count)
+        return remote.addCallback(lambda n: local + n)
+
+    def deliver_channel(
+        self, channel: str, prepared: PreparedMessage, exclude: frozenset[str] = frozenset()
+    ) -> int:
+        """Deliver to ``channel``'s members in this process; how many it went to."""
+        return self._fan_out(self._channels.get(channel), prepared, exclude)
 
     def members(self, channel: str) -> Deferred[list[Member]]:
         """Presence: the connections in ``channel``, with their users."""
         name = check_name("channel", channel)
-        members = self._channels.get(name, {})
-        return succeed([Member(cid, self.user_of(cid)) for cid in members])
+        if self.backplane is not None:
+            return self.backplane.members(name)
+        return succeed(self.local_members(name))
+
+    def local_members(self, channel: str) -> list[Member]:
+        """Presence in ``channel`` in this process."""
+        members = self._channels.get(channel, {})
+        return [Member(cid, self.user_of(cid)) for cid in members]
 
     def member_count(self, channel: str) -> Deferred[int]:
         """How many connections are in ``channel``."""
         name = check_name("channel", channel)
+        if self.backplane is not None:
+            return self.backplane.member_count(name)
         return succeed(len(self._channels.get(name, ())))
 
     @staticmethod
@@ -474,6 +507,11 @@ class Hub:
 
     def client_info(self, cid: str) -> Deferred[ClientInfo | None]:
         """What is known of connection ``cid`` (Swoole's ``getClientInfo``); ``None`` if unknown."""
+        backplane = self.backplane
+        if backplane is not None and isinstance(cid, str) and cid not in self._entries:
+            node = node_of(cid)
+            if node is not None and node != self.node:
+                return backplane.client_info(cid).addCallback(_client_info_from_dict)
         return succeed(self.local_client_info(cid))
 
     def local_stats(self) -> dict[str, Any]:
@@ -490,9 +528,24 @@ class Hub:
         Counters (Swoole's ``stats()``): open connections, accepted, closed
         by code, messages and bytes in and out, refusals by reason,
         backpressure events, pushes delivered and missed, registered
-        connections, users and channels.
+        connections, users and channels. With a backplane: every node's
+        under ``"nodes"``, and the numbers summed over them.
         """
+        if self.backplane is not None:
+            return self.backplane.stats()
         return succeed(self.local_stats())
+
+
+def _client_info_from_dict(data: dict[str, Any] | None) -> ClientInfo | None:
+    if not isinstance(data, dict):
+        return None
+    try:
+        data = dict(data)
+        data["channels"] = tuple(data.get("channels", ()))
+        return ClientInfo(**data)
+    except TypeError:
+        _log.warn("A node answered client_info with fields that do not fit: {data!r}", data=data)
+        return None
 
 
 def _wall_time(protocol: Any, reactor_seconds: float, now: float) -> float:
