@@ -8,6 +8,7 @@
     twistd -n ratchetpy --route /chat=myapp.chat:Chat --listen tcp:8080:interface=0.0.0.0
     twistd -n ratchetpy --route /chat --tls-cert fullchain.pem --tls-key privkey.pem
     twistd -n ratchetpy --config /etc/ratchetpy.ini
+    twistd -n ratchetpy --route /chat --metrics-listen tcp:9100:interface=127.0.0.1
 
 ``Options`` parses and checks everything (each mistake is one line naming
 the flag and the fix); ``makeService`` builds the ``App`` service, which
@@ -29,7 +30,7 @@ from twisted.python import usage
 
 from .app import DEFAULT_KEEPALIVE, DEFAULT_SHUTDOWN_TIMEOUT, App, is_wamp_component
 from .builtins import BUILTINS, Chat, demo_page
-from .exceptions import ComponentError, ConfigurationError, ListenError
+from .exceptions import ComponentError, ConfigurationError, ListenError, MetricsUnavailable
 from .http.interfaces import HttpServerInterface
 from .http.origin import SAME_HOST
 from .http.router import Route
@@ -59,6 +60,8 @@ CONFIG_KEYS = (
     "tls-key",
     "quiet",
     "no-demo",
+    "metrics",
+    "metrics-listen",
 )
 """Keys an ``--config`` ini file may set (in ``[ratchetpy]``), the flags' names."""
 
@@ -90,6 +93,12 @@ class Options(usage.Options):
         ["tls-cert", None, None,
          "Certificate (chain) PEM file: serve wss:// on every tcp: --listen."],
         ["tls-key", None, None, "Private key PEM file for --tls-cert."],
+        ["metrics", None, None,
+         "Serve Prometheus metrics at this path on the --listen endpoints, e.g. /metrics "
+         "(needs ratchetpy[metrics])."],
+        ["metrics-listen", None, None,
+         "Serve Prometheus metrics (only) at /metrics on this endpoint, e.g. "
+         "tcp:9100:interface=127.0.0.1 (needs ratchetpy[metrics])."],
         ["config", "c", None,
          "An ini file with a [ratchetpy] section using these flags' names; flags win."],
     ]
@@ -158,6 +167,7 @@ class Options(usage.Options):
             self["listen"] = converted
         for spec in self["listen"]:
             _check_endpoint(spec)
+        self._check_metrics()
         self["http-host"] = (self["http-host"] or "*").strip().lower()
         for entry in self["blocked"]:
             try:
@@ -165,6 +175,39 @@ class Options(usage.Options):
             except ConfigurationError as exc:
                 raise usage.UsageError(f"--block {entry}: {exc}") from exc
         self._build_routes()
+        path = self["metrics"]
+        taken = [
+            p for p, _ in self["route_components"]
+            if path is not None and Route(p, None).match_path(path) is not None
+        ]
+        if taken:
+            raise usage.UsageError(
+                f"--metrics {path}: the route {taken[0]} already serves this path; "
+                "give the metrics another path"
+            )
+
+    def _check_metrics(self) -> None:
+        given = [f for f in ("metrics", "metrics-listen") if self[f] is not None]
+        if not given:
+            return
+        try:
+            from .hub.metrics import check_path
+        except MetricsUnavailable:
+            raise usage.UsageError(
+                f"--{given[0]}: the prometheus-client package is not installed; "
+                "pip install 'ratchetpy[metrics]'"
+            ) from None
+        if self["metrics"] is not None:
+            self["metrics"] = self["metrics"].strip()
+            try:
+                check_path(self["metrics"])
+            except ConfigurationError as exc:
+                raise usage.UsageError(f"--metrics {self['metrics']}: {exc}") from exc
+        if self["metrics-listen"] is not None:
+            self["metrics-listen"] = self["metrics-listen"].strip()
+            _check_endpoint(
+                self["metrics-listen"], "--metrics-listen", "tcp:9100:interface=127.0.0.1"
+            )
 
     def _read_config(self, path: str) -> None:
         parser = configparser.ConfigParser(interpolation=None)
@@ -294,7 +337,11 @@ def _seconds(flag: str, raw: Any, default: float, zero_ok: bool) -> float:
     return value
 
 
-def _check_endpoint(spec: str) -> None:
+def _check_endpoint(
+    spec: str,
+    flag: str = "--listen",
+    example: str = "tcp:8080:interface=127.0.0.1 or ssl:8443:privateKey=key.pem:certKey=cert.pem",
+) -> None:
     from twisted.internet.endpoints import serverFromString
     from twisted.internet.testing import MemoryReactor
 
@@ -303,10 +350,7 @@ def _check_endpoint(spec: str) -> None:
         # files (certificates) are checked here; binding happens on start.
         serverFromString(MemoryReactor(), spec)
     except Exception as exc:
-        raise usage.UsageError(
-            f"--listen {spec}: {exc or type(exc).__name__}; e.g. tcp:8080:interface=127.0.0.1 "
-            "or ssl:8443:privateKey=key.pem:certKey=cert.pem"
-        ) from exc
+        raise usage.UsageError(f"{flag} {spec}: {exc or type(exc).__name__}; e.g. {example}") from exc
 
 
 def _is_routable(obj: Any) -> bool:
@@ -452,4 +496,8 @@ def makeService(options: Options, reactor: Any = None) -> App:
             app.route(path, component, ["*"])
         else:
             app.route(path, component, origins or [SAME_HOST])
+    if options.get("metrics") is not None:
+        app.metrics(options["metrics"])
+    if options.get("metrics-listen") is not None:
+        app.metrics_listen(options["metrics-listen"])
     return app

@@ -88,6 +88,8 @@ class ServerStats:
         refused: handshakes refused, by reason (``"not_found"``,
             ``"forbidden"``, ``"max_connections"``, ...).
         refused_status: the same refusals by HTTP status.
+        refusals: the same refusals by ``(status, reason)`` (the metrics'
+            labels).
         backpressure: send-buffer overflows, by the policy applied
             (``"close"``, ``"drop"``, ``"notify"``).
         pushes: hub deliveries to one client or user, ``"delivered"`` and
@@ -100,6 +102,7 @@ class ServerStats:
         self.closed: Counter[int] = Counter()
         self.refused: Counter[str] = Counter()
         self.refused_status: Counter[int] = Counter()
+        self.refusals: Counter[tuple[int, str]] = Counter()
         self.backpressure: Counter[str] = Counter()
         self.pushes: Counter[str] = Counter()
         self.api_requests: Counter[int] = Counter()
@@ -122,8 +125,10 @@ class ServerStats:
 
     def refusal(self, status: int, reason: str | None = None) -> None:
         """A connection was refused with HTTP ``status`` (before any WebSocket)."""
-        self.refused[reason or refusal_reason(status)] += 1
+        reason = reason or refusal_reason(status)
+        self.refused[reason] += 1
         self.refused_status[status] += 1
+        self.refusals[(status, reason)] += 1
 
     def backpressure_event(self, policy: str) -> None:
         """A client's send buffer overflowed and ``policy`` applied."""
