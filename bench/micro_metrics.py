@@ -27,8 +27,8 @@ from twisted.internet.testing import MemoryReactorClock, StringTransport
 if not os.environ.get("PYTHONPATH"):
     sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
-from ratchetpy import HttpServer, IoServer, Router, WsServer  # noqa: E402
-from ratchetpy.hub.metrics import MetricsController, metrics_registry  # noqa: E402
+from ratchetpy import HttpServer, IoServer, Router, WsServer
+from ratchetpy.hub.metrics import MetricsController, metrics_registry
 
 HANDSHAKE = (
     b"GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"

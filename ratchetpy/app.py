@@ -320,21 +320,15 @@ class App(Service):
 
     def metrics(self, path: str = "/metrics", *, http_host: str | None = "*") -> MetricsController:
         """
-        Serve Prometheus metrics at ``path`` on the App's own endpoints.
-
-        The route takes ``GET`` and ``HEAD`` (others get 405) and, unlike
-        WebSocket routes, no ``Origin`` check: scrapers send none. Anyone
-        who can reach the port can read the metrics; on a public port use
-        ``metrics_listen`` on a private address instead.
+        Serve Prometheus metrics at ``path`` on the App's own endpoints:
+        ``GET`` and ``HEAD`` (others get 405), no ``Origin`` check (scrapers
+        send none). Anyone reaching the port can read them; on a public
+        port prefer ``metrics_listen`` on a private address.
 
         Args:
-            path: the path, e.g. ``/metrics`` (literal, no parameters).
-            http_host: the Host the route answers: any by default (a
-                scraper uses whatever name its target has); ``None``: the
-                App's ``http_host``.
-
-        Returns:
-            The ``MetricsController`` routed.
+            path: a literal path, e.g. ``/metrics``.
+            http_host: the Host answered: any by default (a scraper sends
+                its target's name); ``None``: the App's ``http_host``.
 
         Raises:
             MetricsUnavailable: prometheus-client is not installed.
@@ -352,15 +346,11 @@ class App(Service):
         self, endpoint: str | IStreamServerEndpoint, path: str = "/metrics"
     ) -> IoServer:
         """
-        Serve Prometheus metrics, and nothing else, on ``endpoint`` (e.g.
-        ``"tcp:9100:interface=127.0.0.1"``), at ``path``.
-
-        The listener starts and stops with the App (a listen failure at
-        start raises ``ListenError`` as the App's own endpoints do); added
-        to a running App, it starts listening at once.
-
-        Returns:
-            The metrics ``IoServer``.
+        Serve Prometheus metrics, and nothing else, at ``path`` on
+        ``endpoint`` (e.g. ``"tcp:9100:interface=127.0.0.1"``). The
+        listener starts and stops with the App (failing to bind raises
+        ``ListenError`` as the App's own endpoints do); added to a running
+        App, it listens at once. Returns its ``IoServer``.
 
         Raises:
             MetricsUnavailable: prometheus-client is not installed.

@@ -158,6 +158,29 @@ class MetricsLoopbackTests(unittest.TestCase):
         self.assertEqual(value(parsed, "ratchetpy_connections_accepted_total"), 0)
 
     @defer.inlineCallbacks
+    def test_listener_added_to_a_running_app_listens_at_once(self):
+        """metrics_listen on a started App listens without a restart, at the path given."""
+        port = free_port()
+        self.app.metrics_listen(f"tcp:{port}:interface=127.0.0.1", path="/prom")
+
+        def probe():
+            deadline = time.monotonic() + seconds(5)
+            while True:
+                try:
+                    socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                    break
+                except OSError:
+                    if time.monotonic() > deadline:
+                        raise
+                    time.sleep(0.05)
+            parsed = scrape(f"http://127.0.0.1:{port}/prom")[0]
+            return parsed, http_status(f"http://127.0.0.1:{port}/metrics")
+
+        parsed, other = yield threads.deferToThread(probe)
+        self.assertEqual(value(parsed, "ratchetpy_connections_open"), 0)
+        self.assertEqual(other, 404)
+
+    @defer.inlineCallbacks
     def test_listener_stops_with_the_app(self):
         """Stopping the App closes the metrics port too."""
         yield self.app.stopService()
