@@ -332,13 +332,16 @@ class App(Service):
 
         Raises:
             MetricsUnavailable: prometheus-client is not installed.
-            ConfigurationError: ``path`` is not a plain path.
+            ConfigurationError: ``path`` is not a plain path, or routed already.
         """
         from .hub.metrics import MetricsController, check_path
 
+        taken = [r.path for r in self.router.routes if r.match_path(check_path(path)) is not None]
+        if taken:
+            raise ConfigurationError(f"cannot serve metrics at {path}: the route {taken[0]} serves it")
         controller = MetricsController(self.metrics_registry)
         host = self.http_host if http_host is None else http_host.lower()
-        self.router.add(check_path(path), controller, methods=("GET", "HEAD"), host=host)
+        self.router.add(path, controller, methods=("GET", "HEAD"), host=host)
         _log.info("Metrics at {path} (Host {host})", path=path, host="any" if host == "*" else host)
         return controller
 

@@ -214,6 +214,11 @@ def test_host_rule_and_bad_paths():
     for bad in ("metrics", "/m/{x}", "/m?x", "/a b"):
         with pytest.raises(ConfigurationError, match="metrics path"):
             app.metrics(bad)
+    with pytest.raises(ConfigurationError, match="the route /stats serves it"):
+        app.metrics("/stats")
+    app.route("/room/{name}", EchoServer(), ["*"])
+    with pytest.raises(ConfigurationError, match="the route /room/{name} serves it"):
+        app.metrics("/room/metrics")
 
 
 def test_a_failing_collector_gives_500():
