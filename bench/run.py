@@ -4,7 +4,7 @@ ratchetpy's benchmarks: ratchetpy vs raw Autobahn, ``websockets`` and picows, in
     (cd bench && npm install)          # the load client, npm ws
     pip install picows==2.3.1          # for the picows variant
     python bench/run.py [--rounds 3] [--duration 5] [--only echo32,broadcast,...]
-        [--variants ratchetpy,autobahn,websockets,picows,ratchetpy-stock]
+        [--variants ratchetpy,autobahn,websockets,picows,ratchetpy-stock,ratchetpy-metrics]
         [--tree PATH] [--base REF] [--json out.json]
 
 ``--tree`` is the ratchetpy source tree the ``ratchetpy`` variants import
@@ -33,6 +33,13 @@ ratios compare variants within the same run: each ratchetpy variant against
 each of autobahn, websockets and picows (rate ratio, higher is better, and
 server CPU µs per message ratio, lower is better).
 
+Variant ``ratchetpy-metrics`` is ``ratchetpy`` serving Prometheus metrics
+too (``servers.py --metrics``: a second loopback port in the same process),
+scraped every second from this process while the load runs; a
+``ratchetpy-metrics vs ratchetpy`` line gives the cost of metrics within the
+run, e.g. ``python bench/run.py --only echo32 --variants
+ratchetpy,ratchetpy-metrics``.
+
 Benchmarks: ``echo32`` (100 connections, 32 B text, one in flight each),
 ``echo16k`` (100 connections, 16 KiB text), ``broadcast`` (1,000
 subscribers, one 32 B binary message at a time to all), ``handshake``
@@ -54,7 +61,9 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+import urllib.request
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 CLK_TCK = os.sysconf("SC_CLK_TCK")
@@ -70,6 +79,7 @@ BENCHMARKS = {
 VARIANTS = {
     "ratchetpy": ["ratchetpy"],
     "ratchetpy-stock": ["ratchetpy", "--no-fastpath"],
+    "ratchetpy-metrics": ["ratchetpy", "--metrics"],
     "autobahn": ["autobahn"],
     "websockets": ["websockets"],
     "picows": ["picows"],
@@ -98,7 +108,12 @@ def server_env(variant: str) -> dict[str, str]:
     return env
 
 
-def start_server(variant: str) -> tuple[subprocess.Popen, int]:
+SCRAPE_INTERVAL = 1.0
+"""Seconds between metrics scrapes of the ``ratchetpy-metrics`` variant."""
+
+
+def start_server(variant: str) -> tuple[subprocess.Popen, int, int | None]:
+    """Start a server; its process, port and metrics port (``None`` without metrics)."""
     proc = subprocess.Popen(
         ["taskset", "-c", "0", sys.executable, os.path.join(HERE, "servers.py"), *VARIANTS[variant]],
         stdout=subprocess.PIPE,
@@ -109,7 +124,36 @@ def start_server(variant: str) -> tuple[subprocess.Popen, int]:
     if not line.startswith("READY"):
         proc.kill()
         raise RuntimeError(f"{variant} server did not start: {line!r}")
-    return proc, int(line.split()[1])
+    words = line.split()
+    metrics = int(words[3]) if len(words) > 3 and words[2] == "METRICS" else None
+    return proc, int(words[1]), metrics
+
+
+class Scraper(threading.Thread):
+    """Scrapes ``http://127.0.0.1:PORT/metrics`` every ``SCRAPE_INTERVAL`` until stopped."""
+
+    def __init__(self, port: int) -> None:
+        super().__init__(daemon=True)
+        self.url = f"http://127.0.0.1:{port}/metrics"
+        self.stopped = threading.Event()
+        self.scrapes = 0
+        self.failures = 0
+
+    def run(self) -> None:
+        while not self.stopped.is_set():
+            try:
+                with urllib.request.urlopen(self.url, timeout=5) as response:
+                    body = response.read()
+                if b"ratchetpy_messages_received_total" not in body:
+                    raise ValueError("no ratchetpy series in the scrape")
+                self.scrapes += 1
+            except (OSError, ValueError):
+                self.failures += 1
+            self.stopped.wait(SCRAPE_INTERVAL)
+
+    def stop(self) -> None:
+        self.stopped.set()
+        self.join(10)
 
 
 def stop(proc: subprocess.Popen) -> None:
@@ -133,11 +177,14 @@ def client(port: int, bench: str, duration: float) -> subprocess.Popen:
 
 
 def run_load(variant: str, bench: str, duration: float) -> dict:
-    server, port = start_server(variant)
+    server, port, metrics_port = start_server(variant)
     load = None
+    scraper = Scraper(metrics_port) if metrics_port is not None else None
     try:
         time.sleep(0.3)
         load = client(port, bench, duration)
+        if scraper is not None:
+            scraper.start()
         cpu0 = None
         result = None
         for line in load.stdout:
@@ -151,12 +198,23 @@ def run_load(variant: str, bench: str, duration: float) -> dict:
         if result is None or cpu0 is None:
             raise RuntimeError(f"{variant}/{bench}: client gave no result")
         count = max(result["count"], 1)
-        return {
+        figures = {
             "rate": result["rate"],
             "us_per_msg": (cpu1 - cpu0) / count * 1e6,
             "server_cpu": (cpu1 - cpu0) / result["secs"],
         }
+        if scraper is not None:
+            scraper.stop()
+            if scraper.failures or not scraper.scrapes:
+                raise RuntimeError(
+                    f"{variant}/{bench}: {scraper.failures} of "
+                    f"{scraper.scrapes + scraper.failures} metrics scrapes failed"
+                )
+            figures["scrapes"] = scraper.scrapes
+        return figures
     finally:
+        if scraper is not None and scraper.is_alive():
+            scraper.stop()
         if load is not None and load.poll() is None:
             load.kill()
             load.wait()
@@ -164,7 +222,7 @@ def run_load(variant: str, bench: str, duration: float) -> dict:
 
 
 def run_idle(variant: str, n: int = 10000) -> dict:
-    server, port = start_server(variant)
+    server, port, _ = start_server(variant)
     warm = load = None
     try:
         time.sleep(0.3)
@@ -244,6 +302,24 @@ def ratio(a: float, b: float) -> str:
     return f"{a / b:.2f}x" if b else "-"
 
 
+def print_pair(a: str, b: str, bench: str, unit: str, medians: dict, samples: dict) -> None:
+    """One line: variant ``a`` against ``b``, medians and the ratio within each round."""
+    cur, old = medians[a], medians[b]
+    if bench == "idle":
+        keys = [("KiB/conn", "kib_per_conn")]
+    else:
+        keys = [("rate", "rate"), (f"us/{unit}", "us_per_msg")]
+    parts = []
+    for label, key in keys:
+        per_round = "/".join(
+            f"{x[key] / y[key]:.2f}" if y[key] else "-"
+            for x, y in zip(samples[a], samples[b], strict=True)
+        )
+        change = (cur[key] / old[key] - 1) * 100 if old[key] else float("nan")
+        parts.append(f"{label} {ratio(cur[key], old[key])} ({change:+.1f} %; rounds {per_round})")
+    print(f"  {a} vs {b}: " + ", ".join(parts))
+
+
 def print_bench(bench: str, rounds: int, medians: dict, samples: dict, base: str | None) -> None:
     print(f"\n== {bench} (median of {rounds})")
     unit = "delivery" if bench == "broadcast" else "handshake" if bench == "handshake" else "msg"
@@ -251,9 +327,10 @@ def print_bench(bench: str, rounds: int, medians: dict, samples: dict, base: str
         if bench == "idle":
             print(f"  {v:20s} {m['kib_per_conn']:7.2f} KiB/conn  (RSS {m['rss_mib']:.0f} MiB)")
         else:
+            scrapes = f", {m['scrapes']:.0f} scrapes" if "scrapes" in m else ""
             print(
                 f"  {v:20s} {m['rate']:9.0f}/s  {m['us_per_msg']:7.2f} server CPU us/{unit}"
-                f"  (server CPU {m['server_cpu'] * 100:.0f}%)"
+                f"  (server CPU {m['server_cpu'] * 100:.0f}%{scrapes})"
             )
     refs = [r for r in REFERENCES if r in medians]
     for v, m in medians.items():
@@ -269,21 +346,14 @@ def print_bench(bench: str, rounds: int, medians: dict, samples: dict, base: str
                 for r in refs
             ]
             print(f"  {v:20s} rate/us vs " + "  ".join(parts))
-    if base and "ratchetpy" in medians and base in medians:
-        cur, old = medians["ratchetpy"], medians[base]
-        if bench == "idle":
-            keys = [("KiB/conn", "kib_per_conn")]
-        else:
-            keys = [("rate", "rate"), (f"us/{unit}", "us_per_msg")]
-        parts = []
-        for label, key in keys:
-            per_round = "/".join(
-                f"{a[key] / b[key]:.2f}" if b[key] else "-"
-                for a, b in zip(samples["ratchetpy"], samples[base], strict=True)
-            )
-            change = (cur[key] / old[key] - 1) * 100 if old[key] else float("nan")
-            parts.append(f"{label} {ratio(cur[key], old[key])} ({change:+.1f} %; rounds {per_round})")
-        print(f"  ratchetpy vs {base}: " + ", ".join(parts))
+    for other in (base, "ratchetpy-metrics"):
+        if other and "ratchetpy" in medians and other in medians:
+            if other == base:
+                print_pair("ratchetpy", base, bench, unit, medians, samples)
+            else:
+                print_pair(other, "ratchetpy", bench, unit, medians, samples)
+    if base and base in medians and "ratchetpy-metrics" in medians:
+        print_pair("ratchetpy-metrics", base, bench, unit, medians, samples)
     sys.stdout.flush()
 
 
@@ -308,7 +378,7 @@ def main() -> int:
     if unknown:
         parser.error(f"unknown variants {unknown}; known: {sorted(VARIANTS)}")
     tree = os.path.abspath(args.tree)
-    for v in ("ratchetpy", "ratchetpy-stock"):
+    for v in ("ratchetpy", "ratchetpy-stock", "ratchetpy-metrics"):
         TREES[v] = tree
     # a SIGTERM unwinds like Ctrl-C, so the servers stop and the base checkout goes
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))

@@ -2,7 +2,7 @@
 Echo and broadcast servers for the benchmarks and the Autobahn TestSuite run.
 
     python bench/servers.py KIND [--port N] [--no-fastpath] [--compression]
-        [--max-message-size BYTES]
+        [--max-message-size BYTES] [--metrics]
 
 KIND is ``ratchetpy`` (IoServer/HttpServer/WsServer + an echo component),
 ``autobahn`` (stock ``autobahn.twisted`` WebSocketServerProtocol echo),
@@ -10,7 +10,10 @@ KIND is ``ratchetpy`` (IoServer/HttpServer/WsServer + an echo component),
 (picows' core asyncio API: a ``WSListener`` on ``ws_create_server``). Every
 server echoes on any path, and on ``/broadcast`` a binary message is sent to
 every connection open on ``/broadcast`` instead. It prints ``READY <port>``
-once listening. Twisted servers use the default (epoll) reactor; the asyncio
+once listening. With ``--metrics`` (ratchetpy only) the server also serves
+Prometheus metrics (``ratchetpy.hub.metrics``: its hub's counters plus the
+process metrics) on a second loopback port, in the same process and
+reactor, and prints ``READY <port> METRICS <metrics port>``. Twisted servers use the default (epoll) reactor; the asyncio
 servers (websockets, picows) use plain ``asyncio.run`` with the default
 selector loop, no uvloop: picows' documented examples use plain
 ``asyncio.run`` and uvloop is not one of its dependencies. picows does use
@@ -66,11 +69,23 @@ def ratchetpy_server(args: argparse.Namespace) -> None:
         compression="deflate" if args.compression else None,
     )
     server = IoServer(HttpServer(ws), f"tcp:{args.port}:interface=127.0.0.1:backlog=4096", reactor)
+    metrics = None
+    if args.metrics:
+        from ratchetpy.hub.metrics import metrics_registry, metrics_server
+
+        registry = metrics_registry(ws.hub.counters, ws.hub)
+        metrics = metrics_server(registry, "tcp:0:interface=127.0.0.1", reactor)
 
     def ready(port):
-        print(f"READY {port.getHost().port}", flush=True)
+        line = f"READY {port.getHost().port}"
+        if metrics is not None:
+            line += f" METRICS {metrics.port.getHost().port}"
+        print(line, flush=True)
 
-    server.listen().addCallback(ready)
+    if metrics is not None:
+        metrics.listen().addCallback(lambda _: server.listen()).addCallback(ready)
+    else:
+        server.listen().addCallback(ready)
     reactor.run()
 
 
@@ -227,7 +242,10 @@ def main() -> None:
     parser.add_argument("--no-fastpath", action="store_true")
     parser.add_argument("--compression", action="store_true")
     parser.add_argument("--max-message-size", type=int, default=0, help="0: unlimited")
+    parser.add_argument("--metrics", action="store_true", help="ratchetpy: serve metrics on a second port")
     args = parser.parse_args()
+    if args.metrics and args.kind != "ratchetpy":
+        parser.error("--metrics is for the ratchetpy server only")
     {
         "ratchetpy": ratchetpy_server,
         "autobahn": autobahn_server,

@@ -23,6 +23,10 @@ starting it listens; stopping it stops listening, closes every WebSocket
 with 1001 (Going Away), waits for the closing handshakes (up to
 ``shutdown_timeout``), and drops what is left.
 
+``app.metrics("/metrics")`` serves Prometheus metrics beside the routes,
+``app.metrics_listen("tcp:9100:interface=127.0.0.1")`` on a port of their
+own (see ``ratchetpy.hub.metrics``; needs ``ratchetpy[metrics]``).
+
 Unlike Ratchet, ``App`` opens no second port: Ratchet's Flash socket policy
 server on 8843 (843) is retired, since no browser runs Flash any more.
 """
@@ -30,7 +34,7 @@ server on 8843 (843) is retired, since no browser runs Flash any more.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from twisted.application.service import Service
 from twisted.internet.defer import Deferred, DeferredList, maybeDeferred
@@ -52,6 +56,11 @@ from .server.blacklist import IpBlackList
 from .server.io import IoServer
 from .websocket.admission import DEFAULT_RETRY_AFTER, Admission
 from .websocket.server import DEFAULT_MAX_MESSAGE_SIZE, WsServer
+
+if TYPE_CHECKING:
+    from prometheus_client.registry import CollectorRegistry
+
+    from .hub.metrics import MetricsController
 
 __all__ = ["App", "ListenError", "wrap_component", "is_wamp_component"]
 
@@ -177,6 +186,9 @@ class App(Service):
             channels, presence and ``stats()`` (``conn.hub`` in a component).
         admission: the ``Admission`` every route's ``WsServer`` counts in,
             so the connection limits are the whole ``App``'s.
+        servers: one ``IoServer`` per listening endpoint.
+        metrics_servers: the ``IoServer`` of each ``metrics_listen``; they
+            start and stop with the App.
     """
 
     def __init__(
@@ -241,6 +253,8 @@ class App(Service):
             )
             for spec in listen
         ]
+        self.metrics_servers: list[IoServer] = []
+        self._metrics_registry: CollectorRegistry | None = None
 
     # -- Ratchet's API -----------------------------------------------------
 
@@ -417,6 +431,76 @@ class App(Service):
             component = getattr(component, "component", None)
             seen += 1
 
+    # -- metrics -----------------------------------------------------------
+
+    @property
+    def metrics_registry(self) -> CollectorRegistry:
+        """
+        The Prometheus registry of this App (created on first use): its
+        hub's counters plus the process metrics. Register your own
+        collectors or metrics here to serve them with the App's.
+
+        Raises:
+            MetricsUnavailable: prometheus-client is not installed.
+        """
+        if self._metrics_registry is None:
+            from .hub.metrics import metrics_registry
+
+            self._metrics_registry = metrics_registry(self.hub.counters, self.hub)
+        return self._metrics_registry
+
+    def metrics(self, path: str = "/metrics", *, http_host: str | None = "*") -> MetricsController:
+        """
+        Serve Prometheus metrics at ``path`` on the App's own endpoints:
+        ``GET`` and ``HEAD`` (others get 405), no ``Origin`` check (scrapers
+        send none). Anyone reaching the port can read them; on a public
+        port prefer ``metrics_listen`` on a private address.
+
+        Args:
+            path: a literal path, e.g. ``/metrics``.
+            http_host: the Host answered: any by default (a scraper sends
+                its target's name); ``None``: the App's ``http_host``.
+
+        Raises:
+            MetricsUnavailable: prometheus-client is not installed.
+            ConfigurationError: ``path`` is not a plain path, or routed already.
+        """
+        from .hub.metrics import MetricsController, check_path
+
+        taken = [r.path for r in self.router.routes if r.match_path(check_path(path)) is not None]
+        if taken:
+            raise ConfigurationError(f"cannot serve metrics at {path}: the route {taken[0]} serves it")
+        controller = MetricsController(self.metrics_registry)
+        host = self.http_host if http_host is None else http_host.lower()
+        self.router.add(path, controller, methods=("GET", "HEAD"), host=host)
+        _log.info("Metrics at {path} (Host {host})", path=path, host="any" if host == "*" else host)
+        return controller
+
+    def metrics_listen(
+        self, endpoint: str | IStreamServerEndpoint, path: str = "/metrics"
+    ) -> IoServer:
+        """
+        Serve Prometheus metrics, and nothing else, at ``path`` on
+        ``endpoint`` (e.g. ``"tcp:9100:interface=127.0.0.1"``). The
+        listener starts and stops with the App (failing to bind raises
+        ``ListenError`` as the App's own endpoints do); added to a running
+        App, it listens at once. Returns its ``IoServer``.
+
+        Raises:
+            MetricsUnavailable: prometheus-client is not installed.
+            ConfigurationError: a bad endpoint description or path.
+        """
+        from .hub.metrics import metrics_server
+
+        server = metrics_server(self.metrics_registry, endpoint, self.reactor, path=path)
+        self.metrics_servers.append(server)
+        if self.running:
+            server.listen().addErrback(self._listen_failed, server)
+        return server
+
+    def _listeners(self) -> list[IoServer]:
+        return [*self.servers, *self.metrics_servers]
+
     def run(self) -> None:
         """
         Listen and run the reactor until stopped.
@@ -472,25 +556,29 @@ class App(Service):
         """Bind every endpoint now (before twistd drops privileges)."""
         Service.privilegedStartService(self)
         failures: list[tuple[IoServer, Failure]] = []
-        for server in self.servers:
+        for server in self._listeners():
             server.listen().addErrback(lambda f, s: failures.append((s, f)), server)
         if failures:
-            for server in self.servers:
+            for server in self._listeners():
                 if server.port is not None:
                     server.stopService()
             server, failure = failures[0]
             reason = getattr(failure.value, "socketError", None) or failure.value
             reason = getattr(reason, "strerror", None) or str(reason)
+            if server in self.metrics_servers:
+                what, fix = " (metrics)", "--metrics-listen / App.metrics_listen(...)"
+            else:
+                what, fix = "", "--listen / App(port=...)"
             raise ListenError(
-                f"cannot listen on {_describe(server.endpoint)}: "
-                f"{reason} (choose a free port with --listen / App(port=...), "
+                f"cannot listen on {_describe(server.endpoint)}{what}: "
+                f"{reason} (choose a free port with {fix}, "
                 "or stop the process using it)"
             )
 
     def startService(self) -> None:
         if not self.running:
             Service.startService(self)
-        for server in self.servers:
+        for server in self._listeners():
             if server._listening is None:
                 server.listen().addErrback(self._listen_failed, server)
 
@@ -510,7 +598,7 @@ class App(Service):
         Service.stopService(self)
         self.admission.flush()
         count = sum(server.connection_count for server in self.servers)
-        stops = [maybeDeferred(server.stopService) for server in self.servers]
+        stops = [maybeDeferred(server.stopService) for server in self._listeners()]
 
         def done(results: list[Any]) -> None:
             if count:
@@ -520,7 +608,7 @@ class App(Service):
 
     def drop_connections(self) -> None:
         """Drop every open connection now (a second SIGTERM during a stop)."""
-        for server in self.servers:
+        for server in self._listeners():
             server.drop_connections()
 
 

@@ -6,7 +6,8 @@ The one exception hierarchy of ratchetpy.
     RatchetError
     ├── ComponentError          a component does not fit the layer it is given to
     ├── ConfigurationError      a bad option value (size, timeout, address, ...)
-    │   └── ListenError             an endpoint cannot be listened on (port in use, ...)
+    │   ├── ListenError             an endpoint cannot be listened on (port in use, ...)
+    │   └── MetricsUnavailable      metrics asked for, prometheus-client not installed
     ├── HubError                a hub call that cannot work (a bad channel name, close code)
     ├── SwooleError             a Swoole-style call that cannot work (a bad header, ...)
     ├── WampError               a WAMP v1 message breaks the protocol (closes 1007)
@@ -40,6 +41,7 @@ __all__ = [
     "ComponentError",
     "ConfigurationError",
     "ListenError",
+    "MetricsUnavailable",
     "HttpError",
     "BadRequest",
     "RequestTimeout",
@@ -72,6 +74,14 @@ class ConfigurationError(RatchetError, ValueError):
 
 class ListenError(ConfigurationError):
     """An endpoint could not be listened on (port in use, no permission, ...)."""
+
+
+class MetricsUnavailable(ConfigurationError, ImportError):
+    """
+    Metrics were asked for but ``prometheus-client`` is not installed
+    (``pip install 'ratchetpy[metrics]'``). Also an ``ImportError``: it is
+    raised by importing ``ratchetpy.hub.metrics``.
+    """
 
 
 class HubError(RatchetError, ValueError):

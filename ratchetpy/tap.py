@@ -11,6 +11,7 @@
     twistd -n ratchetpy --config /etc/ratchetpy.ini
     RATCHETPY_PUSH_KEY=... twistd -n ratchetpy --route /chat --push-api /push \\
         --push-listen tcp:8081:interface=127.0.0.1        # the publish API for backends
+    twistd -n ratchetpy --route /chat --metrics-listen tcp:9100:interface=127.0.0.1
 
 ``Options`` parses and checks everything (each mistake is one line naming
 the flag and the fix); ``makeService`` builds the ``App`` service, which
@@ -32,7 +33,7 @@ from twisted.python import usage
 
 from .app import DEFAULT_KEEPALIVE, DEFAULT_SHUTDOWN_TIMEOUT, App, is_wamp_component
 from .builtins import BUILTINS, Chat, demo_endpoint, demo_page
-from .exceptions import ComponentError, ConfigurationError, ListenError
+from .exceptions import ComponentError, ConfigurationError, ListenError, MetricsUnavailable
 from .http.interfaces import HttpServerInterface
 from .http.origin import SAME_HOST
 from .http.router import Route
@@ -74,6 +75,8 @@ CONFIG_KEYS = (
     "push-api",
     "push-key",
     "push-listen",
+    "metrics",
+    "metrics-listen",
 )
 """Keys an ``--config`` ini file may set (in ``[ratchetpy]``), the flags' names."""
 
@@ -129,6 +132,12 @@ class Options(usage.Options):
         ["idle-timeout", None, None,
          "Close (1001) clients that sent no message for this many seconds; 0 = never. "
          "[default: 0]"],
+        ["metrics", None, None,
+         "Serve Prometheus metrics at this path on the --listen endpoints, e.g. /metrics "
+         "(needs ratchetpy[metrics])."],
+        ["metrics-listen", None, None,
+         "Serve Prometheus metrics (only) at /metrics on this endpoint, e.g. "
+         "tcp:9100:interface=127.0.0.1 (needs ratchetpy[metrics])."],
         ["config", "c", None,
          "An ini file with a [ratchetpy] section using these flags' names; flags win."],
         ["push-api", None, None,
@@ -215,6 +224,7 @@ class Options(usage.Options):
             self["listen"] = converted
         for spec in self["listen"]:
             _check_endpoint(spec)
+        self._check_metrics()
         self["http-host"] = (self["http-host"] or "*").strip().lower()
         for entry in self["blocked"]:
             try:
@@ -223,6 +233,16 @@ class Options(usage.Options):
                 raise usage.UsageError(f"--block {entry}: {exc}") from exc
         self._build_routes()
         self._check_push_api()
+        path = self["metrics"]
+        taken = [
+            p for p, _ in self["route_components"]
+            if path is not None and Route(p, None).match_path(path) is not None
+        ]
+        if taken:
+            raise usage.UsageError(
+                f"--metrics {path}: the route {taken[0]} already serves this path; "
+                "give the metrics another path"
+            )
 
     def _check_push_api(self) -> None:
         path, listen = self["push-api"], self["push-listen"]
@@ -257,6 +277,29 @@ class Options(usage.Options):
             raise usage.UsageError(f"{source}: {exc}") from exc
         for spec in listen:
             _check_endpoint(spec, "--push-listen")
+
+    def _check_metrics(self) -> None:
+        given = [f for f in ("metrics", "metrics-listen") if self[f] is not None]
+        if not given:
+            return
+        try:
+            from .hub.metrics import check_path
+        except MetricsUnavailable:
+            raise usage.UsageError(
+                f"--{given[0]}: the prometheus-client package is not installed; "
+                "pip install 'ratchetpy[metrics]'"
+            ) from None
+        if self["metrics"] is not None:
+            self["metrics"] = self["metrics"].strip()
+            try:
+                check_path(self["metrics"])
+            except ConfigurationError as exc:
+                raise usage.UsageError(f"--metrics {self['metrics']}: {exc}") from exc
+        if self["metrics-listen"] is not None:
+            self["metrics-listen"] = self["metrics-listen"].strip()
+            _check_endpoint(
+                self["metrics-listen"], "--metrics-listen", "tcp:9100:interface=127.0.0.1"
+            )
 
     def _read_config(self, path: str) -> None:
         parser = configparser.ConfigParser(interpolation=None)
@@ -420,7 +463,11 @@ def _count(flag: str, raw: Any, zero_ok: bool = True) -> int | None:
     return int(text)
 
 
-def _check_endpoint(spec: str, flag: str = "--listen") -> None:
+def _check_endpoint(
+    spec: str,
+    flag: str = "--listen",
+    example: str = "tcp:8080:interface=127.0.0.1 or ssl:8443:privateKey=key.pem:certKey=cert.pem",
+) -> None:
     from twisted.internet.endpoints import serverFromString
     from twisted.internet.testing import MemoryReactor
 
@@ -429,10 +476,7 @@ def _check_endpoint(spec: str, flag: str = "--listen") -> None:
         # files (certificates) are checked here; binding happens on start.
         serverFromString(MemoryReactor(), spec)
     except Exception as exc:
-        raise usage.UsageError(
-            f"{flag} {spec}: {exc or type(exc).__name__}; e.g. tcp:8080:interface=127.0.0.1 "
-            "or ssl:8443:privateKey=key.pem:certKey=cert.pem"
-        ) from exc
+        raise usage.UsageError(f"{flag} {spec}: {exc or type(exc).__name__}; e.g. {example}") from exc
 
 
 def _is_routable(obj: Any) -> bool:
@@ -599,4 +643,8 @@ def makeService(options: Options, reactor: Any = None) -> App:
     # exact routes, longest prefix first, so it shadows none of them.
     for path, server in sorted(swoole, key=lambda item: -len(item[0])):
         server.attach(app, path, origins or [SAME_HOST])
+    if options.get("metrics") is not None:
+        app.metrics(options["metrics"])
+    if options.get("metrics-listen") is not None:
+        app.metrics_listen(options["metrics-listen"])
     return app

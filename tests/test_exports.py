@@ -40,6 +40,7 @@ MODULES = [
     "ratchetpy.tap",
     "ratchetpy.builtins",
     "ratchetpy.http.router",
+    "ratchetpy.hub.metrics",
     "ratchetpy.http.origin",
     "ratchetpy.http.controllers",
     "ratchetpy.server.blacklist",

@@ -161,6 +161,12 @@ def test_wamp_class_target_needs_ratchetpy_wamp(monkeypatch):
         (["--route", "/chat", "--retry-after", "0"], "--retry-after '0': give a whole number of seconds"),
         (["--route", "/chat", "--idle-timeout", "-5"], "--idle-timeout '-5': give a number of seconds"),
         (["--route", "/chat", "--idle-timeout", "nan"], "--idle-timeout 'nan'"),
+        (["--route", "/chat", "--metrics", "metrics"], "--metrics metrics: the metrics path must start with '/'"),
+        (["--route", "/chat", "--metrics", "/m/{x}"], "--metrics /m/{x}: the metrics path must be a plain path"),
+        (["--route", "/chat", "--metrics", "/chat"], "--metrics /chat: the route /chat already serves"),
+        (["--route", "/chat", "--metrics", "/"], "--metrics /: the route / already serves"),
+        (["--route", "/chat", "--metrics-listen", "tcp:nine"], "--metrics-listen tcp:nine: "),
+        (["--route", "/chat", "--metrics-listen", "bogus:1"], "e.g. tcp:9100:interface=127.0.0.1"),
     ],
 )
 def test_bad_input_is_one_line_naming_the_flag(args, expected):
@@ -334,3 +340,47 @@ def test_example_config_parses():
     options = parse("--config", str(ini))
     assert [p for p, _ in options["route_components"]] == ["/chat", "/echo"]
     assert options["origins"] == ["localhost"] and options["http-host"] == "localhost"
+
+
+def test_metrics_flags_and_config_keys(tmp_path):
+    """--metrics and --metrics-listen, from flags or the ini file (flags win)."""
+    options = parse("--route", "/chat", "--metrics", "/metrics", "--metrics-listen", "tcp:9100:interface=127.0.0.1")
+    assert options["metrics"] == "/metrics" and options["metrics-listen"] == "tcp:9100:interface=127.0.0.1"
+    ini = tmp_path / "websock.ini"
+    ini.write_text("[ratchetpy]\nroute = /chat\nmetrics = /stats\nmetrics-listen = tcp:9101\n")
+    options = parse("--config", str(ini), "--metrics-listen", "tcp:9102")
+    assert options["metrics"] == "/stats" and options["metrics-listen"] == "tcp:9102"
+    assert parse("--route", "/chat")["metrics"] is None
+
+
+def test_make_service_serves_metrics():
+    """makeService routes the metrics path and adds a listener started with the App."""
+    reactor = MemoryReactor()
+    options = parse(
+        "--route", "/echo", "--metrics", "/metrics", "--metrics-listen", "tcp:9100:interface=127.0.0.1",
+        "--listen", "tcp:9001:interface=127.0.0.1",
+    )
+    service = makeService(options, reactor=reactor)
+    service.privilegedStartService()
+    service.startService()
+    assert [(s[0], s[3]) for s in reactor.tcpServers] == [(9001, "127.0.0.1"), (9100, "127.0.0.1")]
+    page, _ = http_exchange(service.router, b"GET /metrics HTTP/1.1\r\nHost: anything\r\n\r\n")
+    assert page.startswith(b"HTTP/1.1 200 OK") and b"ratchetpy_connections_open 0.0" in page
+    listener = service.metrics_servers[0]
+    assert listener.port is not None
+    assert service.stopService().called and listener.port is None
+
+
+def test_metrics_without_prometheus_client_is_one_line(monkeypatch):
+    """Without prometheus-client, --metrics and --metrics-listen say which extra to install."""
+    for name in [n for n in sys.modules if n.split(".")[0] == "prometheus_client"]:
+        monkeypatch.setitem(sys.modules, name, None)
+    monkeypatch.setitem(sys.modules, "prometheus_client", None)
+    monkeypatch.delitem(sys.modules, "ratchetpy.hub.metrics", raising=False)
+    for flag, value in (("--metrics", "/metrics"), ("--metrics-listen", "tcp:9100")):
+        message = error("--route", "/chat", flag, value)
+        assert message == (
+            f"twistd ratchetpy: error: {flag}: the prometheus-client package is not installed; "
+            "pip install 'ratchetpy[metrics]'"
+        )
+    assert parse("--route", "/chat")["metrics"] is None  # nothing asked, nothing needed

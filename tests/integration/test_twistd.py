@@ -239,3 +239,34 @@ def test_limits_and_idle_timeout_flags(twistd):
     assert int(refused) >= 3
     assert "Closing 1 idle WebSocket connection(s) with 1001" in log
     assert "Traceback" not in log
+def test_metrics_on_the_port_and_on_their_own(twistd, free_port):
+    """--metrics /metrics and --metrics-listen: both scraped after a client's traffic."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    server = twistd(
+        "--route", "/echo", "--metrics", "/metrics",
+        "--metrics-listen", f"tcp:{free_port}:interface=127.0.0.1",
+    )
+    server.wait_listening()
+    server.wait_listening(free_port)
+    with connect(f"ws://127.0.0.1:{server.port}/echo") as ws:
+        ws.send("one")
+        assert ws.recv(timeout=seconds(5)) == "one"
+        for url in (f"http://127.0.0.1:{server.port}/metrics", f"http://127.0.0.1:{free_port}/metrics"):
+            with urllib.request.urlopen(url, timeout=seconds(5)) as response:
+                families = {f.name: f for f in text_string_to_metric_families(response.read().decode())}
+            assert families["ratchetpy_connections_open"].samples[0].value == 1
+            assert families["ratchetpy_messages_received"].samples[0].value == 1
+    assert status_of(f"ws://127.0.0.1:{free_port}/echo") == 404  # the metrics port serves metrics only
+    assert server.stop() == -signal.SIGTERM
+
+
+def test_metrics_port_in_use_is_one_line(twistd):
+    """A --metrics-listen port in use ends twistd with one line naming that flag."""
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen(1)
+        port = busy.getsockname()[1]
+        line = one_line_error(twistd, "--route", "/chat", "--metrics-listen", f"tcp:{port}:interface=127.0.0.1")
+    assert line.startswith(f"twistd ratchetpy: error: cannot listen on tcp:{port}:interface=127.0.0.1 (metrics)")
+    assert "--metrics-listen" in line
