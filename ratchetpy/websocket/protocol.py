@@ -123,9 +123,15 @@ class WsServerProtocol(HandlerHostBase, WebSocketServerProtocol):  # type: ignor
         """Messages and bytes in and out so far (bytes on the wire)."""
         return Traffic(self._rx_messages, self._rx_bytes, self._tx_messages, self._tx_bytes)
 
+    def _seconds(self) -> float:
+        # The reactor's clock. WsServer replaces this on its per-server class
+        # with the reactor's own bound method: one call per message, no
+        # attribute chain (see WsServer._build_protocol_class).
+        return float(self._server._reactor.seconds())
+
     def _deliver(self, msg: str | bytes) -> None:
         # One message to the component, from the fast path or from Autobahn.
-        self.last_activity = self._server._reactor.seconds()
+        self.last_activity = self._seconds()
         if self._serial is not None:
             call_handler(self, self._component.on_message, self.conn, msg)
             return

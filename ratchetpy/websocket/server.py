@@ -299,6 +299,7 @@ class WsServer(HttpServerInterface):
             cls: type[WsServerProtocol] = bind_protocol_class(FastWsServerProtocol, factory)
             cls._trim_wanted = self.fast_path  # type: ignore[attr-defined]
             cls._max_message_fragments = self.max_message_fragments  # type: ignore[attr-defined]
+            cls._seconds = staticmethod(self._reactor.seconds)  # type: ignore[method-assign]
             self._trimmed = True
             return cls
         # The self-check failed: stock Autobahn, a plain subclass with no
@@ -308,7 +309,11 @@ class WsServer(HttpServerInterface):
         return type(
             WsServerProtocol.__name__,
             (WsServerProtocol,),
-            {"__module__": WsServerProtocol.__module__, "factory": factory},
+            {
+                "__module__": WsServerProtocol.__module__,
+                "factory": factory,
+                "_seconds": staticmethod(self._reactor.seconds),
+            },
         )
 
     def use_hub(self, hub: Hub) -> None:
