@@ -24,8 +24,8 @@ Keys:
 ``P`` ``presence-exp:{<channel>}`` sorted set: connection id -> expiry (Unix s)
 ``P`` ``upresence:{<user>}``       hash: connection id -> node
 ``P`` ``upresence-exp:{<user>}``   sorted set: connection id -> expiry
-``P`` ``nodes``                    sorted set: node -> expiry
-``P`` ``node-stats``               hash: node -> its ``local_stats()`` JSON
+``P`` ``{nodes}``                  sorted set: node -> expiry
+``P`` ``{nodes}:stats``            hash: node -> its ``local_stats()`` JSON
 =================================  ===========================================
 
 The message format (``Envelope``): one line of JSON, a newline, then the
@@ -159,8 +159,8 @@ class Names:
 
     @property
     def nodes(self) -> str:
-        return f"{self.prefix}nodes"
+        return f"{self.prefix}{{nodes}}"
 
     @property
     def node_stats(self) -> str:
-        return f"{self.prefix}node-stats"
+        return f"{self.prefix}{{nodes}}:stats"

@@ -365,6 +365,14 @@ class Hub:
         """Deliver to ``user``'s connections in this process; how many it went to."""
         return self._fan_out(self._users.get(user), prepared, exclude)
 
+    def users(self) -> list[str]:
+        """Users with at least one connection in this process."""
+        return list(self._users)
+
+    def local_connections_of(self, user: str) -> list[str]:
+        """Ids of ``user``'s connections in this process."""
+        return list(self._users.get(user, ()))
+
     def connections_of(self, user: str | int) -> Deferred[list[str]]:
         """Ids of the open connections bound to ``user``."""
         name = check_name("user", user)

@@ -27,17 +27,20 @@ commands, failures, error replies, timeouts and outages.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 from twisted.internet import defer
+from twisted.logger import Logger
 from twisted.python.failure import Failure
 
 from ..exceptions import RedisReplyError, RedisUnavailable
 from .link import RedisLink
-from .protocol import Arg
+from .protocol import Arg, RedisProtocol
 from .scripts import Script
 from .url import RedisConfig
+
+_log = Logger(namespace="ratchetpy.redis")
 
 __all__ = ["RedisClient"]
 
@@ -56,6 +59,20 @@ class RedisClient(RedisLink):
     """
 
     role = "commands"
+
+    on_usable: Callable[[], object] | None = None
+    """Called each time a connection becomes usable (first connect and every
+    reconnection): the owner writes back state Redis may have lost."""
+
+    def _became_usable(
+        self, protocol: RedisProtocol, reconnected: bool, outage: float | None
+    ) -> None:
+        hook = self.on_usable
+        if hook is not None:
+            try:
+                hook()
+            except Exception:  # noqa: BLE001 - the owner's hook must not break the link
+                _log.failure("The on_usable hook of the Redis client failed")
 
     @classmethod
     def from_url(cls, url: str, reactor: Any, **kwargs: Any) -> RedisClient:

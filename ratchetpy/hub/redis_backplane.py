@@ -1,0 +1,624 @@
+# -*- test-case-name: tests.hub.test_redis_backplane -*-
+"""
+``RedisBackplane``: one hub across processes and hosts, through Redis.
+
+.. code-block:: python
+
+    app = App("chat.example.com", 8080)
+    app.use_redis("redis://127.0.0.1:6379/0")     # or RedisBackplane(app.hub, url, reactor)
+
+Every node (process) keeps its own connections; Redis carries what one
+node does for another (see ``ratchetpy.hub.envelope`` for every channel,
+key and field):
+
+- a channel publication goes once to each node with a member in that
+  channel: a node subscribes to the channel's Redis channel while it has a
+  local member, and unsubscribes after the last (``PUBSUB NUMSUB`` shows
+  only the interested nodes); each node frames the message once for its
+  own members;
+- a push to a connection goes to the node named in its id (``conn.id``
+  starts with the node), on that node's own Redis channel;
+- a push to a user goes to the nodes holding one of the user's connections;
+- presence lives in Redis, each entry with an expiry that its node
+  refreshes every third of ``presence_ttl``: a node that dies drops out of
+  every channel within ``presence_ttl`` seconds, without anyone asking it.
+  Expiry times come from Redis's own clock (``TIME`` in the scripts), so
+  hosts need not agree on the time.
+
+Answers from other nodes (how many a publish reached, whether a push was
+delivered, ``client_info``) come back on the asking node's Redis channel,
+matched by a request id, waiting at most ``ack_timeout``.
+
+Failure modes, and what happens:
+
+- **Redis down or unreachable.** WebSocket clients stay connected and
+  local delivery goes on. Cross-node operations fail fast (the client does
+  not queue while disconnected): a publish reaches this node's members
+  only, a push to another node's connection is ``False``, presence and
+  stats answer with this node's own view. The first failure of an outage
+  is logged, once; every one is counted in ``counters``. Nothing waits on
+  Redis in the reactor.
+- **Redis comes back.** The client reconnects with jittered backoff, the
+  subscriber subscribes again to every channel in batches, and this node
+  writes its presence again at once (``on_reconnect``).
+- **A node dies.** Its Redis subscriptions vanish with its connection, so
+  a push to one of its ids finds no subscriber and answers ``False`` at
+  once (PUBLISH's reply is 0); its presence expires within
+  ``presence_ttl``.
+- **A node hangs** (alive to Redis, not answering): pushes and counted
+  publishes to it wait ``ack_timeout``, then answer with what arrived.
+- **A malformed message** on a hub channel: counted, logged (at most once
+  a minute) and dropped.
+- **A command times out.** It may still have run (Redis was slow, not
+  down): only idempotent writes are retried, which is all presence does.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+from collections import Counter
+from typing import TYPE_CHECKING, Any
+
+from twisted.application.service import MultiService
+from twisted.internet import defer, task
+from twisted.logger import Logger
+from twisted.python.failure import Failure
+
+from ..exceptions import RedisError
+from ..redis.client import RedisClient
+from ..redis.pubsub import Subscriber
+from ..redis.scripts import Script
+from ..redis.url import RedisConfig
+from ..server.ids import node_of
+from ..websocket.broadcast import PreparedMessage, prepare
+from .envelope import Envelope, EnvelopeError, Names
+from .names import Member
+
+if TYPE_CHECKING:
+    from .hub import Hub
+
+__all__ = ["RedisBackplane", "DEFAULT_PRESENCE_TTL", "DEFAULT_ACK_TIMEOUT"]
+
+_log = Logger(namespace="ratchetpy.hub.redis")
+
+DEFAULT_PRESENCE_TTL = 30.0
+"""Seconds a node's presence entries live unless refreshed (every third of it)."""
+
+DEFAULT_ACK_TIMEOUT = 2.0
+"""Seconds to wait for other nodes' answers (push delivered, publish counts)."""
+
+_MALFORMED_LOG_INTERVAL = 60.0
+
+# Presence: write entries (KEYS: hash, zset; ARGV: ttl, then id, value pairs).
+_PRESENCE_ADD = Script(
+    """
+local now = tonumber(redis.call('TIME')[1])
+local ttl = tonumber(ARGV[1])
+for i = 2, #ARGV, 2 do
+  redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1])
+  redis.call('ZADD', KEYS[2], now + ttl, ARGV[i])
+end
+redis.call('EXPIRE', KEYS[1], ttl * 2)
+redis.call('EXPIRE', KEYS[2], ttl * 2)
+return now
+"""
+)
+
+# Presence: drop expired entries, return the live ones as a flat hash.
+_PRESENCE_READ = Script(
+    """
+local now = tonumber(redis.call('TIME')[1])
+local expired = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now)
+for i = 1, #expired, 1000 do
+  redis.call('HDEL', KEYS[1], unpack(expired, i, math.min(i + 999, #expired)))
+end
+redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now)
+return redis.call('HGETALL', KEYS[1])
+"""
+)
+
+_PRESENCE_COUNT = Script(
+    """
+local now = tonumber(redis.call('TIME')[1])
+return redis.call('ZCOUNT', KEYS[1], '(' .. now, '+inf')
+"""
+)
+
+
+class _Request:
+    """Answers awaited from other nodes for one operation."""
+
+    __slots__ = ("deferred", "expected", "answers", "timer", "combine")
+
+    def __init__(self, combine: Any, timer: Any) -> None:
+        self.deferred: defer.Deferred[Any] = defer.Deferred()
+        self.expected: int | None = None
+        self.answers: list[Any] = []
+        self.timer = timer
+        self.combine = combine
+
+    def settle(self) -> None:
+        if self.deferred.called:
+            return
+        if self.timer.active():
+            self.timer.cancel()
+        self.deferred.callback(self.combine(self.answers))
+
+    def check(self) -> None:
+        if self.expected is not None and len(self.answers) >= self.expected:
+            self.settle()
+
+
+class RedisBackplane(MultiService):
+    """
+    The Redis implementation of ``ratchetpy.hub.backplane.Backplane``; a
+    Twisted service (its Redis connections start and stop with it).
+
+    Args:
+        hub: the hub to span processes with (``hub.backplane`` is set).
+        config: a ``redis://`` / ``rediss://`` URL or a ``RedisConfig``;
+            its ``prefix`` (default ``ratchetpy:``) keeps apps apart.
+        reactor: the reactor.
+        presence_ttl: seconds before a dead node's presence expires.
+        ack_timeout: seconds to wait for other nodes' answers.
+        sharded: use sharded pub/sub (SPUBLISH/SSUBSCRIBE) for channels
+            and users, for Redis Cluster.
+
+    Attributes:
+        counters: ``published``, ``received``, ``delivered_remote``,
+            ``failures``, ``malformed``, ``timeouts`` (answers that did not
+            all arrive in time).
+    """
+
+    def __init__(
+        self,
+        hub: Hub,
+        config: str | RedisConfig,
+        reactor: Any,
+        *,
+        presence_ttl: float = DEFAULT_PRESENCE_TTL,
+        ack_timeout: float = DEFAULT_ACK_TIMEOUT,
+        sharded: bool = False,
+        client: RedisClient | None = None,
+        subscriber: Subscriber | None = None,
+    ) -> None:
+        super().__init__()  # type: ignore[no-untyped-call]  # Twisted's, unannotated
+        if isinstance(config, str):
+            config = RedisConfig.from_url(config)
+        self.hub = hub
+        self.reactor = reactor
+        self.config = config
+        self.names = Names(config.prefix or "ratchetpy:")
+        self.presence_ttl = float(presence_ttl)
+        self.ack_timeout = float(ack_timeout)
+        self.sharded = sharded
+        self.client = client or RedisClient(config, reactor)
+        self.subscriber = subscriber or Subscriber(
+            config, reactor, on_reconnect=self._reconnected, on_disconnect=self._disconnected
+        )
+        self.client.on_usable = self.refresh
+        self.client.setServiceParent(self)  # type: ignore[no-untyped-call]
+        self.subscriber.setServiceParent(self)  # type: ignore[no-untyped-call]
+        self.counters: Counter[str] = Counter()
+        self._requests: dict[str, _Request] = {}
+        self._request_ids = itertools.count(1)
+        self._refresher: task.LoopingCall | None = None
+        self._outage_logged = False
+        self._last_malformed_log = -_MALFORMED_LOG_INTERVAL
+        hub.backplane = self
+
+    @property
+    def node(self) -> str:
+        return self.hub.node
+
+    # -- service -------------------------------------------------------------
+
+    def startService(self) -> None:
+        super().startService()  # type: ignore[no-untyped-call]
+        self.subscriber.subscribe(self.names.node(self.node), self._on_node_message)
+        # Channels and users that already have local members (a backplane
+        # added to a running hub).
+        for channel in self.hub.channels():
+            self._subscribe(self.names.channel(channel), self._on_channel_message)
+        for user in self.hub.users():
+            self._subscribe(self.names.user(user), self._on_user_message)
+        self._refresher = task.LoopingCall(self.refresh)
+        self._refresher.clock = self.reactor
+        # The first refresh runs once the client is usable (on_usable).
+        self._refresher.start(self.presence_ttl / 3, now=False)
+
+    def stopService(self) -> defer.Deferred[None]:
+        if self._refresher is not None and self._refresher.running:
+            self._refresher.stop()
+        for request in list(self._requests.values()):
+            request.settle()
+        # Best effort: take this node's presence out now rather than at expiry.
+        cleanup = self._remove_own_presence()
+        cleanup.addBoth(lambda _: MultiService.stopService(self))
+        return cleanup
+
+    def _remove_own_presence(self) -> defer.Deferred[Any]:
+        commands = []
+        for channel in self.hub.channels():
+            key, exp = self.names.presence(channel)
+            ids = [m.id for m in self.hub.local_members(channel)]
+            if ids:
+                commands += [("HDEL", key, *ids), ("ZREM", exp, *ids)]
+        for user in self.hub.users():
+            key, exp = self.names.user_presence(user)
+            ids = self.hub.local_connections_of(user)
+            if ids:
+                commands += [("HDEL", key, *ids), ("ZREM", exp, *ids)]
+        commands += [("ZREM", self.names.nodes, self.node), ("HDEL", self.names.node_stats, self.node)]
+        sent = [self.client.execute(*c, timeout=1.0) for c in commands]
+        return defer.DeferredList(sent, consumeErrors=True)
+
+    # -- failure bookkeeping -----------------------------------------------------
+
+    def _failed(self, what: str, default: Any) -> Any:
+        def failed(failure: Failure) -> Any:
+            self.counters["failures"] += 1
+            if not self._outage_logged:
+                self._outage_logged = True
+                _log.warn(
+                    "Redis backplane: {what} failed ({error}); cross-node delivery and "
+                    "presence are degraded to this node until Redis is back",
+                    what=what,
+                    error=failure.getErrorMessage(),
+                )
+            if not failure.check(RedisError):
+                _log.failure("Redis backplane: unexpected failure in {what}", failure, what=what)
+            return default
+
+        return failed
+
+    def _reconnected(self, outage: float) -> None:
+        if self._outage_logged:
+            _log.info("Redis backplane: Redis is back after {outage:.1f} s", outage=outage)
+        self._outage_logged = False
+
+    def _disconnected(self, reason: str) -> None:
+        # Answers in flight will not come: settle them with what arrived.
+        for request in list(self._requests.values()):
+            request.settle()
+
+    # -- subscriptions -------------------------------------------------------
+
+    def _subscribe(self, name: str, callback: Any) -> None:
+        self.subscriber.subscribe(name, callback, sharded=self.sharded).addErrback(
+            self._failed(f"subscribing to {name}", False)
+        )
+
+    def _unsubscribe(self, name: str, callback: Any) -> None:
+        try:
+            d = self.subscriber.unsubscribe(name, callback, sharded=self.sharded)
+        except ValueError:
+            return  # never subscribed (the service had not started)
+        d.addErrback(self._failed(f"unsubscribing from {name}", False))
+
+    def _publish(self, name: str, envelope: Envelope) -> defer.Deferred[int]:
+        self.counters["published"] += 1
+        data = envelope.encode()
+        if self.sharded and not name.startswith(self.names.node("")):
+            return self.client.spublish(name, data)
+        return self.client.publish(name, data)
+
+    # -- Backplane: local interest -----------------------------------------------
+
+    def joined(self, channel: str, cid: str, user: str | None, first: bool) -> None:
+        if first and self.running:
+            self._subscribe(self.names.channel(channel), self._on_channel_message)
+        self._write_presence(self.names.presence(channel), [(cid, self._member_value(user))])
+
+    def left(self, channel: str, cid: str, last: bool) -> None:
+        if last and self.running:
+            self._unsubscribe(self.names.channel(channel), self._on_channel_message)
+        self._delete_presence(self.names.presence(channel), cid)
+
+    def bound(self, user: str, cid: str, first: bool) -> None:
+        if first and self.running:
+            self._subscribe(self.names.user(user), self._on_user_message)
+        self._write_presence(self.names.user_presence(user), [(cid, self.node)])
+        value = self._member_value(user)
+        for channel in self.hub.channels_of(cid):
+            self._write_presence(self.names.presence(channel), [(cid, value)])
+
+    def unbound(self, user: str, cid: str, last: bool) -> None:
+        if last and self.running:
+            self._unsubscribe(self.names.user(user), self._on_user_message)
+        self._delete_presence(self.names.user_presence(user), cid)
+        value = self._member_value(None)
+        for channel in self.hub.channels_of(cid):
+            self._write_presence(self.names.presence(channel), [(cid, value)])
+
+    def _member_value(self, user: str | None) -> str:
+        return json.dumps({"user": user, "node": self.node}, separators=(",", ":"))
+
+    def _write_presence(self, keys: tuple[str, str], entries: list[tuple[str, str]]) -> None:
+        if not entries or not self.running:
+            return
+        args: list[Any] = [max(1, round(self.presence_ttl))]
+        for cid, value in entries:
+            args += [cid, value]
+        self.client.evalsha_or_eval(_PRESENCE_ADD, keys, args).addErrback(
+            self._failed("writing presence", None)
+        )
+
+    def _delete_presence(self, keys: tuple[str, str], cid: str) -> None:
+        if not self.running:
+            return
+        for key in keys:
+            self.client.execute("HDEL" if key == keys[0] else "ZREM", key, cid).addErrback(
+                self._failed("removing presence", None)
+            )
+
+    def refresh(self) -> None:
+        """Write this node's presence and stats again (every third of the TTL)."""
+        if not self.running:
+            return
+        for channel in self.hub.channels():
+            entries = [(m.id, self._member_value(m.user)) for m in self.hub.local_members(channel)]
+            self._write_presence(self.names.presence(channel), entries)
+        for user in self.hub.users():
+            entries = [(cid, self.node) for cid in self.hub.local_connections_of(user)]
+            self._write_presence(self.names.user_presence(user), entries)
+        stats = json.dumps(self.hub.local_stats(), separators=(",", ":"))
+        self._write_presence((self.names.node_stats, self.names.nodes), [(self.node, stats)])
+
+    # -- Backplane: operations -------------------------------------------------
+
+    def _request(self, combine: Any) -> tuple[str, _Request]:
+        rid = f"{next(self._request_ids):x}"
+        timer = self.reactor.callLater(self.ack_timeout, self._timed_out, rid)
+        request = _Request(combine, timer)
+        self._requests[rid] = request
+        request.deferred.addBoth(self._forget, rid)
+        return rid, request
+
+    def _forget(self, result: Any, rid: str) -> Any:
+        self._requests.pop(rid, None)
+        return result
+
+    def _timed_out(self, rid: str) -> None:
+        request = self._requests.get(rid)
+        if request is not None:
+            self.counters["timeouts"] += 1
+            request.settle()
+
+    def _fan_out(
+        self, name: str, kind: str, target: str, prepared: PreparedMessage, exclude: frozenset[str], count: bool, own: bool
+    ) -> defer.Deferred[int]:
+        header: dict[str, Any] = {"c": target, "o": prepared.opcode}
+        if exclude:
+            header["x"] = sorted(exclude)
+        if not count:
+            self._publish(name, Envelope(kind, self.node, header, prepared.payload)).addErrback(
+                self._failed(f"publishing to {target!r}", 0)
+            )
+            return defer.succeed(0)
+        rid, request = self._request(sum)
+        header["r"] = rid
+        sent = self._publish(name, Envelope(kind, self.node, header, prepared.payload))
+
+        def reached(receivers: int) -> None:
+            # This node hears its own publications while it has members: not an answer.
+            request.expected = max(0, receivers - (1 if own else 0))
+            request.check()
+
+        def failed(failure: Failure) -> None:
+            self._failed(f"publishing to {target!r}", None)(failure)
+            request.settle()
+
+        sent.addCallbacks(reached, failed)
+        return request.deferred
+
+    def publish(
+        self, channel: str, prepared: PreparedMessage, exclude: frozenset[str], count: bool
+    ) -> defer.Deferred[int]:
+        own = self.subscriber.is_subscribed(self.names.channel(channel), sharded=self.sharded)
+        return self._fan_out(self.names.channel(channel), "pub", channel, prepared, exclude, count, own)
+
+    def push_user(
+        self, user: str, prepared: PreparedMessage, exclude: frozenset[str], count: bool
+    ) -> defer.Deferred[int]:
+        own = self.subscriber.is_subscribed(self.names.user(user), sharded=self.sharded)
+        return self._fan_out(self.names.user(user), "user", user, prepared, exclude, count, own)
+
+    def _ask_node(self, cid: str, kind: str, header: dict[str, Any], payload: bytes, default: Any) -> defer.Deferred[Any]:
+        node = node_of(cid)
+        if node is None:
+            return defer.succeed(default)
+        rid, request = self._request(lambda answers: answers[0] if answers else default)
+        header = {"id": cid, "r": rid, **header}
+        sent = self._publish(self.names.node(node), Envelope(kind, self.node, header, payload))
+
+        def reached(receivers: int) -> None:
+            # 0: no node listens on that channel (it is gone): answer now.
+            request.expected = 1 if receivers else 0
+            request.check()
+
+        def failed(failure: Failure) -> None:
+            self._failed(f"{kind} to node {node}", None)(failure)
+            request.settle()
+
+        sent.addCallbacks(reached, failed)
+        return request.deferred
+
+    def push(self, cid: str, prepared: PreparedMessage) -> defer.Deferred[bool]:
+        d = self._ask_node(cid, "push", {"o": prepared.opcode}, prepared.payload, False)
+        return d.addCallback(bool)
+
+    def disconnect(self, cid: str, code: int, reason: str) -> defer.Deferred[bool]:
+        d = self._ask_node(cid, "disc", {"code": code, "reason": reason}, b"", False)
+        return d.addCallback(bool)
+
+    def client_info(self, cid: str) -> defer.Deferred[dict[str, Any] | None]:
+        d = self._ask_node(cid, "info", {}, b"", None)
+        return d.addCallback(lambda info: info if isinstance(info, dict) else None)
+
+    def _read_presence(self, keys: tuple[str, str]) -> defer.Deferred[dict[str, str]]:
+        d = self.client.evalsha_or_eval(_PRESENCE_READ, keys, ())
+
+        def pairs(flat: list[bytes]) -> dict[str, str]:
+            return {
+                k.decode(): v.decode() for k, v in zip(flat[::2], flat[1::2], strict=True)
+            }
+
+        return d.addCallback(pairs)
+
+    def members(self, channel: str) -> defer.Deferred[list[Member]]:
+        def members(entries: dict[str, str]) -> list[Member]:
+            out = []
+            for cid, value in entries.items():
+                try:
+                    user = json.loads(value).get("user")
+                except (ValueError, AttributeError):
+                    user = None
+                out.append(Member(cid, user if isinstance(user, str) else None))
+            return out
+
+        d = self._read_presence(self.names.presence(channel)).addCallback(members)
+        return d.addErrback(self._failed("reading presence", None)).addCallback(
+            lambda found: found if found is not None else self.hub.local_members(channel)
+        )
+
+    def member_count(self, channel: str) -> defer.Deferred[int]:
+        d = self.client.evalsha_or_eval(_PRESENCE_COUNT, [self.names.presence(channel)[1]], ())
+        return d.addCallback(int).addErrback(self._failed("reading presence", None)).addCallback(
+            lambda n: n if n is not None else len(self.hub.local_members(channel))
+        )
+
+    def connections_of(self, user: str) -> defer.Deferred[list[str]]:
+        d = self._read_presence(self.names.user_presence(user)).addCallback(list)
+        return d.addErrback(self._failed("reading presence", None)).addCallback(
+            lambda ids: ids if ids is not None else self.hub.local_connections_of(user)
+        )
+
+    def stats(self) -> defer.Deferred[dict[str, Any]]:
+        local = self.hub.local_stats()
+
+        def combine(entries: dict[str, str]) -> dict[str, Any]:
+            nodes: dict[str, Any] = {}
+            for node, value in entries.items():
+                try:
+                    nodes[node] = json.loads(value)
+                except ValueError:
+                    continue
+            nodes[self.node] = local  # this node's, fresh
+            return _totals(nodes)
+
+        d = self._read_presence((self.names.node_stats, self.names.nodes)).addCallback(combine)
+        return d.addErrback(self._failed("reading stats", None)).addCallback(
+            lambda result: result if result is not None else _totals({self.node: local})
+        )
+
+    # -- inbound ---------------------------------------------------------------
+
+    def _decode(self, data: bytes) -> Envelope | None:
+        try:
+            return Envelope.decode(data)
+        except EnvelopeError as exc:
+            self.counters["malformed"] += 1
+            now = self.reactor.seconds()
+            if now - self._last_malformed_log >= _MALFORMED_LOG_INTERVAL:
+                self._last_malformed_log = now
+                _log.warn(
+                    "Redis backplane: dropped a malformed message ({error}); {count} so far. "
+                    "Is another program publishing on the hub's Redis channels (prefix {prefix!r})?",
+                    error=str(exc),
+                    count=self.counters["malformed"],
+                    prefix=self.names.prefix,
+                )
+            return None
+
+    def _reply(self, envelope: Envelope, answer: Any) -> None:
+        rid = envelope.header.get("r")
+        if rid is None:
+            return
+        reply = Envelope("ack", self.node, {"r": rid, "d": answer})
+        self._publish(self.names.node(envelope.node), reply).addErrback(
+            self._failed(f"answering node {envelope.node}", None)
+        )
+
+    def _on_channel_message(self, channel: bytes, data: bytes) -> None:
+        envelope = self._decode(data)
+        if envelope is None or envelope.node == self.node or envelope.kind != "pub":
+            return
+        self.counters["received"] += 1
+        try:
+            prepared = prepare(envelope.message())
+        except EnvelopeError:
+            self.counters["malformed"] += 1
+            return
+        delivered = self.hub.deliver_channel(str(envelope.header.get("c")), prepared, envelope.exclude)
+        self.counters["delivered_remote"] += delivered
+        self._reply(envelope, delivered)
+
+    def _on_user_message(self, channel: bytes, data: bytes) -> None:
+        envelope = self._decode(data)
+        if envelope is None or envelope.node == self.node or envelope.kind != "user":
+            return
+        self.counters["received"] += 1
+        try:
+            prepared = prepare(envelope.message())
+        except EnvelopeError:
+            self.counters["malformed"] += 1
+            return
+        delivered = self.hub.deliver_user(str(envelope.header.get("c")), prepared, envelope.exclude)
+        self.counters["delivered_remote"] += delivered
+        self._reply(envelope, delivered)
+
+    def _on_node_message(self, channel: bytes, data: bytes) -> None:
+        envelope = self._decode(data)
+        if envelope is None:
+            return
+        self.counters["received"] += 1
+        kind, header = envelope.kind, envelope.header
+        if kind == "ack":
+            request = self._requests.get(str(header.get("r")))
+            if request is not None:
+                request.answers.append(header.get("d"))
+                request.check()
+            return
+        cid = header.get("id")
+        if not isinstance(cid, str):
+            self.counters["malformed"] += 1
+            return
+        if kind == "push":
+            try:
+                answer: Any = self.hub.send(cid, envelope.message())
+            except EnvelopeError:
+                self.counters["malformed"] += 1
+                answer = False
+        elif kind == "disc":
+            code = header.get("code")
+            reason = header.get("reason", "")
+            try:
+                answer = self.hub.local_disconnect(cid, int(code), str(reason))  # type: ignore[arg-type]
+            except (TypeError, ValueError):
+                answer = False
+        elif kind == "info":
+            info = self.hub.local_client_info(cid)
+            answer = info.as_dict() if info is not None else None
+        else:
+            self.counters["malformed"] += 1
+            return
+        self._reply(envelope, answer)
+
+
+_SUMMED = ("open", "accepted", "messages_in", "messages_out", "bytes_in", "bytes_out", "registered")
+
+
+def _totals(nodes: dict[str, Any]) -> dict[str, Any]:
+    totals: dict[str, Any] = {"nodes": nodes, "node_count": len(nodes)}
+    for name in _SUMMED:
+        totals[name] = sum(int(s.get(name, 0) or 0) for s in nodes.values() if isinstance(s, dict))
+    for name in ("closed", "refused", "pushes", "backpressure"):
+        merged: Counter[str] = Counter()
+        for s in nodes.values():
+            value = s.get(name) if isinstance(s, dict) else None
+            if isinstance(value, dict):
+                merged.update({k: int(v) for k, v in value.items() if isinstance(v, int)})
+        totals[name] = dict(sorted(merged.items()))
+    return totals

@@ -1,0 +1,52 @@
+"""
+One node of a hub spanning processes, for tests/hub/test_redis_backplane.py.
+
+    python backplane_node.py REDIS_URL PREFIX PORT_FILE
+
+Serves ``/tell`` (``tests.support.push_targets.IdFirst``: the id first;
+``?user=`` binds, ``?room=`` joins) and the built-in chat at ``/chat``,
+the publish API at ``/push`` (key ``KEY``), on a free port written to
+PORT_FILE once listening.
+"""
+
+from __future__ import annotations
+
+import sys
+
+from twisted.internet import reactor
+
+from ratchetpy.app import App
+from ratchetpy.builtins import Chat
+from ratchetpy.hub.redis_backplane import RedisBackplane
+from tests.support.push_targets import IdFirst
+
+KEY = "k" * 32
+
+
+def main() -> None:
+    url, prefix, port_file = sys.argv[1:4]
+    app = App("*", 0, reactor=reactor, shutdown_timeout=2)
+    app.route("/tell", IdFirst(), ["*"], hub=True)
+    app.route("/chat", Chat(), ["*"])
+    app.push_api("/push", KEY)
+    separator = "&" if "?" in url else "?"
+    backplane = RedisBackplane(
+        app.hub, f"{url}{separator}prefix={prefix}", reactor, presence_ttl=3, ack_timeout=2
+    )
+
+    def listening() -> None:
+        backplane.startService()
+        port = app.servers[0].port.getHost().port
+        with open(port_file + ".tmp", "w") as f:
+            f.write(str(port))
+        import os
+
+        os.replace(port_file + ".tmp", port_file)
+
+    reactor.callWhenRunning(listening)
+    reactor.addSystemEventTrigger("before", "shutdown", backplane.stopService)
+    app.run()
+
+
+if __name__ == "__main__":
+    main()
