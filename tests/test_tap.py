@@ -18,21 +18,8 @@ from ratchetpy.http.origin import OriginCheck
 from ratchetpy.tap import DEFAULT_LISTEN, Options, makeService
 from tests.support.memory import http_exchange
 from tests.support.paths import EXAMPLES
+from tests.support.tap import error, parse
 from tests.support.wire import handshake_request
-
-
-def parse(*args: str) -> Options:
-    options = Options()
-    options.parseOptions(list(args))
-    return options
-
-
-def error(*args: str) -> str:
-    with pytest.raises(SystemExit) as caught:
-        parse(*args)
-    message = str(caught.value.code)
-    assert "\n" not in message and "Traceback" not in message
-    return message
 
 
 def test_plugin_is_discovered():

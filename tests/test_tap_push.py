@@ -8,7 +8,8 @@ import pytest
 from twisted.internet.testing import MemoryReactor
 
 from ratchetpy.hub.pushapi import PushApi
-from ratchetpy.tap import PUSH_KEY_ENV, Options, makeService
+from ratchetpy.tap import PUSH_KEY_ENV, makeService
+from tests.support.tap import error, parse
 
 KEY = "flag-key-0123456789abcdef"
 
@@ -18,18 +19,6 @@ def no_env_key(monkeypatch):
     monkeypatch.delenv(PUSH_KEY_ENV, raising=False)
 
 
-def parse(*args: str) -> Options:
-    options = Options()
-    options.parseOptions(list(args))
-    return options
-
-
-def error(*args: str) -> str:
-    with pytest.raises(SystemExit) as caught:
-        parse(*args)
-    message = str(caught.value.code)
-    assert "\n" not in message and message.startswith("twistd ratchetpy: error: ")
-    return message
 
 
 def config(tmp_path, body: str) -> str:

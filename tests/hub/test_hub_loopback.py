@@ -13,6 +13,7 @@ from websockets.sync.client import connect
 
 from ratchetpy.app import App
 from ratchetpy.testing import RecordingComponent
+from tests.support.loopback import assert_silent, start_app
 from tests.support.timing import seconds
 
 
@@ -47,10 +48,7 @@ class HubLoopbackTests(unittest.TestCase):
         self.reactor = reactor
         self.app = App("localhost", 0, reactor=reactor, shutdown_timeout=seconds(5))
         self.app.route("/tell", Tell(), ["*"], hub=True)
-        self.app.privilegedStartService()
-        self.app.startService()
-        self.port = self.app.servers[0].port.getHost().port
-        self.addCleanup(self.app.stopService)
+        self.port = start_app(self, self.app)
 
     def url(self):
         return f"ws://localhost:{self.port}/tell"
@@ -75,20 +73,12 @@ class HubLoopbackTests(unittest.TestCase):
                 b, b_id = self.open(stack)
                 delivered = self.hub("push", a_id, "for a")
                 got = a.recv(timeout=seconds(5))
-                self.assert_nothing(b)
+                assert_silent(b)
                 missed = self.hub("push", "not-an-id", "x")
                 return delivered, got, missed
 
         delivered, got, missed = yield threads.deferToThread(scenario)
         self.assertEqual((delivered, got, missed), (True, "for a", False))
-
-    @staticmethod
-    def assert_nothing(ws):
-        try:
-            extra = ws.recv(timeout=0.3)
-        except TimeoutError:
-            return
-        raise AssertionError(f"unexpected message {extra!r}")
 
     @defer.inlineCallbacks
     def test_users_channels_presence_and_disconnect(self):
@@ -101,7 +91,7 @@ class HubLoopbackTests(unittest.TestCase):
                 ann_got = [tab1.recv(timeout=seconds(5)), tab2.recv(timeout=seconds(5))]
                 to_lobby = self.hub("publish", "lobby", b"\x01\x02", [id1])
                 bob_got = bob.recv(timeout=seconds(5))
-                self.assert_nothing(tab1)
+                assert_silent(tab1)
                 members = sorted(tuple(m) for m in self.hub("members", "lobby"))
                 tabs = sorted(self.hub("connections_of", "ann"))
                 info = self.hub("client_info", id1)

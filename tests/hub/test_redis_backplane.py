@@ -21,6 +21,7 @@ import pytest
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
+from tests.support.loopback import assert_silent
 from tests.support.processes import python_path_env
 from tests.support.redis import shared_redis, unique
 from tests.support.timing import seconds
@@ -110,11 +111,6 @@ def cluster(tmp_path):
 
 def recv_all(ws, count: int) -> list:
     return [ws.recv(timeout=seconds(5)) for _ in range(count)]
-
-
-def assert_silent(ws) -> None:
-    with pytest.raises(TimeoutError):
-        ws.recv(timeout=0.3)
 
 
 def eventually(predicate, timeout: float = 10.0):

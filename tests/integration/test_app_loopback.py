@@ -14,6 +14,7 @@ from websockets.sync.client import connect
 from ratchetpy.app import App, ListenError
 from ratchetpy.http.controllers import HealthCheck
 from ratchetpy.testing import RecordingComponent
+from tests.support.loopback import start_app
 from tests.support.timing import seconds
 from tests.support.wire import handshake_request
 
@@ -47,15 +48,7 @@ class LoopbackTests(unittest.TestCase):
         self.app = App("localhost", 0, reactor=reactor, shutdown_timeout=seconds(5))
         self.app.route("/chat", Chat(), ["*"])
         self.app.route("/health", HealthCheck(), ["*"])
-        self.app.privilegedStartService()
-        self.app.startService()
-        self.port = self.app.servers[0].port.getHost().port
-        self.addCleanup(self._stop)
-
-    def _stop(self):
-        if self.app.running:
-            return self.app.stopService()
-        return None
+        self.port = start_app(self, self.app)
 
     def url(self, path):
         return f"ws://localhost:{self.port}{path}"

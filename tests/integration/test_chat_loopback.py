@@ -18,7 +18,7 @@ from websockets.sync.client import connect
 from ratchetpy.app import App
 from ratchetpy.builtins import Chat
 from ratchetpy.server.ids import is_connection_id
-from tests.support.loopback import Served
+from tests.support.loopback import Served, start_app
 from tests.support.timing import seconds
 
 
@@ -34,15 +34,7 @@ class ChatLoopbackTests(unittest.TestCase):
         self.app = App("127.0.0.1", 0, reactor=reactor, shutdown_timeout=seconds(5), log_connections=False)
         self.app.route("/chat", Chat(), ["*"])
         self.app.route("/room/{name}", Chat(), ["*"])
-        self.app.privilegedStartService()
-        self.app.startService()
-        self.port = self.app.servers[0].port.getHost().port
-        self.addCleanup(self._stop)
-
-    def _stop(self):
-        if self.app.running:
-            return self.app.stopService()
-        return None
+        self.port = start_app(self, self.app)
 
     def url(self, path):
         return f"ws://127.0.0.1:{self.port}{path}"

@@ -15,6 +15,7 @@ from websockets.sync.client import connect
 
 from ratchetpy import App, EchoServer
 from ratchetpy.exceptions import ListenError
+from tests.support.loopback import start_app
 from tests.support.processes import free_port
 from tests.support.timing import seconds
 
@@ -67,15 +68,7 @@ class MetricsLoopbackTests(unittest.TestCase):
         self.app.metrics("/metrics")
         self.metrics_port = free_port()
         self.app.metrics_listen(f"tcp:{self.metrics_port}:interface=127.0.0.1")
-        self.app.privilegedStartService()
-        self.app.startService()
-        self.port = self.app.servers[0].port.getHost().port
-        self.addCleanup(self._stop)
-
-    def _stop(self):
-        if self.app.running:
-            return self.app.stopService()
-        return None
+        self.port = start_app(self, self.app)
 
     @defer.inlineCallbacks
     def test_scrape_after_traffic_refusal_and_close(self):

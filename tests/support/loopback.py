@@ -60,3 +60,24 @@ def raw_ws_client(port: int) -> socket.socket:
         head += sock.recv(1)
     assert head.startswith(b"HTTP/1.1 101"), head
     return sock
+
+
+def assert_silent(ws: Any, wait: float = 0.3) -> None:
+    """Fail if the ``websockets`` sync client ``ws`` receives anything within ``wait`` seconds."""
+    try:
+        extra = ws.recv(timeout=wait)
+    except TimeoutError:
+        return
+    raise AssertionError(f"unexpected message {extra!r}")
+
+
+def start_app(case: Any, app: Any) -> int:
+    """Start ``app`` (an ``App`` on port 0) for a trial test ``case``; stopped at cleanup. Its port."""
+
+    def stop() -> Any:
+        return app.stopService() if app.running else None
+
+    app.privilegedStartService()
+    app.startService()
+    case.addCleanup(stop)
+    return int(app.servers[0].port.getHost().port)

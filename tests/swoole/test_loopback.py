@@ -18,6 +18,7 @@ from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
 from ratchetpy.swoole import Server, SwooleError
+from tests.support.loopback import assert_silent
 from tests.support.timing import seconds
 from tests.support.tls import self_signed
 
@@ -119,14 +120,6 @@ class SwooleLoopbackTests(unittest.TestCase):
         finally:
             conn.close()
 
-    @staticmethod
-    def assert_nothing(ws):
-        try:
-            extra = ws.recv(timeout=0.3)
-        except TimeoutError:
-            return
-        raise AssertionError(f"unexpected message {extra!r}")
-
     @defer.inlineCallbacks
     def test_push_exist_client_info_and_disconnect(self):
         def scenario():
@@ -135,7 +128,7 @@ class SwooleLoopbackTests(unittest.TestCase):
                 b, fd_b = self.open(stack)
                 pushed = self.call("push", fd_a, "only a")
                 got = a.recv(timeout=seconds(10))
-                self.assert_nothing(b)
+                assert_silent(b)
                 missing = self.call("push", "no-such-fd", "x")
                 exist = (self.call("exist", fd_a), self.call("is_established", fd_a), self.call("exist", "nope"))
                 fds = sorted(threads.blockingCallFromThread(self.reactor, lambda: self.server.connections))
@@ -162,7 +155,7 @@ class SwooleLoopbackTests(unittest.TestCase):
                 b, fd_b = self.open(stack)
                 push = self.http("GET", f"/push?fd={fd_a}&msg=from+http")
                 got_a = a.recv(timeout=seconds(10))
-                self.assert_nothing(b)
+                assert_silent(b)
                 unknown = self.http("GET", "/push?fd=gone&msg=x")
                 form = "msg=to+everyone"
                 broadcast = self.http(
@@ -200,7 +193,7 @@ class SwooleLoopbackTests(unittest.TestCase):
                 ticks = [ws.recv(timeout=seconds(10)) for _ in range(3)]
                 ws.send(json.dumps({"after": 30}))
                 after = ws.recv(timeout=seconds(10))
-                self.assert_nothing(ws)  # the tick cleared itself after 3
+                assert_silent(ws)  # the tick cleared itself after 3
                 return ticks, after
 
         ticks, after = yield threads.deferToThread(scenario)

@@ -7,24 +7,11 @@ from twisted.internet.testing import MemoryReactorClock
 
 from ratchetpy.swoole import Server
 from ratchetpy.swoole.events import PrefixRoute
-from ratchetpy.tap import Options, makeService
+from ratchetpy.tap import makeService
 from tests.support.memory import MemoryConnection, WsPeer, text_event
 from tests.support.swoole import http_response
+from tests.support.tap import error, parse
 from tests.support.wire import handshake_request
-
-
-def parse(*args):
-    options = Options()
-    options.parseOptions(list(args))
-    return options
-
-
-def error(*args):
-    with pytest.raises(SystemExit) as caught:
-        parse(*args)
-    message = str(caught.value.code)
-    assert "\n" not in message and "Traceback" not in message
-    return message
 
 
 def test_a_swoole_server_is_a_route_target():
