@@ -39,6 +39,7 @@ from ._tapchecks import (
     check_tls,
     read_config,
 )
+from ._tapchecks import CONFIG_SECTION as CONFIG_SECTION  # re-exported: public here before
 from .app import DEFAULT_KEEPALIVE, DEFAULT_SHUTDOWN_TIMEOUT, App
 from .builtins import BUILTINS
 from .exceptions import ConfigurationError, ListenError
