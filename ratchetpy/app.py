@@ -25,7 +25,9 @@ with 1001 (Going Away), waits for the closing handshakes (up to
 
 ``app.metrics("/metrics")`` serves Prometheus metrics beside the routes,
 ``app.metrics_listen("tcp:9100:interface=127.0.0.1")`` on a port of their
-own (see ``ratchetpy.hub.metrics``; needs ``ratchetpy[metrics]``).
+own (see ``ratchetpy.hub.metrics``; needs ``ratchetpy[metrics]``). Those
+methods are ``ratchetpy._appmetrics``'s; how routed components are wrapped is
+``ratchetpy.wrapping``'s, and the endpoints' details ``ratchetpy._appendpoints``'s.
 
 Unlike Ratchet, ``App`` opens no second port: Ratchet's Flash socket policy
 server on 8843 (843) is retired, since no browser runs Flash any more.
@@ -38,36 +40,35 @@ from typing import TYPE_CHECKING, Any
 
 from twisted.application.service import Service
 from twisted.internet.defer import Deferred, DeferredList, maybeDeferred
-from twisted.internet.endpoints import SSL4ServerEndpoint, TCP4ServerEndpoint, TCP6ServerEndpoint
 from twisted.internet.interfaces import IStreamServerEndpoint
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
+from ._appendpoints import app_endpoint, describe, listen_error
+from ._appmetrics import AppMetrics
+
 # ListenError is defined in .exceptions; re-exported here, where it used to live.
-from .exceptions import ComponentError, ConfigurationError, ListenError
-from .http.interfaces import HttpServerInterface
+from .exceptions import ConfigurationError, ListenError
 from .http.origin import SAME_HOST, OriginCheck
 from .http.router import Route, Router
 from .http.server import HttpServer
 from .hub import Hub
 from .hub.pushapi import DEFAULT_BODY_TIMEOUT, DEFAULT_HUB_TIMEOUT, DEFAULT_MAX_BODY, PushApi
-from .server.backlog import DEFAULT_BACKLOG
 from .server.blacklist import IpBlackList
 from .server.io import IoServer
 from .websocket.admission import DEFAULT_RETRY_AFTER, Admission
 from .websocket.server import DEFAULT_MAX_MESSAGE_SIZE, WsServer
 
+# Defined in .wrapping; re-exported here, where they used to live.
+from .wrapping import DEFAULT_KEEPALIVE as DEFAULT_KEEPALIVE
+from .wrapping import is_wamp_component, wrap_component, wraps_component
+
 if TYPE_CHECKING:
     from prometheus_client.registry import CollectorRegistry
-
-    from .hub.metrics import MetricsController
 
 __all__ = ["App", "ListenError", "wrap_component", "is_wamp_component"]
 
 _log = Logger(namespace="ratchetpy.app")
-
-DEFAULT_KEEPALIVE = 30.0
-"""Seconds between keepalive pings on routed WebSocket components (Ratchet's 30)."""
 
 DEFAULT_SHUTDOWN_TIMEOUT = 10.0
 """Seconds a graceful stop waits for clients to answer the 1001 close."""
@@ -79,74 +80,7 @@ def _default_reactor() -> Any:
     return reactor
 
 
-def is_wamp_component(component: object) -> bool:
-    """True for a WAMP v1 application (it has ``on_call`` and ``on_publish``)."""
-    return callable(getattr(component, "on_call", None)) and callable(
-        getattr(component, "on_publish", None)
-    )
-
-
-def wrap_component(
-    component: Any,
-    *,
-    keepalive: float = DEFAULT_KEEPALIVE,
-    max_message_size: int | None = DEFAULT_MAX_MESSAGE_SIZE,
-    log_connections: bool = True,
-    hub: Hub | None = None,
-    register: bool | None = None,
-    admission: Admission | None = None,
-    idle_timeout: float | None = None,
-    idle_counts_pongs: bool = False,
-) -> Any:
-    """
-    Wrap ``component`` for a route as Ratchet's ``App::route`` does.
-
-    - an ``HttpServerInterface`` (``WsServer``, ``OriginCheck``, a plain HTTP
-      controller) is used as is, with no keepalive added;
-    - a WAMP application (``on_call``/``on_publish``) becomes
-      ``WsServer(WampServer(component))`` with keepalive;
-    - a message component becomes ``WsServer(component)`` with keepalive.
-
-    ``hub``, ``register``, ``admission``, ``idle_timeout`` and
-    ``idle_counts_pongs`` go to the ``WsServer`` it creates.
-
-    Raises:
-        ComponentError: ``component`` is none of these.
-    """
-    if isinstance(component, (HttpServerInterface, WsServer)):
-        return component
-    if is_wamp_component(component):
-        try:
-            from .wamp import WampServer
-        except ImportError as exc:
-            raise ComponentError(
-                f"{type(component).__name__} is a WAMP application (it has on_call and "
-                "on_publish), but ratchetpy.wamp is not available in this installation"
-            ) from exc
-        inner: Any = WampServer(component)
-    elif callable(getattr(component, "on_message", None)):
-        inner = component
-    else:
-        raise ComponentError(
-            f"cannot route {component!r}: it is not a component (a message component needs "
-            "on_open, on_message, on_close and on_error; a WAMP one on_call and on_publish too; "
-            "an HTTP controller subclasses ratchetpy.HttpServerInterface)"
-        )
-    ws = WsServer(
-        inner,
-        max_message_size=max_message_size,
-        log_connections=log_connections,
-        hub=hub,
-        register=register,
-        admission=admission,
-        idle_timeout=idle_timeout,
-        idle_counts_pongs=idle_counts_pongs,
-    )
-    ws.enable_keep_alive(keepalive)
-    return ws
-
-
-class App(Service):
+class App(AppMetrics, Service):
     """
     A routed WebSocket server, Ratchet's ``Ratchet\\App``.
 
@@ -240,7 +174,7 @@ class App(Service):
         self.blacklist = IpBlackList(self.http)
         self.ws_servers: list[WsServer] = []
         if listen is None:
-            listen = [self._endpoint(port, address, tls)]
+            listen = [app_endpoint(self.reactor, port, address, tls)]
         elif not listen:
             raise ConfigurationError("App(listen=...) needs at least one endpoint")
         self.servers = [
@@ -315,7 +249,7 @@ class App(Service):
         self._collect_ws_servers(decorated)
         if hub is not None:
             for ws in self.ws_servers:
-                if _wraps(decorated, ws):
+                if wraps_component(decorated, ws):
                     ws.register = bool(hub)
         if "*" not in origins:
             decorated = OriginCheck(
@@ -431,72 +365,7 @@ class App(Service):
             component = getattr(component, "component", None)
             seen += 1
 
-    # -- metrics -----------------------------------------------------------
-
-    @property
-    def metrics_registry(self) -> CollectorRegistry:
-        """
-        The Prometheus registry of this App (created on first use): its
-        hub's counters plus the process metrics. Register your own
-        collectors or metrics here to serve them with the App's.
-
-        Raises:
-            MetricsUnavailable: prometheus-client is not installed.
-        """
-        if self._metrics_registry is None:
-            from .hub.metrics import metrics_registry
-
-            self._metrics_registry = metrics_registry(self.hub.counters, self.hub)
-        return self._metrics_registry
-
-    def metrics(self, path: str = "/metrics", *, http_host: str | None = "*") -> MetricsController:
-        """
-        Serve Prometheus metrics at ``path`` on the App's own endpoints:
-        ``GET`` and ``HEAD`` (others get 405), no ``Origin`` check (scrapers
-        send none). Anyone reaching the port can read them; on a public
-        port prefer ``metrics_listen`` on a private address.
-
-        Args:
-            path: a literal path, e.g. ``/metrics``.
-            http_host: the Host answered: any by default (a scraper sends
-                its target's name); ``None``: the App's ``http_host``.
-
-        Raises:
-            MetricsUnavailable: prometheus-client is not installed.
-            ConfigurationError: ``path`` is not a plain path, or routed already.
-        """
-        from .hub.metrics import MetricsController, check_path
-
-        taken = [r.path for r in self.router.routes if r.match_path(check_path(path)) is not None]
-        if taken:
-            raise ConfigurationError(f"cannot serve metrics at {path}: the route {taken[0]} serves it")
-        controller = MetricsController(self.metrics_registry)
-        host = self.http_host if http_host is None else http_host.lower()
-        self.router.add(path, controller, methods=("GET", "HEAD"), host=host)
-        _log.info("Metrics at {path} (Host {host})", path=path, host="any" if host == "*" else host)
-        return controller
-
-    def metrics_listen(
-        self, endpoint: str | IStreamServerEndpoint, path: str = "/metrics"
-    ) -> IoServer:
-        """
-        Serve Prometheus metrics, and nothing else, at ``path`` on
-        ``endpoint`` (e.g. ``"tcp:9100:interface=127.0.0.1"``). The
-        listener starts and stops with the App (failing to bind raises
-        ``ListenError`` as the App's own endpoints do); added to a running
-        App, it listens at once. Returns its ``IoServer``.
-
-        Raises:
-            MetricsUnavailable: prometheus-client is not installed.
-            ConfigurationError: a bad endpoint description or path.
-        """
-        from .hub.metrics import metrics_server
-
-        server = metrics_server(self.metrics_registry, endpoint, self.reactor, path=path)
-        self.metrics_servers.append(server)
-        if self.running:
-            server.listen().addErrback(self._listen_failed, server)
-        return server
+    # -- running (the metrics methods: ratchetpy._appmetrics) ---------------
 
     def _listeners(self) -> list[IoServer]:
         return [*self.servers, *self.metrics_servers]
@@ -518,38 +387,6 @@ class App(Service):
             raise SystemExit(f"ratchetpy: {exc}") from None
         run_service(self, self.reactor, self.drop_connections)
 
-    # -- endpoints ---------------------------------------------------------
-
-    def _endpoint(self, port: int, address: str, tls: Any) -> IStreamServerEndpoint:
-        if isinstance(port, bool) or not isinstance(port, int) or not 0 <= port <= 65535:
-            raise ConfigurationError(f"port must be an int from 0 to 65535, not {port!r}")
-        # Twisted's backlog of 50 drops SYNs in reconnect bursts (see server.backlog).
-        if tls is None:
-            kind = TCP6ServerEndpoint if ":" in address else TCP4ServerEndpoint
-            return kind(self.reactor, port, backlog=DEFAULT_BACKLOG, interface=address)
-        return SSL4ServerEndpoint(
-            self.reactor, port, self._tls_context(tls), backlog=DEFAULT_BACKLOG, interface=address
-        )
-
-    @staticmethod
-    def _tls_context(tls: Any) -> Any:
-        if isinstance(tls, dict):
-            inner = tls.get("tls", tls)  # Ratchet's ['tls' => [...]] shape too
-            cert = inner.get("local_cert") or inner.get("cert")
-            key = inner.get("local_pk") or inner.get("key")
-            if not cert:
-                raise ConfigurationError(
-                    "tls needs a certificate: App(..., tls={'local_cert': 'cert.pem', 'local_pk': 'key.pem'})"
-                )
-            from .server.tls import tls_options
-
-            return tls_options(cert, key)
-        if hasattr(tls, "getContext") or hasattr(tls, "serverConnectionForTLS"):
-            return tls
-        raise ConfigurationError(
-            f"tls must be a dict with local_cert/local_pk or a Twisted TLS context factory, not {tls!r}"
-        )
-
     # -- service -----------------------------------------------------------
 
     def privilegedStartService(self) -> None:
@@ -563,17 +400,7 @@ class App(Service):
                 if server.port is not None:
                     server.stopService()
             server, failure = failures[0]
-            reason = getattr(failure.value, "socketError", None) or failure.value
-            reason = getattr(reason, "strerror", None) or str(reason)
-            if server in self.metrics_servers:
-                what, fix = " (metrics)", "--metrics-listen / App.metrics_listen(...)"
-            else:
-                what, fix = "", "--listen / App(port=...)"
-            raise ListenError(
-                f"cannot listen on {_describe(server.endpoint)}{what}: "
-                f"{reason} (choose a free port with {fix}, "
-                "or stop the process using it)"
-            )
+            raise listen_error(server.endpoint, failure, metrics=server in self.metrics_servers)
 
     def startService(self) -> None:
         if not self.running:
@@ -585,7 +412,7 @@ class App(Service):
     def _listen_failed(self, failure: Failure, server: IoServer) -> None:
         _log.error(
             "Cannot listen on {endpoint}: {error}",
-            endpoint=_describe(server.endpoint),
+            endpoint=describe(server.endpoint),
             error=failure.getErrorMessage(),
         )
 
@@ -611,21 +438,3 @@ class App(Service):
         for server in self._listeners():
             server.drop_connections()
 
-
-def _wraps(outer: Any, inner: Any) -> bool:
-    for _ in range(16):
-        if outer is inner:
-            return True
-        outer = getattr(outer, "component", None)
-        if outer is None:
-            return False
-    return False
-
-
-def _describe(endpoint: Any) -> str:
-    port = getattr(endpoint, "_port", None)
-    interface = getattr(endpoint, "_interface", "")
-    if port is not None:
-        scheme = "ssl" if isinstance(endpoint, SSL4ServerEndpoint) else "tcp"
-        return f"{scheme}:{port}" + (f":interface={interface}" if interface else "")
-    return repr(endpoint)
