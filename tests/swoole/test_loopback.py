@@ -259,10 +259,12 @@ class SwooleTlsLoopbackTests(SwooleLoopbackTests):
         self.start()
 
     def mktemp_dir(self):
-        import os
+        # Outside the checkout (trial's mktemp() would put it under the cwd).
+        import shutil
+        import tempfile
 
-        path = self.mktemp()
-        os.makedirs(path)
+        path = tempfile.mkdtemp(prefix="ratchetpy-swoole-tls-")
+        self.addCleanup(shutil.rmtree, path, True)
         return path
 
     def open(self, stack, path="/", **kwargs):
