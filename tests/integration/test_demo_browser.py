@@ -201,3 +201,66 @@ def chat_between_two_pages(tools: DevTools, page_url: str) -> list[tuple[str, st
     send_from(tools, a, "hello in dev")
     wait_received(tools, b, "hello in dev")
     return [(a, ids[a]), (b, ids[b])]
+
+
+def test_a_backend_process_pushes_to_exactly_one_browser(twistd, tmp_path):
+    """
+    The loop phpWebSocketServer exists for: a page shows its connection id,
+    a separate backend process (curl, as a PHP backend's HTTP call) POSTs to
+    the publish API with that id, and exactly that page shows the message.
+    """
+    require_tool(CHROMIUM is not None, "chromium is not installed", "apt-get install chromium (.ci/run does)")
+    require_tool(shutil.which("curl") is not None, "curl is not installed", "apt-get install curl")
+    key = "browser-test-key-0123456789"
+    server = twistd("--route", "/room/{name}=chat", "--push-api", "/push", "--push-key", key)
+    server.wait_listening()
+    profile = tmp_path / "profile"
+    browser = start_chromium(profile)
+    try:
+        with connect(devtools_url(profile, browser), max_size=None, open_timeout=seconds(10)) as ws:
+            tools = DevTools(ws)
+            sessions = []
+            for _ in range(2):
+                target = tools.call("Target.createTarget", url=f"http://127.0.0.1:{server.port}/")
+                sessions.append(
+                    tools.call("Target.attachToTarget", targetId=target["targetId"], flatten=True)["sessionId"]
+                )
+            page_a, page_b = sessions
+            id_a = wait_welcomed(tools, page_a, "lobby")
+            wait_welcomed(tools, page_b, "lobby")
+            body = json.dumps({"client": id_a, "data": "from the backend"})
+            backend = subprocess.run(
+                [
+                    "curl", "-sS", "--max-time", "10", "-H", f"Authorization: Bearer {key}",
+                    "-d", body, f"http://127.0.0.1:{server.port}/push",
+                ],
+                capture_output=True,
+                text=True,
+                timeout=seconds(20),
+            )
+            assert backend.returncode == 0, backend.stderr
+            assert json.loads(backend.stdout) == {"delivered": 1}
+            wait_received(tools, page_a, "from the backend")
+            # page B: a marker pushed after, to it, arrives alone (nothing else came before it)
+            id_b = tools.evaluate(page_b, "document.getElementById('my-id').textContent")
+            marker = json.dumps({"client": id_b, "data": "marker"})
+            subprocess.run(
+                ["curl", "-sS", "--max-time", "10", "-H", f"Authorization: Bearer {key}",
+                 "-d", marker, f"http://127.0.0.1:{server.port}/push"],
+                capture_output=True, timeout=seconds(20), check=True,
+            )
+            wait_received(tools, page_b, "marker")
+            shown_b = tools.evaluate(
+                page_b, "Array.from(document.querySelectorAll('#log li.them')).map(e => e.textContent)"
+            )
+            assert not any("from the backend" in line for line in shown_b), shown_b
+            tools.call("Browser.close")
+    finally:
+        if browser.poll() is None:
+            browser.terminate()
+            try:
+                browser.wait(timeout=seconds(10))
+            except subprocess.TimeoutExpired:
+                browser.kill()
+                browser.wait()
+    server.stop()
