@@ -6,7 +6,7 @@ The hub tells its backplane when local interest changes (a channel's
 first local member joined, a user's last local connection left, ...) and
 hands it the part of each operation that concerns other nodes. The
 backplane calls the hub back to deliver what other nodes sent
-(``Hub.deliver_channel``, ``deliver_user``, ``send``,
+(``Hub.deliver_channel``, ``deliver_user``, ``deliver_relayed``, ``send``,
 ``local_disconnect``, ``local_client_info``, ``local_stats``).
 
 Every Deferred a backplane returns fires, and never fails: when the other
@@ -45,7 +45,16 @@ class Backplane(Protocol):
     def unbound(self, user: str, cid: str, last: bool) -> None:
         """``cid`` is no longer bound to ``user`` here."""
 
+    def node_subscribed(self, channel: str) -> None:
+        """The first receiver of ``channel`` here (``Hub.subscribe_channel``)."""
+
+    def node_unsubscribed(self, channel: str) -> None:
+        """The last receiver of ``channel`` here is gone."""
+
     # -- operations on other nodes -----------------------------------------
+
+    def relay(self, channel: str, prepared: PreparedMessage, meta: dict[str, Any]) -> None:
+        """Hand ``prepared`` and ``meta`` to ``channel``'s receivers on other nodes."""
 
     def publish(
         self, channel: str, prepared: PreparedMessage, exclude: frozenset[str], count: bool

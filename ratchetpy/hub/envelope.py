@@ -15,6 +15,9 @@ channel or user lives in one slot):
 ``P`` ``node:<node>``              messages for one node: a push to one of its
                                    connections, a disconnect, a question, and
                                    the answers to the questions it asked
+``P`` ``relay:{<channel>}``        relays to a node subscription
+                                   (``Hub.subscribe_channel``: WAMP topics); a
+                                   node is subscribed while it has a receiver
 =================================  ===========================================
 
 Keys:
@@ -35,15 +38,18 @@ message is never re-encoded on its way through Redis. Header fields:
 ==========  =================================================================
 ``k``       kind: ``pub`` (channel publication), ``user`` (push to a user),
             ``push`` (to one connection), ``disc`` (disconnect one),
-            ``info`` (``client_info`` question), ``ack`` (an answer)
+            ``info`` (``client_info`` question), ``ack`` (an answer),
+            ``rel`` (a relay to node subscriptions)
 ``n``       the node that sent it
-``c``       the hub channel (``pub``) or user (``user``)
+``c``       the hub channel (``pub``, ``rel``) or user (``user``)
 ``o``       opcode of the payload: 1 text, 2 binary
 ``x``       connection ids not to deliver to (``exclude``)
 ``id``      the connection (``push``, ``disc``, ``info``)
 ``r``       request id: the sender wants an ``ack`` with the same ``r``
 ``d``       in an ``ack``: the answer (a count, a bool, a dict or null)
 ``code``    ``disc``: the close code; ``reason``: its reason
+``m``       ``rel``: what the receivers filter on (a JSON object; WAMP puts
+            the publish's ``exclude`` and ``eligible`` session ids there)
 ==========  =================================================================
 
 A message that does not parse is counted and logged (once a minute at
@@ -63,7 +69,7 @@ __all__ = [
     "KINDS",
 ]
 
-KINDS = frozenset({"pub", "user", "push", "disc", "info", "ack"})
+KINDS = frozenset({"pub", "user", "push", "disc", "info", "ack", "rel"})
 
 
 class EnvelopeError(ValueError):
@@ -116,6 +122,8 @@ class Envelope:
         for name in ("c", "id", "r", "reason"):
             if name in header and not isinstance(header[name], str):
                 raise EnvelopeError(f"{name!r} is not a string")
+        if "m" in header and not isinstance(header["m"], dict):
+            raise EnvelopeError("'m' is not a JSON object")
         return cls(kind, node, header, payload)
 
     @property
@@ -150,6 +158,9 @@ class Names:
 
     def node(self, node: str) -> str:
         return f"{self.prefix}node:{node}"
+
+    def relay(self, channel: str) -> str:
+        return f"{self.prefix}relay:{{{channel}}}"
 
     def presence(self, channel: str) -> tuple[str, str]:
         return f"{self.prefix}presence:{{{channel}}}", f"{self.prefix}presence-exp:{{{channel}}}"

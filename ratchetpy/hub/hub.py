@@ -61,6 +61,7 @@ from ..interfaces import ConnectionInterface
 from ..server.ids import node_id, node_of
 from ..websocket.broadcast import PreparedMessage, deliver, prepare
 from .names import MAX_NAME_LENGTH, ClientInfo, Member, check_name
+from .relay import NodeSubscriptions, Receiver
 from .stats import ServerStats, traffic_of
 
 if TYPE_CHECKING:
@@ -94,9 +95,11 @@ def _ids(exclude: Iterable[str | ConnectionInterface] | None) -> frozenset[str]:
     return frozenset(item if isinstance(item, str) else str(item.id) for item in exclude)
 
 
-class Hub:
+class Hub(NodeSubscriptions):
     """
-    Connections by id, users, channels and presence for one server.
+    Connections by id, users, channels and presence for one server; and
+    node subscriptions (``subscribe_channel``, ``relay``: see
+    ``ratchetpy.hub.relay``), which carry WAMP topics across processes.
 
     Args:
         stats: the counters this hub reports in ``stats()`` (a new
@@ -117,6 +120,7 @@ class Hub:
         self._entries: dict[str, _Entry] = {}
         self._users: dict[str, dict[str, ConnectionInterface]] = {}
         self._channels: dict[str, dict[str, ConnectionInterface]] = {}
+        self._receivers: dict[str, list[Receiver]] = {}
 
     @property
     def node(self) -> str:

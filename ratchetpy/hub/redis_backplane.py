@@ -19,6 +19,9 @@ key and field):
 - a push to a connection goes to the node named in its id (``conn.id``
   starts with the node), on that node's own Redis channel;
 - a push to a user goes to the nodes holding one of the user's connections;
+- a relay (``Hub.relay``: how a WAMP ``Topic.broadcast`` reaches other
+  processes) goes once to each node with a receiver for that channel
+  (``Hub.subscribe_channel``), fire and forget;
 - presence lives in Redis, each entry with an expiry that its node
   refreshes every third of ``presence_ttl``: a node that dies drops out of
   every channel within ``presence_ttl`` seconds, without anyone asking it.
@@ -223,6 +226,8 @@ class RedisBackplane(MultiService):
             self._subscribe(self.names.channel(channel), self._on_channel_message)
         for user in self.hub.users():
             self._subscribe(self.names.user(user), self._on_user_message)
+        for channel in self.hub.node_channels():
+            self._subscribe(self.names.relay(channel), self._on_relay_message)
         self._refresher = task.LoopingCall(self.refresh)
         self._refresher.clock = self.reactor
         # The first refresh runs once the client is usable (on_usable).
@@ -365,6 +370,43 @@ class RedisBackplane(MultiService):
             self._write_presence(self.names.user_presence(user), entries)
         stats = json.dumps(self.hub.local_stats(), separators=(",", ":"))
         self._write_presence((self.names.node_stats, self.names.nodes), [(self.node, stats)])
+
+    # -- Backplane: node subscriptions (relays; WAMP topics) -------------------
+
+    def node_subscribed(self, channel: str) -> None:
+        if self.running:
+            self._subscribe(self.names.relay(channel), self._on_relay_message)
+
+    def node_unsubscribed(self, channel: str) -> None:
+        if self.running:
+            self._unsubscribe(self.names.relay(channel), self._on_relay_message)
+
+    def relay(self, channel: str, prepared: PreparedMessage, meta: dict[str, Any]) -> None:
+        # Fire and forget, like an uncounted publish: WAMP has no delivery
+        # report to give its publisher.
+        header: dict[str, Any] = {"c": channel, "o": prepared.opcode}
+        if meta:
+            header["m"] = meta
+        envelope = Envelope("rel", self.node, header, prepared.payload)
+        self._publish(self.names.relay(channel), envelope).addErrback(
+            self._failed(f"relaying to {channel!r}", 0)
+        )
+
+    def _on_relay_message(self, channel: bytes, data: bytes) -> None:
+        envelope = self._decode(data)
+        # This node hears its own relays while it has receivers: they were
+        # delivered here already.
+        if envelope is None or envelope.node == self.node or envelope.kind != "rel":
+            return
+        self.counters["received"] += 1
+        try:
+            prepared = prepare(envelope.message())
+        except EnvelopeError:
+            self.counters["malformed"] += 1
+            return
+        meta = envelope.header.get("m", {})
+        delivered = self.hub.deliver_relayed(str(envelope.header.get("c")), prepared, meta)
+        self.counters["delivered_remote"] += delivered
 
     # -- Backplane: operations -------------------------------------------------
 

@@ -9,21 +9,29 @@ It negotiates the ``wamp`` subprotocol (clients that do not offer it get
 ``Topic`` objects, closes with 1007 any connection that sends a malformed
 message or whose handler raises ``WampError``, and with 1008 any that goes
 over a per-connection limit.
+
+With a hub backplane (Redis) under the ``WsServer``'s hub, topics span
+processes: a ``Topic.broadcast`` on one node reaches the topic's
+subscribers on every node (``ratchetpy.wamp.cluster``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from twisted.internet.defer import Deferred
 
 from ..interfaces import ConnectionInterface, MessageComponentInterface
 from ..websocket.interfaces import WsServerInterface
+from .cluster import DEFAULT_CHANNEL_PREFIX
 from .connection import WampConnection
 from .limits import DEFAULT_MAX_PREFIXES, DEFAULT_MAX_SUBSCRIPTIONS, DEFAULT_MAX_URI_LENGTH
 from .protocol import DEFAULT_SERVER_IDENT, ServerProtocol
 from .topic import TopicManager
+
+if TYPE_CHECKING:
+    from ..hub import Hub
 
 __all__ = ["WampServer"]
 
@@ -49,6 +57,10 @@ class WampServer(MessageComponentInterface, WsServerInterface):
             default.
         max_subscriptions: most topics one client may be subscribed to at
             once; 1,000 by default.
+        channel_prefix: the prefix of the hub channels topics ride on
+            across processes, ``"wamp:"`` by default. Two WAMP applications
+            sharing one hub (routes of one ``App``) share their topics
+            across processes unless each has its own prefix.
 
     The three limits bound what a client can make the server keep (see
     ``ratchetpy.wamp.limits`` for why these defaults); ``None`` lifts one.
@@ -80,9 +92,12 @@ class WampServer(MessageComponentInterface, WsServerInterface):
         max_uri_length: int | None = DEFAULT_MAX_URI_LENGTH,
         max_prefixes: int | None = DEFAULT_MAX_PREFIXES,
         max_subscriptions: int | None = DEFAULT_MAX_SUBSCRIPTIONS,
+        channel_prefix: str = DEFAULT_CHANNEL_PREFIX,
     ) -> None:
         self.app = app
-        self.topic_manager = TopicManager(app, max_subscriptions=max_subscriptions)
+        self.topic_manager = TopicManager(
+            app, max_subscriptions=max_subscriptions, channel_prefix=channel_prefix
+        )
         self.wamp_protocol = ServerProtocol(
             self.topic_manager,
             server_ident=server_ident,
@@ -91,6 +106,13 @@ class WampServer(MessageComponentInterface, WsServerInterface):
             max_prefixes=max_prefixes,
             close_on_wamp_error=True,
         )
+
+    def use_hub(self, hub: Hub) -> None:
+        """
+        Span processes through ``hub``'s backplane, if it has one (the
+        ``WsServer`` serving this calls it with its hub).
+        """
+        self.topic_manager.use_hub(hub)
 
     def get_sub_protocols(self) -> Sequence[str]:
         """``["wamp"]`` plus the application's own subprotocols."""

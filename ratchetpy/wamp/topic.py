@@ -2,24 +2,44 @@
 """
 ``Topic`` (a channel and its subscribers) and ``TopicManager`` (the layer
 that turns topic URIs into ``Topic`` objects and keeps subscriptions).
+
+With a hub backplane (Redis), topics span processes: see
+``ratchetpy.wamp.cluster``.
 """
 
 from __future__ import annotations
 
 import weakref
-from collections.abc import Iterable, Iterator, Sequence
-from typing import Any
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from twisted.logger import Logger
 
 from ..interfaces import ConnectionInterface, check_component
 from ..websocket import broadcast as _broadcast
+from ..websocket.broadcast import PreparedMessage, deliver, prepare
 from ..websocket.interfaces import WsServerInterface
 from ._json import encode
 from ._messages import MSG_EVENT
+from .cluster import (
+    DEFAULT_CHANNEL_PREFIX,
+    channel_name,
+    check_channel_prefix,
+    read_meta,
+    relay_meta,
+)
 from .connection import WampConnection
 from .interfaces import WAMP_METHODS, HandlerResult, WampServerInterface
 from .limits import DEFAULT_MAX_SUBSCRIPTIONS, check_limit, refuse
 
+if TYPE_CHECKING:
+    from ..hub import Hub
+
 __all__ = ["Topic", "TopicManager"]
+
+_log = Logger(namespace="ratchetpy.wamp")
+
+_NONE: frozenset[str] = frozenset()
 
 
 def _session_ids(name: str, items: Iterable[Any]) -> frozenset[str]:
@@ -40,14 +60,20 @@ class Topic:
     subscribers and iterating yields them (``WampConnection`` objects).
     Topics compare by identity; ``WampServer`` gives one ``Topic`` object
     per URI for as long as anything (a subscriber or your code) holds it.
+
+    Args:
+        topic_id: the URI.
+        manager: the ``TopicManager`` that made it; through its hub, a
+            broadcast reaches other processes (none for a bare ``Topic``).
     """
 
-    __slots__ = ("_id", "_subscribers", "__weakref__")
+    __slots__ = ("_id", "_subscribers", "_manager", "__weakref__")
 
-    def __init__(self, topic_id: str) -> None:
+    def __init__(self, topic_id: str, manager: TopicManager | None = None) -> None:
         self._id = str(topic_id)
         # subscriber -> the connection to frame for (its WsConnection)
         self._subscribers: dict[ConnectionInterface, ConnectionInterface] = {}
+        self._manager = manager
 
     @property
     def id(self) -> str:
@@ -77,27 +103,78 @@ class Topic:
                 to send to.
 
         The event is encoded and framed once for all subscribers; closing
-        connections are skipped. Returns the topic, for chaining.
+        connections are skipped. With a hub backplane (Redis), the same
+        text also goes to this topic's subscribers on the other nodes,
+        once per node, ``exclude`` and ``eligible`` applying there too
+        (see ``ratchetpy.wamp.cluster``). Returns the topic, for chaining.
         """
+        manager = self._manager
+        if manager is not None:
+            hub = manager.hub
+            if hub is not None and hub.backplane is not None:
+                self._broadcast_across(hub, manager, msg, exclude, eligible)
+                return self
         subscribers = self._subscribers
         if not subscribers:
             return self
         targets: Iterable[ConnectionInterface]
         if exclude or eligible:
-            excluded = _session_ids("exclude", exclude)
-            allowed = _session_ids("eligible", eligible)
-            targets = [
-                target
-                for conn, target in subscribers.items()
-                if getattr(conn, "session_id", None) not in excluded
-                and (not allowed or getattr(conn, "session_id", None) in allowed)
-            ]
+            targets = self._targets(
+                _session_ids("exclude", exclude), _session_ids("eligible", eligible)
+            )
             if not targets:
                 return self
         else:
             targets = list(subscribers.values())
         _broadcast(targets, encode([MSG_EVENT, self._id, msg]))
         return self
+
+    def _targets(self, excluded: frozenset[str], allowed: frozenset[str]) -> list[ConnectionInterface]:
+        return [
+            target
+            for conn, target in self._subscribers.items()
+            if getattr(conn, "session_id", None) not in excluded
+            and (not allowed or getattr(conn, "session_id", None) in allowed)
+        ]
+
+    def _broadcast_across(
+        self, hub: Hub, manager: TopicManager, msg: Any, exclude: Iterable[Any], eligible: Iterable[Any]
+    ) -> None:
+        # broadcast() with a backplane: here, then the other nodes.
+        excluded = allowed = _NONE
+        if exclude or eligible:
+            excluded = _session_ids("exclude", exclude)
+            allowed = _session_ids("eligible", eligible)
+        prepared = prepare(encode([MSG_EVENT, self._id, msg]))
+        subscribers = self._subscribers
+        if subscribers:
+            if excluded or allowed:
+                deliver(self._targets(excluded, allowed), prepared)
+            else:
+                deliver(list(subscribers.values()), prepared)
+        if allowed and self._all_here(allowed):
+            return  # session ids are unique: no other node holds an eligible one
+        hub.relay(manager.channel_of(self._id), prepared, relay_meta(excluded, allowed))
+
+    def _all_here(self, sessions: frozenset[str]) -> bool:
+        here = sum(1 for conn in self._subscribers if getattr(conn, "session_id", None) in sessions)
+        return here >= len(sessions)
+
+    def _deliver_relayed(self, prepared: PreparedMessage, meta: Mapping[str, Any]) -> int:
+        # The hub receiver of this topic: an EVENT another node broadcast.
+        filters = read_meta(meta)
+        if filters is None:
+            _log.warn(
+                "Dropped an EVENT for topic {topic!r} relayed with malformed exclude/eligible "
+                "lists: {meta!r}. Is another program publishing on the hub's relay channels?",
+                topic=self._id,
+                meta=dict(meta),
+            )
+            return 0
+        excluded, allowed = filters
+        if excluded or allowed:
+            return deliver(self._targets(excluded, allowed), prepared)
+        return deliver(list(self._subscribers.values()), prepared)
 
     def has(self, conn: ConnectionInterface) -> bool:
         """True if ``conn`` is subscribed."""
@@ -148,6 +225,13 @@ class TopicManager(WampServerInterface, WsServerInterface):
         max_subscriptions: most topics one connection may be subscribed to
             at once (``None``: no limit). A SUBSCRIBE over it closes the
             connection with 1008; the log names the option.
+        channel_prefix: the prefix of the hub channels its topics ride on
+            across processes (``"wamp:"``; see ``ratchetpy.wamp.cluster``).
+
+    Attributes:
+        hub: the ``Hub`` its topics span processes through: the one of the
+            ``WsServer`` serving it (``use_hub``), else that of the first
+            connection to open; ``None`` until then.
 
     Unlike Ratchet, a topic whose last subscriber left is not replaced by a
     new object on the next subscribe while your code still holds the old
@@ -160,20 +244,61 @@ class TopicManager(WampServerInterface, WsServerInterface):
     """
 
     def __init__(
-        self, app: Any, *, max_subscriptions: int | None = DEFAULT_MAX_SUBSCRIPTIONS
+        self,
+        app: Any,
+        *,
+        max_subscriptions: int | None = DEFAULT_MAX_SUBSCRIPTIONS,
+        channel_prefix: str = DEFAULT_CHANNEL_PREFIX,
     ) -> None:
         check_component(app, WAMP_METHODS, "WampServer")
         self.app = app
         self.max_subscriptions = check_limit("max_subscriptions", max_subscriptions)
+        self.channel_prefix = check_channel_prefix(channel_prefix)
+        self.hub: Hub | None = None
         self._live: dict[str, Topic] = {}
         self._known: weakref.WeakValueDictionary[str, Topic] = weakref.WeakValueDictionary()
+        # URI -> hub channel, for the live topics subscribed on ``hub``
+        self._channels: dict[str, str] = {}
 
     def get_topic(self, uri: str) -> Topic:
         """The ``Topic`` for ``uri``, created if none exists."""
         topic = self._live.get(uri) or self._known.get(uri)
         if topic is None:
-            topic = self._known[uri] = Topic(uri)
+            topic = self._known[uri] = Topic(uri, self)
         return topic
+
+    # -- the hub: topics across processes ------------------------------------
+
+    def use_hub(self, hub: Hub | None) -> None:
+        """
+        Let topics span processes through ``hub`` (a ``WsServer`` calls
+        this with its own): its node subscriptions move there.
+        """
+        if hub is self.hub:
+            return
+        live = list(self._live.values())
+        for topic_obj in live:
+            self._unwatch(topic_obj)
+        self.hub = hub
+        for topic_obj in live:
+            self._watch(topic_obj)
+
+    def channel_of(self, uri: str) -> str:
+        """The hub channel of the topic ``uri`` (see ``ratchetpy.wamp.cluster``)."""
+        return self._channels.get(uri) or channel_name(self.channel_prefix, uri)
+
+    def _watch(self, topic_obj: Topic) -> None:
+        # The topic has its first local subscriber: hear other nodes' EVENTs.
+        hub = self.hub
+        if hub is not None:
+            name = channel_name(self.channel_prefix, topic_obj._id)
+            self._channels[topic_obj._id] = name
+            hub.subscribe_channel(name, topic_obj._deliver_relayed)
+
+    def _unwatch(self, topic_obj: Topic) -> None:
+        name = self._channels.pop(topic_obj._id, None)
+        if name is not None and self.hub is not None:
+            self.hub.unsubscribe_channel(name, topic_obj._deliver_relayed)
 
     def get(self, uri: str) -> Topic | None:
         """The ``Topic`` for ``uri`` if it has subscribers, else ``None``."""
@@ -192,8 +317,19 @@ class TopicManager(WampServerInterface, WsServerInterface):
     # for async handlers) back up, so the layers above can wait for it.
 
     def on_open(self, conn: ConnectionInterface) -> HandlerResult:
+        if self.hub is None:
+            self._find_hub(conn)
         result: HandlerResult = self.app.on_open(conn)
         return result
+
+    def _find_hub(self, conn: ConnectionInterface) -> None:
+        # Served without WampServer (ServerProtocol(TopicManager(app))): the
+        # hub of the WebSocket server, as its connections know it.
+        from ..hub import Hub
+
+        hub = getattr(conn, "hub", None)
+        if isinstance(hub, Hub):
+            self.use_hub(hub)
 
     def on_call(self, conn: WampConnection, id: Any, topic: Any, params: Any) -> HandlerResult:
         result: HandlerResult = self.app.on_call(conn, id, self.get_topic(topic), params)
@@ -210,7 +346,9 @@ class TopicManager(WampServerInterface, WsServerInterface):
             return None
         topic_obj.add(conn)
         subscriptions.add(topic_obj)
-        self._live[topic_obj.id] = topic_obj
+        if self._live.get(topic_obj.id) is not topic_obj:
+            self._live[topic_obj.id] = topic_obj
+            self._watch(topic_obj)
         result: HandlerResult = self.app.on_subscribe(conn, topic_obj)
         return result
 
@@ -250,6 +388,7 @@ class TopicManager(WampServerInterface, WsServerInterface):
         topic_obj.remove(conn)
         if not len(topic_obj) and self._live.get(topic_obj.id) is topic_obj:
             del self._live[topic_obj.id]
+            self._unwatch(topic_obj)
 
     def _leave_all(self, conn: ConnectionInterface) -> None:
         # ``conn`` is a WampConnection (``on_close`` must accept any connection).
@@ -263,4 +402,5 @@ class TopicManager(WampServerInterface, WsServerInterface):
             subscribers.pop(conn, None)
             if not subscribers and live.get(topic_obj._id) is topic_obj:
                 del live[topic_obj._id]
+                self._unwatch(topic_obj)
         subscriptions.clear()

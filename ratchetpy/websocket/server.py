@@ -210,6 +210,7 @@ class WsServer(HttpServerInterface):
 
         self._hub_given = hub is not None
         self.hub: Hub = hub if hub is not None else Hub()
+        self._offer_hub()
         if register is None:
             register = bool(getattr(component, "register_with_hub", False))
         self.register = bool(register)
@@ -324,6 +325,14 @@ class WsServer(HttpServerInterface):
         if not self._hub_given:
             self.hub = hub
             self._hub_given = True
+            self._offer_hub()
+
+    def _offer_hub(self) -> None:
+        # A component that spans processes through the hub (WampServer's
+        # topics) learns which one, before any connection opens.
+        use_hub = getattr(self.component, "use_hub", None)
+        if callable(use_hub):
+            use_hub(self.hub)
 
     def use_admission(self, admission: Admission) -> None:
         """
