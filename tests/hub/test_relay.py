@@ -11,10 +11,11 @@ from typing import Any
 
 import pytest
 from twisted.application.service import Service
-from twisted.internet.defer import Deferred, succeed
+from twisted.internet.defer import Deferred, fail, succeed
 from twisted.internet.testing import MemoryReactorClock
 from twisted.logger import LogLevel, globalLogPublisher
 
+from ratchetpy.exceptions import RedisUnavailable
 from ratchetpy.hub import Hub, HubError
 from ratchetpy.hub.envelope import Envelope, EnvelopeError
 from ratchetpy.hub.redis_backplane import RedisBackplane
@@ -223,3 +224,20 @@ def test_redis_backplane_relays_once_and_delivers_only_what_other_nodes_relayed(
     callback(name.encode(), Envelope("rel", "node-b", {"c": "wamp:t", "o": 1}, b"\xff").encode())
     assert receiver.got == [('[8,"t",2]', {"e": ["s2"]})]
     assert backplane.counters["malformed"] == 2
+
+
+def test_with_redis_down_a_relay_fails_fast_counted_and_logged_once(redis_hub: Any) -> None:
+    """Redis unavailable: relay returns at once, the failure is counted, the outage logged once."""
+    hub, backplane, _, client = redis_hub
+    backplane.startService()
+    client.publish = lambda name, data: fail(RedisUnavailable("Redis at 127.0.0.1:1 is unavailable"))
+    logged: list[dict[str, Any]] = []
+    globalLogPublisher.addObserver(logged.append)
+    try:
+        hub.relay("wamp:t", "one")
+        hub.relay("wamp:t", "two")
+    finally:
+        globalLogPublisher.removeObserver(logged.append)
+    assert backplane.counters["failures"] == 2
+    warnings = [e for e in logged if e.get("log_level") == LogLevel.warn]
+    assert len(warnings) == 1 and "relaying to 'wamp:t'" in warnings[0]["what"]
