@@ -23,7 +23,7 @@ from typing import Any
 from twisted.python import usage
 
 from .exceptions import ConfigurationError
-from .server.workers import InheritedPortEndpoint, parse_inherit_arg
+from .server.workers import InheritedPortEndpoint, parse_inherit_arg, split_spec
 
 __all__ = [
     "REDIS_URL_ENV",
@@ -175,7 +175,7 @@ def offset_port(spec: str, offset: int) -> str:
     Raises:
         ConfigurationError: not tcp:/tcp6:, no port, or beyond 65535.
     """
-    kind, *fields = spec.split(":")
+    kind, *fields = split_spec(spec)
     if kind.lower() not in ("tcp", "tcp6"):
         raise ConfigurationError("give a tcp: endpoint, e.g. tcp:9100:interface=127.0.0.1")
     for i, value in enumerate(fields):

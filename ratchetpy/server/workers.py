@@ -39,6 +39,7 @@ Failure modes, and what happens:
 from __future__ import annotations
 
 import os
+import re
 import signal
 import socket
 import sys
@@ -69,6 +70,7 @@ __all__ = [
     "worker_command",
     "exit_status",
     "relay_line",
+    "split_spec",
 ]
 
 _log = Logger(namespace="ratchetpy.workers")
@@ -100,8 +102,13 @@ class ListenSocket:
         return int(self.sock.getsockname()[1])
 
 
+def split_spec(spec: str) -> list[str]:
+    """An endpoint description's fields, split at unescaped colons (``interface=\\:\\:1`` stays whole)."""
+    return re.split(r"(?<!\\):", spec)
+
+
 def _fields(spec: str) -> tuple[str, list[str], dict[str, str]]:
-    kind, *rest = spec.split(":")
+    kind, *rest = [f.replace("\\:", ":") for f in split_spec(spec)]
     positional = [f for f in rest if "=" not in f]
     keywords = dict(f.split("=", 1) for f in rest if "=" in f)
     return kind.lower(), positional, keywords
