@@ -68,7 +68,7 @@ from .http.origin import SAME_HOST
 from .http.router import Route
 from .server.blacklist import parse_network
 from .server.tls import tls_listen_spec
-from .server.workers import WorkerSupervisor, worker_command
+from .server.workers import PARENT_ENV, WorkerSupervisor, worker_command
 from .swoole.server import Server as SwooleServer
 from .targets import demo_route as demo_route  # re-exported: documented here
 from .targets import resolve_target
@@ -304,7 +304,8 @@ class _WorkerApp(_TwistdApp):
     def __init__(self, *args: Any, worker_index: int, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.worker_index = worker_index
-        self.parent_pid = os.getppid()
+        parent = os.environ.get(PARENT_ENV, "")
+        self.parent_pid = int(parent) if parent.isdigit() else os.getppid()
         self._watch: Any = None
 
     def startService(self) -> None:

@@ -71,6 +71,7 @@ __all__ = [
     "exit_status",
     "relay_line",
     "split_spec",
+    "PARENT_ENV",
 ]
 
 _log = Logger(namespace="ratchetpy.workers")
@@ -80,6 +81,10 @@ MIN_UPTIME = 10.0
 
 MAX_RESTART_DELAY = 30.0
 """Longest wait before restarting a worker that keeps dying."""
+
+PARENT_ENV = "RATCHETPY_WORKERS_PARENT"
+"""Set in each worker's environment to the parent's pid, so a worker can
+tell when its parent is gone (even if that happened before it started)."""
 
 MAX_RELAYED_LINE = 256 * 1024
 """Longest line relayed from a worker; a longer one is relayed in pieces."""
@@ -344,6 +349,7 @@ class WorkerSupervisor(Service):
             child_fds[s.fd] = s.fd
         args = [*self.argv, "--inherit", inherit_arg(self.sockets), "--worker-index", str(index)]
         env = dict(os.environ if self.env is None else self.env)
+        env[PARENT_ENV] = str(os.getpid())
         self.reactor.spawnProcess(worker, args[0], args, env=env, childFDs=child_fds)
         self.workers[index] = worker
         _log.info("Worker {index} started (pid {pid})", index=index, pid=worker.pid)
