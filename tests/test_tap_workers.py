@@ -255,3 +255,59 @@ def test_exit_status_in_words():
     assert exit_status(Failure(ProcessDone(0))) == "exit status 0"
     assert exit_status(Failure(ProcessTerminated(3))) == "exit status 3"
     assert exit_status(Failure(ProcessTerminated(signal=9))) == "ended by SIGKILL"
+
+
+def test_a_worker_serves_tls_on_the_inherited_socket(tls_files):
+    """--tls-cert turns tcp: into ssl: in the parent and in each worker alike: the worker finds its socket."""
+    cert, key = tls_files
+    shared = bind_listen_spec("tcp:0:interface=127.0.0.1")
+    try:
+        parent = parse("--route", "/chat", "--workers", "2", "--redis", URL, "--tls-cert", cert, "--tls-key", key,
+                       "--listen", "tcp:0:interface=127.0.0.1")  # fmt: skip
+        (spec,) = parent["listen"]
+        assert spec.startswith("ssl:0:interface=127.0.0.1:certKey=")
+        worker = parse(*parent.raw_argv, "--inherit", f"{shared.fd}={spec}", "--worker-index", "0")
+        app = makeService(worker, reactor=MemoryReactor())
+        (endpoint,) = [server.endpoint for server in app.servers]
+        assert isinstance(endpoint, InheritedPortEndpoint) and endpoint._spec == spec
+    finally:
+        shared.sock.close()
+
+
+class _Transport:
+    def __init__(self, signals: list[tuple[int, int]], index: int) -> None:
+        self.signals, self.index, self.pid = signals, index, 1000 + index
+
+    def closeStdin(self) -> None:
+        pass
+
+    def signalProcess(self, signum: int) -> None:
+        self.signals.append((self.index, signum))
+
+
+def test_the_parent_stops_workers_and_forwards_a_second_signal():
+    """SIGTERM to each worker on stop; a second signal to the parent is sent on (workers then drop clients)."""
+    import signal
+
+    options = parse("--route", "/chat", "--workers", "2", "--redis", URL, "--shutdown-timeout", "1")
+    reactor = MemoryReactorClock()
+    supervisor = makeService(options, reactor=reactor)
+    sent: list[tuple[int, int]] = []
+    for index in range(2):
+        worker = _Worker(supervisor, index)
+        worker.makeConnection(_Transport(sent, index))
+        supervisor.workers[index] = worker
+    supervisor.running = 1
+    stopped = supervisor.stopService()
+    assert sorted(sent) == [(0, signal.SIGTERM), (1, signal.SIGTERM)]
+    supervisor.forward_again()
+    assert sorted(sent[2:]) == [(0, signal.SIGTERM), (1, signal.SIGTERM)]
+    # Still running after the grace (shutdown timeout + margin): SIGKILL.
+    reactor.advance(1 + WORKER_GRACE_MARGIN)
+    assert sorted(sent[4:]) == [(0, signal.SIGKILL), (1, signal.SIGKILL)]
+    from twisted.internet.error import ProcessTerminated
+    from twisted.python.failure import Failure
+
+    for worker in list(supervisor.workers.values()):
+        worker.processEnded(Failure(ProcessTerminated(signal=signal.SIGKILL)))
+    assert stopped.called and supervisor.workers == {}
