@@ -68,6 +68,8 @@ CONFIG_KEYS = (
     "push-listen",
     "metrics",
     "metrics-listen",
+    "redis",
+    "workers",
 )
 """Keys an ``--config`` ini file may set (in ``[ratchetpy]``), the flags' names."""
 

@@ -23,6 +23,9 @@ starting it listens; stopping it stops listening, closes every WebSocket
 with 1001 (Going Away), waits for the closing handshakes (up to
 ``shutdown_timeout``), and drops what is left.
 
+``app.use_redis("redis://127.0.0.1:6379/0")`` makes ``app.hub`` one hub
+across every process using that Redis (``ratchetpy._appredis``).
+
 ``app.metrics("/metrics")`` serves Prometheus metrics beside the routes,
 ``app.metrics_listen("tcp:9100:interface=127.0.0.1")`` on a port of their
 own (see ``ratchetpy.hub.metrics``; needs ``ratchetpy[metrics]``). Those
@@ -46,6 +49,7 @@ from twisted.python.failure import Failure
 
 from ._appendpoints import app_endpoint, describe, listen_error
 from ._appmetrics import AppMetrics
+from ._appredis import AppRedis
 
 # ListenError is defined in .exceptions; re-exported here, where it used to live.
 from .exceptions import ConfigurationError, ListenError
@@ -66,6 +70,8 @@ from .wrapping import is_wamp_component, wrap_component, wraps_component
 if TYPE_CHECKING:
     from prometheus_client.registry import CollectorRegistry
 
+    from .hub.redis_backplane import RedisBackplane
+
 __all__ = ["App", "ListenError", "wrap_component", "is_wamp_component"]
 
 _log = Logger(namespace="ratchetpy.app")
@@ -80,7 +86,7 @@ def _default_reactor() -> Any:
     return reactor
 
 
-class App(AppMetrics, Service):
+class App(AppMetrics, AppRedis, Service):
     """
     A routed WebSocket server, Ratchet's ``Ratchet\\App``.
 
@@ -123,6 +129,8 @@ class App(AppMetrics, Service):
         servers: one ``IoServer`` per listening endpoint.
         metrics_servers: the ``IoServer`` of each ``metrics_listen``; they
             start and stop with the App.
+        backplane: the ``RedisBackplane`` of ``use_redis``, or ``None``
+            (the hub is this process's only).
     """
 
     def __init__(
@@ -189,6 +197,7 @@ class App(AppMetrics, Service):
         ]
         self.metrics_servers: list[IoServer] = []
         self._metrics_registry: CollectorRegistry | None = None
+        self.backplane: RedisBackplane | None = None
 
     # -- Ratchet's API -----------------------------------------------------
 
@@ -405,6 +414,8 @@ class App(AppMetrics, Service):
     def startService(self) -> None:
         if not self.running:
             Service.startService(self)
+        # Connected (or connecting) before the first client can arrive.
+        self._start_backplane()
         for server in self._listeners():
             if server._listening is None:
                 server.listen().addErrback(self._listen_failed, server)
@@ -420,7 +431,9 @@ class App(AppMetrics, Service):
         """
         Stop listening, close every connection (WebSocket: 1001), wait up to
         ``shutdown_timeout``, then drop the rest. Finishes within
-        ``shutdown_timeout`` plus a second, whatever components and peers do.
+        ``shutdown_timeout`` plus a second, whatever components and peers do
+        (plus, with ``use_redis``, a second or so to disconnect from Redis:
+        after the connections, so their last publishes still cross).
         """
         Service.stopService(self)
         self.admission.flush()
@@ -431,7 +444,7 @@ class App(AppMetrics, Service):
             if count:
                 _log.info("Stopped: all connections closed")
 
-        return DeferredList(stops, consumeErrors=True).addCallback(done)
+        return DeferredList(stops, consumeErrors=True).addCallback(done).addCallback(self._stop_backplane)
 
     def drop_connections(self) -> None:
         """Drop every open connection now (a second SIGTERM during a stop)."""

@@ -12,16 +12,27 @@
     RATCHETPY_PUSH_KEY=... twistd -n ratchetpy --route /chat --push-api /push \\
         --push-listen tcp:8081:interface=127.0.0.1        # the publish API for backends
     twistd -n ratchetpy --route /chat --metrics-listen tcp:9100:interface=127.0.0.1
+    twistd -n ratchetpy --route /chat --workers 4 --redis redis://127.0.0.1:6379/0 \\
+        --listen tcp:8080:interface=0.0.0.0          # 4 processes on one port, one hub
 
 ``Options`` parses and checks everything (each mistake is one line naming
 the flag and the fix); ``makeService`` builds the ``App`` service, which
 listens on start and closes every client with 1001 on stop. The checks of
 each feature's flags and the ``--config`` reader are in
 ``ratchetpy._tapchecks``; route targets are resolved by ``ratchetpy.targets``.
+
+With ``--workers N`` (N > 1), ``makeService`` returns the parent instead: a
+``WorkerSupervisor`` that binds the listening sockets and runs N workers,
+each ``python -m twisted ratchetpy`` with the same options, building the
+same ``App`` on the inherited sockets (``ratchetpy._tapworkers``). Only the
+parent is twistd's (daemon, pidfile); workers run in the foreground under
+it and log through its stdout or, when it daemonizes or logs to a file,
+through the parent's log.
 """
 
 from __future__ import annotations
 
+import os
 import sys
 from typing import Any
 
@@ -40,6 +51,15 @@ from ._tapchecks import (
     read_config,
 )
 from ._tapchecks import CONFIG_SECTION as CONFIG_SECTION  # re-exported: public here before
+from ._tapworkers import (
+    REDIS_URL_ENV,
+    check_redis,
+    check_workers,
+    inherited_endpoints,
+    offset_port,
+    relay_wanted,
+    worker_argv,
+)
 from .app import DEFAULT_KEEPALIVE, DEFAULT_SHUTDOWN_TIMEOUT, App
 from .builtins import BUILTINS
 from .exceptions import ConfigurationError, ListenError
@@ -48,6 +68,7 @@ from .http.origin import SAME_HOST
 from .http.router import Route
 from .server.blacklist import parse_network
 from .server.tls import tls_listen_spec
+from .server.workers import PARENT_ENV, WorkerSupervisor, worker_command
 from .swoole.server import Server as SwooleServer
 from .targets import demo_route as demo_route  # re-exported: documented here
 from .targets import resolve_target
@@ -60,6 +81,11 @@ _log = Logger(namespace="ratchetpy.tap")
 
 DEFAULT_LISTEN = "tcp:8080:interface=127.0.0.1"
 
+WORKER_GRACE_MARGIN = 5.0
+"""Seconds the --workers parent waits beyond --shutdown-timeout for a worker to exit."""
+
+_HIDDEN = ("inherit=", "worker-index=")
+
 
 class Options(usage.Options):
     """Command-line options of ``twistd ratchetpy``."""
@@ -71,7 +97,8 @@ class Options(usage.Options):
         "chat room per name, the page at / letting you pick the room. Routes name a component as "
         "PATH=package.module:Name (a class, an instance, or a factory), or a built-in: "
         f"{', '.join(sorted(BUILTINS))}. '--push-api /push' adds the HTTP publish API for "
-        f"backends (key: --push-key, push-key in --config, or {PUSH_KEY_ENV})."
+        f"backends (key: --push-key, push-key in --config, or {PUSH_KEY_ENV}). '--workers N "
+        "--redis URL' runs N processes on the same ports sharing one hub through Redis."
     )
     optParameters = [
         ["http-host", None, None,
@@ -112,6 +139,17 @@ class Options(usage.Options):
         ["push-key", None, None,
          f"The publish API key, 16 characters or more (better: push-key in --config, or "
          f"{PUSH_KEY_ENV} in the environment, which ps cannot show)."],
+        ["redis", None, None,
+         "Redis URL making the hub (push, channels, the chat, presence, stats) span every "
+         "process using it, e.g. redis://127.0.0.1:6379/0?prefix=chat: (with a password: "
+         f"better redis in --config, or {REDIS_URL_ENV} in the environment, which ps cannot show)."],
+        ["workers", None, None,
+         "Run N server processes on the same --listen ports (or 'auto': one per CPU); a "
+         "parent restarts any that dies and stops them all on SIGTERM. Needs --redis. "
+         "[default: 1]"],
+        # Hidden (see getUsage): what the --workers parent gives each worker.
+        ["inherit", None, None, "FD=SPEC,...: listening sockets inherited from the parent."],
+        ["worker-index", None, None, "This worker's number, from the parent."],
     ]
 
     def __init__(self) -> None:
@@ -125,6 +163,7 @@ class Options(usage.Options):
         self["no-demo"] = 0
         self["idle-counts-pongs"] = 0
         self._flag_given: set[str] = set()
+        self.raw_argv: list[str] = []
 
     def opt_listen(self, description: str) -> None:
         """Twisted endpoint to listen on (repeatable), e.g. tcp:8080:interface=0.0.0.0 or ssl:8443:privateKey=key.pem:certKey=cert.pem; tcp:, tcp6:, ssl: and unix: listen with a backlog of 4096 unless they give backlog=N [default: tcp:8080:interface=127.0.0.1]"""
@@ -163,7 +202,18 @@ class Options(usage.Options):
         self["idle-counts-pongs"] = 1
         self._flag_given.add("idle-counts-pongs")
 
+    def getUsage(self, width: int | None = None) -> str:
+        # The worker flags are the parent's business, not the user's.
+        hidden = [opt for opt in self.longOpt if opt in _HIDDEN]
+        self.longOpt = [opt for opt in self.longOpt if opt not in _HIDDEN]
+        try:
+            return str(super().getUsage(width))
+        finally:
+            self.longOpt += hidden
+
     def parseOptions(self, options: list[str] | None = None) -> None:
+        # Kept for --workers: each worker runs with these same options.
+        self.raw_argv = list(sys.argv[1:] if options is None else options)
         # A mistake is reported as one line, without twistd's full usage text.
         try:
             super().parseOptions(options)  # type: ignore[no-untyped-call]  # Twisted's, unannotated
@@ -174,8 +224,10 @@ class Options(usage.Options):
 
     def postOptions(self) -> None:
         self._key_source = "--push-key" if self["push-key"] else f"push-key in {self['config']}"
+        redis_source = "--redis" if self["redis"] else f"redis in {self['config']}"
         if self["config"]:
             read_config(self, self["config"], self._flag_given)
+        check_redis(self, redis_source)
         check_numbers(self)
         check_tls(self)
         if not self["listen"]:
@@ -209,6 +261,7 @@ class Options(usage.Options):
                 f"--metrics {path}: the route {taken[0]} already serves this path; "
                 "give the metrics another path"
             )
+        check_workers(self)
 
 
 class _TwistdApp(App):
@@ -237,6 +290,91 @@ class _TwistdApp(App):
             raise
 
 
+class _WorkerApp(_TwistdApp):
+    """
+    A worker of ``--workers``: the same App on the parent's sockets, which
+    stops on the parent's SIGTERM only (a Ctrl-C in a terminal reaches the
+    whole process group; the parent forwards it) and stops on its own,
+    gracefully, when the parent is gone (checked every ``PARENT_CHECK``
+    seconds).
+    """
+
+    PARENT_CHECK = 1.0
+
+    def __init__(self, *args: Any, worker_index: int, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.worker_index = worker_index
+        parent = os.environ.get(PARENT_ENV, "")
+        self.parent_pid = int(parent) if parent.isdigit() else os.getppid()
+        self._watch: Any = None
+
+    def startService(self) -> None:
+        super().startService()
+        import signal
+
+        from twisted.internet import task
+
+        # After install_stop_signals (callWhenRunning calls run in order).
+        self.reactor.callWhenRunning(signal.signal, signal.SIGINT, signal.SIG_IGN)
+        self._watch = task.LoopingCall(self._check_parent)
+        self._watch.clock = self.reactor
+        self._watch.start(self.PARENT_CHECK, now=False)
+        _log.info(
+            "Worker {index} (pid {pid}, node {node}) serving the parent's sockets",
+            index=self.worker_index,
+            pid=os.getpid(),
+            node=self.hub.node,
+        )
+
+    def _check_parent(self) -> None:
+        if os.getppid() == self.parent_pid:
+            return
+        _log.warn(
+            "Worker {index}: the --workers parent (pid {parent}) is gone; stopping",
+            index=self.worker_index,
+            parent=self.parent_pid,
+        )
+        self._watch.stop()
+        self._watch = None
+        self.reactor.stop()
+
+    def stopService(self) -> Any:
+        if self._watch is not None and self._watch.running:
+            self._watch.stop()
+        self._watch = None
+        return super().stopService()
+
+
+class _TwistdSupervisor(WorkerSupervisor):
+    """
+    The ``--workers`` parent under twistd: a socket it cannot bind ends
+    twistd with one line; the first SIGTERM/SIGINT stops every worker
+    gracefully (twistd's handler stops the reactor, which stops this
+    service), a second one is sent on to the workers, which then drop
+    their connections at once.
+    """
+
+    def privilegedStartService(self) -> None:
+        try:
+            super().privilegedStartService()
+        except ListenError:
+            _install_one_line_hook()  # see _TwistdApp.privilegedStartService
+            raise
+
+    def startService(self) -> None:
+        super().startService()
+        from .server._run import install_stop_signals
+
+        self.reactor.callWhenRunning(install_stop_signals, self.reactor, self.forward_again)
+
+    def forward_again(self) -> None:
+        """Send SIGTERM again to every worker (each then drops its connections now)."""
+        import signal
+
+        for worker in list(self.workers.values()):
+            self._signal(worker, signal.SIGTERM)
+
+
 def _install_one_line_hook() -> None:
     previous = sys.excepthook
 
@@ -249,13 +387,23 @@ def _install_one_line_hook() -> None:
     sys.excepthook = hook
 
 
-def makeService(options: Options, reactor: Any = None) -> App:
-    """Build the service ``twistd ratchetpy`` runs from parsed ``options``."""
+def makeService(options: Options, reactor: Any = None) -> App | WorkerSupervisor:
+    """
+    Build the service ``twistd ratchetpy`` runs from parsed ``options``:
+    the ``App``, or with ``--workers N`` (N > 1) the parent of N workers.
+    """
+    if reactor is None:
+        from twisted.internet import reactor as default_reactor
+
+        reactor = default_reactor
+    if options["workers"] > 1:
+        return _supervisor(options, reactor)
     origins: list[str] = list(options["origins"])
-    app = _TwistdApp(
-        options["http-host"],
+    inherited: dict[str, int] = options["inherited"]
+    listen = inherited_endpoints(options["listen"], inherited, reactor)
+    settings: dict[str, Any] = dict(
         reactor=reactor,
-        listen=list(options["listen"]),
+        listen=listen,
         keepalive=options["keepalive"],
         max_message_size=options["max-message-size"],
         shutdown_timeout=options["shutdown-timeout"],
@@ -269,6 +417,13 @@ def makeService(options: Options, reactor: Any = None) -> App:
         # clients (which send no Origin) are let through.
         allow_missing_origin=not origins,
     )
+    app: App
+    if options["inherit"] is not None:
+        app = _WorkerApp(options["http-host"], worker_index=options["worker-index"], **settings)
+    else:
+        app = _TwistdApp(options["http-host"], **settings)
+    if options["redis"] is not None:
+        app.use_redis(options["redis"])
     for entry in options["blocked"]:
         app.blacklist.block_address(entry)
     swoole: list[tuple[str, SwooleServer]] = []
@@ -280,7 +435,8 @@ def makeService(options: Options, reactor: Any = None) -> App:
         else:
             app.route(path, component, origins or [SAME_HOST])
     if options["push-api"]:
-        app.push_api(options["push-api"], options["push-key"], listen=options["push-listen"] or None)
+        push_listen = inherited_endpoints(options["push-listen"], inherited, reactor)
+        app.push_api(options["push-api"], options["push-key"], listen=push_listen or None)
     # A Swoole server answers its path and everything below it: after the
     # exact routes, longest prefix first, so it shadows none of them.
     for path, server in sorted(swoole, key=lambda item: -len(item[0])):
@@ -288,5 +444,23 @@ def makeService(options: Options, reactor: Any = None) -> App:
     if options.get("metrics") is not None:
         app.metrics(options["metrics"])
     if options.get("metrics-listen") is not None:
-        app.metrics_listen(options["metrics-listen"])
+        spec = options["metrics-listen"]
+        if options["inherit"] is not None:
+            spec = offset_port(spec, options["worker-index"])  # one port per worker
+        app.metrics_listen(spec)
     return app
+
+
+def _supervisor(options: Options, reactor: Any) -> WorkerSupervisor:
+    relay = relay_wanted(options)
+    argv = worker_command(
+        worker_argv(options.raw_argv), ["--log-format=json" if relay else "--log-format=text"]
+    )
+    return _TwistdSupervisor(
+        argv,
+        [*options["listen"], *options["push-listen"]],
+        options["workers"],
+        reactor,
+        grace=options["shutdown-timeout"] + WORKER_GRACE_MARGIN,
+        relay_logs=relay,
+    )

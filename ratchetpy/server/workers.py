@@ -17,6 +17,12 @@ Each worker is an ordinary single-process server (a node with its own
 workers goes through the Redis hub; without it each worker would be an
 island, which is why ``twistd ratchetpy --workers`` requires ``--redis``.
 
+Workers write their log to the parent's stdout and stderr (inherited), or,
+with ``relay_logs=True`` (``twistd`` daemonized or logging to a file),
+send it to the parent as JSON events that the parent logs in its own log,
+each event marked with the worker's index (``worker 1``); lines a worker
+writes outside the logger (stderr) are relayed as warnings.
+
 Failure modes, and what happens:
 
 - a worker exits or is killed while the server runs: logged with its
@@ -25,14 +31,15 @@ Failure modes, and what happens:
   starting; back to the start after one lived that long);
 - a worker ignores SIGTERM: SIGKILL after ``grace`` seconds;
 - a socket cannot be bound: ``ListenError`` before any worker starts;
-- the parent is killed with SIGKILL: workers keep serving until they are
-  stopped (they are in the parent's process group, so a Ctrl-C in a
-  terminal reaches them too).
+- the parent is killed with SIGKILL: workers keep serving until they
+  notice (a ``twistd ratchetpy`` worker checks every second that its
+  parent is alive, and stops gracefully once it is gone).
 """
 
 from __future__ import annotations
 
 import os
+import re
 import signal
 import socket
 import sys
@@ -44,7 +51,7 @@ from twisted.application.service import Service
 from twisted.internet import defer
 from twisted.internet.interfaces import IListeningPort, IStreamServerEndpoint
 from twisted.internet.protocol import ProcessProtocol
-from twisted.logger import Logger
+from twisted.logger import Logger, eventFromJSON
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
@@ -60,6 +67,11 @@ __all__ = [
     "parse_inherit_arg",
     "MIN_UPTIME",
     "MAX_RESTART_DELAY",
+    "worker_command",
+    "exit_status",
+    "relay_line",
+    "split_spec",
+    "PARENT_ENV",
 ]
 
 _log = Logger(namespace="ratchetpy.workers")
@@ -69,6 +81,13 @@ MIN_UPTIME = 10.0
 
 MAX_RESTART_DELAY = 30.0
 """Longest wait before restarting a worker that keeps dying."""
+
+PARENT_ENV = "RATCHETPY_WORKERS_PARENT"
+"""Set in each worker's environment to the parent's pid, so a worker can
+tell when its parent is gone (even if that happened before it started)."""
+
+MAX_RELAYED_LINE = 256 * 1024
+"""Longest line relayed from a worker; a longer one is relayed in pieces."""
 
 
 @dataclass
@@ -88,8 +107,13 @@ class ListenSocket:
         return int(self.sock.getsockname()[1])
 
 
+def split_spec(spec: str) -> list[str]:
+    """An endpoint description's fields, split at unescaped colons (``interface=\\:\\:1`` stays whole)."""
+    return re.split(r"(?<!\\):", spec)
+
+
 def _fields(spec: str) -> tuple[str, list[str], dict[str, str]]:
-    kind, *rest = spec.split(":")
+    kind, *rest = [f.replace("\\:", ":") for f in split_spec(spec)]
     positional = [f for f in rest if "=" not in f]
     keywords = dict(f.split("=", 1) for f in rest if "=" in f)
     return kind.lower(), positional, keywords
@@ -185,13 +209,63 @@ class _Worker(ProcessProtocol):
         self.started = supervisor.reactor.seconds()
         self.ended: defer.Deferred[None] = defer.Deferred()
         self.pid: int | None = None
+        self._partial = {1: b"", 2: b""}
 
     def connectionMade(self) -> None:
         self.pid = self.transport.pid if self.transport is not None else None
+        if self.transport is not None:
+            self.transport.closeStdin()  # a worker reads nothing from the parent
+
+    def outReceived(self, data: bytes) -> None:
+        self._lines(1, data)
+
+    def errReceived(self, data: bytes) -> None:
+        self._lines(2, data)
+
+    def _lines(self, fd: int, data: bytes) -> None:
+        buffered = self._partial[fd] + data
+        *lines, rest = buffered.split(b"\n")
+        while len(rest) > MAX_RELAYED_LINE:
+            lines.append(rest[:MAX_RELAYED_LINE])
+            rest = rest[MAX_RELAYED_LINE:]
+        self._partial[fd] = rest
+        for line in lines:
+            relay_line(self.index, line, fd == 2)
 
     def processEnded(self, reason: Failure) -> None:
+        for fd, rest in self._partial.items():
+            if rest:
+                relay_line(self.index, rest, fd == 2)
+        self._partial = {1: b"", 2: b""}
         self.supervisor._ended(self, reason)
         self.ended.callback(None)
+
+
+def relay_line(index: int, line: bytes, stderr: bool) -> None:
+    """
+    Log one line a worker wrote: a JSON log event (``twist --log-format
+    json``) is emitted again as it was, marked ``worker INDEX``; any other
+    line as text (a warning if it came on stderr).
+    """
+    text = line.decode("utf-8", "replace").strip("\x1e\r")
+    if not text.strip():
+        return
+    if text.startswith("{"):
+        try:
+            event = eventFromJSON(text)
+        except ValueError:
+            event = None
+        if isinstance(event, dict) and "log_time" in event:
+            level = event.get("log_level")
+            namespace = event.get("log_namespace", "log_legacy")
+            # The parent's own log shows legacy (log.msg) events as [-] too.
+            where = "-" if namespace == "log_legacy" else f"{namespace}#{getattr(level, 'name', '-')}"
+            event["log_system"] = f"{where} worker {index}"
+            event["worker"] = index
+            _log.observer(event)
+            return
+    emit = _log.warn if stderr else _log.info
+    emit("worker {worker}: {line}", worker=index, line=text, log_system=f"worker {index}")
 
 
 class WorkerSupervisor(Service):
@@ -205,6 +279,12 @@ class WorkerSupervisor(Service):
         specs: the listen descriptions to bind and share.
         count: how many workers.
         grace: seconds to wait for a worker's graceful stop before SIGKILL.
+        restart_delay: seconds before restarting a worker that died (doubled
+            while workers die at once, see the module docs).
+        env: the workers' environment (default: this process's).
+        relay_logs: read the workers' stdout and stderr and log them in this
+            process's log (``relay_line``), instead of letting them write
+            to this process's stdout and stderr.
     """
 
     def __init__(
@@ -217,6 +297,7 @@ class WorkerSupervisor(Service):
         grace: float = 15.0,
         restart_delay: float = 1.0,
         env: dict[str, str] | None = None,
+        relay_logs: bool = False,
     ) -> None:
         if isinstance(count, bool) or not isinstance(count, int) or count < 1:
             raise ConfigurationError(f"workers must be a positive int, not {count!r}")
@@ -227,6 +308,7 @@ class WorkerSupervisor(Service):
         self.grace = grace
         self.restart_delay = restart_delay
         self.env = env
+        self.relay_logs = relay_logs
         self.sockets: list[ListenSocket] = []
         self.workers: dict[int, _Worker] = {}
         self.restarts = 0
@@ -262,11 +344,12 @@ class WorkerSupervisor(Service):
         if self._stopping:
             return
         worker = _Worker(self, index)
-        child_fds: dict[int, Any] = {0: "w", 1: 1, 2: 2}
+        child_fds: dict[int, Any] = {0: "w", 1: "r", 2: "r"} if self.relay_logs else {0: "w", 1: 1, 2: 2}
         for s in self.sockets:
             child_fds[s.fd] = s.fd
         args = [*self.argv, "--inherit", inherit_arg(self.sockets), "--worker-index", str(index)]
         env = dict(os.environ if self.env is None else self.env)
+        env[PARENT_ENV] = str(os.getpid())
         self.reactor.spawnProcess(worker, args[0], args, env=env, childFDs=child_fds)
         self.workers[index] = worker
         _log.info("Worker {index} started (pid {pid})", index=index, pid=worker.pid)
@@ -274,9 +357,9 @@ class WorkerSupervisor(Service):
     def _ended(self, worker: _Worker, reason: Failure) -> None:
         if self.workers.get(worker.index) is worker:
             del self.workers[worker.index]
-        status = reason.value
+        status = exit_status(reason)
         if self._stopping:
-            _log.info("Worker {index} (pid {pid}) stopped: {status}", index=worker.index, pid=worker.pid, status=status)
+            _log.info("Worker {index} (pid {pid}) stopped ({status})", index=worker.index, pid=worker.pid, status=status)
             return
         lived = self.reactor.seconds() - worker.started
         self._delay = self._delay * 2 if lived < MIN_UPTIME else self.restart_delay
@@ -304,15 +387,17 @@ class WorkerSupervisor(Service):
         for worker in list(self.workers.values()):
             waits.append(worker.ended)
             self._signal(worker, signal.SIGTERM)
+        # Closed here, not after the workers: the port closes as soon as
+        # every worker has stopped listening (the first step of its stop),
+        # so new clients are refused rather than left in the backlog.
+        self._close_sockets()
         if not waits:
-            self._close_sockets()
             return defer.succeed(None)
         killer = self.reactor.callLater(self.grace, self._kill_all)
 
         def done(_: object) -> None:
             if killer.active():
                 killer.cancel()
-            self._close_sockets()
 
         d = defer.DeferredList(waits, consumeErrors=True)
         return d.addCallback(done)
@@ -338,6 +423,21 @@ class WorkerSupervisor(Service):
         self.sockets = []
 
 
-def worker_command(options_argv: Sequence[str]) -> list[str]:
-    """The command a worker runs: this Python, Twisted's runner, these options."""
-    return [sys.executable, "-m", "twisted", "ratchetpy", *options_argv]
+def exit_status(reason: Failure) -> str:
+    """How a process ended, in words: ``exit status 0``, ``ended by SIGKILL``."""
+    signum = getattr(reason.value, "signal", None)
+    if signum:
+        try:
+            return f"ended by {signal.Signals(signum).name}"
+        except ValueError:
+            return f"ended by signal {signum}"
+    return f"exit status {getattr(reason.value, 'exitCode', '?')}"
+
+
+def worker_command(options_argv: Sequence[str], twist_args: Sequence[str] = ()) -> list[str]:
+    """
+    The command a worker runs: this Python, Twisted's runner (``twist``,
+    in the foreground, no pidfile) with ``twist_args`` (e.g.
+    ``--log-format=text``), then ``ratchetpy`` and these options.
+    """
+    return [sys.executable, "-m", "twisted", *twist_args, "ratchetpy", *options_argv]
