@@ -74,8 +74,10 @@ from ..server.ids import node_of
 from ..websocket.broadcast import PreparedMessage, prepare
 from .envelope import Envelope, EnvelopeError, Names
 from .names import Member
+from .redis_history import RedisHistory
 
 if TYPE_CHECKING:
+    from .history import HistoryPolicy, HistoryResult, StreamPosition
     from .hub import Hub
 
 __all__ = ["RedisBackplane", "DEFAULT_PRESENCE_TTL", "DEFAULT_ACK_TIMEOUT"]
@@ -206,6 +208,7 @@ class RedisBackplane(MultiService):
         self._refresher: task.LoopingCall | None = None
         self._outage_logged = False
         self._last_malformed_log = -_MALFORMED_LOG_INTERVAL
+        self.history_store = RedisHistory(self)
         hub.backplane = self
 
     @property
@@ -231,6 +234,7 @@ class RedisBackplane(MultiService):
     def stopService(self) -> defer.Deferred[None]:
         if self._refresher is not None and self._refresher.running:
             self._refresher.stop()
+        self.history_store.stop()
         for request in list(self._requests.values()):
             request.settle()
         # Best effort: take this node's presence out now rather than at expiry.
@@ -277,8 +281,10 @@ class RedisBackplane(MultiService):
         if self._outage_logged:
             _log.info("Redis backplane: Redis is back after {outage:.1f} s", outage=outage)
         self._outage_logged = False
+        self.history_store.reconnected()
 
     def _disconnected(self, reason: str) -> None:
+        self.history_store.disconnected()
         # Answers in flight will not come: settle them with what arrived.
         for request in list(self._requests.values()):
             request.settle()
@@ -314,6 +320,8 @@ class RedisBackplane(MultiService):
     def left(self, channel: str, cid: str, last: bool) -> None:
         if last and self.running:
             self._unsubscribe(self.names.channel(channel), self._on_channel_message)
+        if last:
+            self.history_store.forget(channel)
         self._delete_presence(self.names.presence(channel), cid)
 
     def bound(self, user: str, cid: str, first: bool) -> None:
@@ -445,6 +453,21 @@ class RedisBackplane(MultiService):
         sent.addCallbacks(reached, failed)
         return request.deferred
 
+    def publish_stored(
+        self,
+        channel: str,
+        prepared: PreparedMessage,
+        exclude: frozenset[str],
+        count: bool,
+        policy: HistoryPolicy,
+    ) -> defer.Deferred[tuple[int, StreamPosition | None]]:
+        return self.history_store.publish_stored(channel, prepared, exclude, count, policy)
+
+    def history(
+        self, channel: str, since: StreamPosition | None, limit: int | None, policy: HistoryPolicy
+    ) -> defer.Deferred[HistoryResult]:
+        return self.history_store.read(channel, since, limit, policy)
+
     def push(self, cid: str, prepared: PreparedMessage) -> defer.Deferred[bool]:
         d = self._ask_node(cid, "push", {"o": prepared.opcode}, prepared.payload, False)
         return d.addCallback(bool)
@@ -543,7 +566,12 @@ class RedisBackplane(MultiService):
 
     def _on_channel_message(self, channel: bytes, data: bytes) -> None:
         envelope = self._decode(data)
-        if envelope is None or envelope.node == self.node or envelope.kind != "pub":
+        if envelope is None or envelope.kind != "pub":
+            return
+        if "off" in envelope.header:  # stored: every node delivers it, this one too
+            self.history_store.received(envelope)
+            return
+        if envelope.node == self.node:
             return
         self.counters["received"] += 1
         try:
