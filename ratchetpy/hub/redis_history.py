@@ -292,7 +292,15 @@ class RedisHistory:
             d = self.read(channel, since, None if since is not None else 0, policy)
 
             def count(result: HistoryResult) -> HistoryResult:
-                bp.counters["recovered"] += len(result.publications)
+                if result.publications:
+                    bp.counters["recovered"] += len(result.publications)
+                    _log.info(
+                        "Channel {channel!r}: read {count} publication(s) this node missed "
+                        "back from history (after offset {offset})",
+                        channel=channel,
+                        count=len(result.publications),
+                        offset=since.offset if since is not None else 0,
+                    )
                 return result
 
             return d.addCallback(count)
