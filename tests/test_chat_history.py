@@ -74,7 +74,7 @@ def test_a_page_that_comes_back_gets_what_it_missed_without_its_own_messages():
         ("message", "missed 2"),
         ("recovered", None),
     ]
-    assert got[-1] == {"type": "recovered", "epoch": epoch, "offset": 4, "missed": 3}
+    assert got[-1] == {"type": "recovered", "epoch": epoch, "offset": 4, "missed": 2}
     say(chat, plain, "live")
     assert jsons(back)[-1]["data"] == "live" and jsons(back)[-1]["offset"] == 5
 

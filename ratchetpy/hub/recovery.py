@@ -307,16 +307,22 @@ class _Member:
         self.previous = previous
         self.follower: Follower | None = None
 
-    def send(self, publication: Publication) -> None:
+    def excluded(self, publication: Publication) -> bool:
         exclude = publication.exclude
-        if exclude and (self.cid in exclude or not self.previous.isdisjoint(exclude)):
-            return
-        deliver((self.conn,), publication.rendered(self.format.publication))
+        return bool(exclude) and (self.cid in exclude or not self.previous.isdisjoint(exclude))
+
+    def send(self, publication: Publication) -> None:
+        if not self.excluded(publication):
+            deliver((self.conn,), publication.rendered(self.format.publication))
 
     def reset(self, position: StreamPosition) -> None:
         self._send(self.format.reset(self.channel, position))
 
     def announce(self, result: HistoryResult) -> None:
+        # What this member was sent (its own publications were not).
+        sent = tuple(p for p in result.publications if not self.excluded(p))
+        if len(sent) != len(result.publications):
+            result = HistoryResult(sent, result.epoch, result.offset, result.reset)
         self._send(self.format.recovered(self.channel, result))
 
     def _send(self, message: str | bytes | None) -> None:
