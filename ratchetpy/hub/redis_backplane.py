@@ -224,6 +224,7 @@ class RedisBackplane(MultiService):
         # added to a running hub).
         for channel in self.hub.channels():
             self._subscribe(self.names.channel(channel), self._on_channel_message)
+            self.history_store.subscribed(channel)
         for user in self.hub.users():
             self._subscribe(self.names.user(user), self._on_user_message)
         self._refresher = task.LoopingCall(self.refresh)
@@ -315,6 +316,7 @@ class RedisBackplane(MultiService):
     def joined(self, channel: str, cid: str, user: str | None, first: bool) -> None:
         if first and self.running:
             self._subscribe(self.names.channel(channel), self._on_channel_message)
+            self.history_store.subscribed(channel)
         self._write_presence(self.names.presence(channel), [(cid, self._member_value(user))])
 
     def left(self, channel: str, cid: str, last: bool) -> None:

@@ -30,14 +30,15 @@ are handed out, stored and published in the same order.
 
 **Delivering**: every node subscribed to the channel, the publishing one
 included, hears the envelope and hands it to its ``Follower`` for the
-channel, which delivers in offset order, exactly once. When the
+channel (started from the stream's position when the node's first member
+joined), which delivers in offset order, exactly once. When the
 subscriber connection is lost the follower holds live publications back;
 once it is subscribed again it reads the stream after the last offset it
 delivered, delivers the gap, then what it held. If the epoch changed or
 the gap was trimmed or expired, nothing of the gap can be delivered: the
 hub is told (``Hub.history_reset``), which tells positioned members and
-``on_history_reset`` listeners. A node fills gaps from the first
-publication it heard on a channel on.
+``on_history_reset`` listeners. (A node without the channel's history
+policy follows from the first publication it hears.)
 
 **Redis down**: a publish cannot be stored; it reaches this node's
 members without a position (``publish_with_position`` fires ``None``).
@@ -315,6 +316,17 @@ class RedisHistory:
             bp.hub.history_reset(channel, position)
 
         return Follower(read, deliver, reset, bp.reactor.callLater)
+
+    def subscribed(self, channel: str) -> None:
+        """
+        This node now has a member in ``channel``: on a channel with
+        history, follow its stream from its current position at once, so
+        a gap is filled even before the first publication is heard.
+        """
+        if channel in self._followers or self.backplane.hub.history_policy(channel) is None:
+            return
+        follower = self._followers[channel] = self._follower(channel)
+        follower.recover()
 
     def disconnected(self) -> None:
         """The subscriber connection is lost: hold live publications until it is back."""

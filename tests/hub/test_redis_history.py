@@ -171,6 +171,19 @@ class RedisHistoryTests(RealRedisCase):
         self.assertGreaterEqual(backplane.counters["recovered"], 1)
         self.assertTrue(any("missed back from history" in line for line in self.hub_log()))
 
+    @defer.inlineCallbacks
+    def test_a_gap_before_the_first_publication_is_filled_too(self):
+        hub, backplane, _ = yield self.node(self.private(), size=100)
+        channel = "h:" + unique("c")
+        conn = yield self.member(hub, backplane, channel)
+        follower = backplane.history_store._followers[channel]
+        yield wait_for(self.reactor, lambda: follower.position is not None and not follower.recovering)
+        self.cli("CLIENT", "KILL", "TYPE", "pubsub")
+        for i in range(3):
+            yield hub.publish(channel, f"m{i}", count=False)
+        yield wait_for(self.reactor, lambda: len(conn.sent) >= 3, timeout=15)
+        self.assertEqual(conn.sent, ["m0", "m1", "m2"])
+
     def hub_log(self) -> list[str]:
         from twisted.logger import formatEvent
 
