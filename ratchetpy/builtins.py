@@ -243,6 +243,7 @@ class Chat(MessageComponentInterface):
         )
 
     def on_close(self, conn: ConnectionInterface) -> None:
+        self._awaiting.pop(conn, None)
         channel = self._channels.pop(conn, None)
         if channel is None:
             return

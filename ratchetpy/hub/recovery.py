@@ -184,7 +184,9 @@ class Follower:
             if waiter.announce is not None:
                 waiter.announce(result)
             waiter.done.callback(result)
-        self._flush(starting=since is None)
+        # After a reset, as after a start from "now": what was heard live
+        # in the new epoch is delivered, even what the read counted.
+        self._flush(starting=since is None or result.reset)
 
     def _flush(self, starting: bool) -> None:
         held, self.held = self.held, []
@@ -192,8 +194,8 @@ class Follower:
         self.recovering = False
         position = self.position
         if starting and held and position is not None and held[0].epoch == position.epoch:
-            # Everything held is new to a receiver that started from "now",
-            # even what the (later) read of the position already counted.
+            # Everything held arrived after the start (or the reset): new to
+            # this receiver, even what the (later) read already counted.
             first = held[0].offset or 0
             self.position = StreamPosition(position.epoch, min(position.offset, first - 1))
         for publication in held:

@@ -170,7 +170,8 @@ class RedisBackplane(MultiService):
     Attributes:
         counters: ``published``, ``received``, ``delivered_remote``,
             ``failures``, ``malformed``, ``timeouts`` (answers that did not
-            all arrive in time).
+            all arrive in time); with history (``redis_history``):
+            ``stored``, ``recovered`` (read back to fill a gap), ``resets``.
     """
 
     def __init__(

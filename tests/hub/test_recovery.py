@@ -61,11 +61,23 @@ def test_a_gap_is_filled_from_history_before_what_was_held():
 
 def test_another_epoch_is_a_reset_then_the_stream_goes_on_from_its_position():
     f, reads, got, resets = follower(StreamPosition("E", 9))
-    f.offer(pub(3, "NEW"))
+    f.offer(pub(3, "NEW"))  # heard live in the new epoch: delivered after the reset
     f.offer(pub(4, "NEW"))
-    reads.answer([], top=3, epoch="NEW", reset=True)
-    assert resets == [StreamPosition("NEW", 3)]
-    assert got == [4]
+    reads.answer([], top=4, epoch="NEW", reset=True)
+    assert resets == [StreamPosition("NEW", 4)]
+    assert got == [3, 4]
+    f.offer(pub(4, "NEW"))
+    f.offer(pub(5, "NEW"))
+    assert got == [3, 4, 5]
+
+
+def test_after_a_reset_the_stream_goes_on_from_the_position_read():
+    f, reads, got, resets = follower(StreamPosition("E", 9))
+    f.hold()
+    f.recover()
+    reads.answer([], top=6, epoch="NEW", reset=True)
+    f.offer(pub(7, "NEW"))
+    assert (resets, got) == ([StreamPosition("NEW", 6)], [7])
 
 
 def test_held_during_a_lost_connection_then_recovered_exactly_once():
