@@ -19,8 +19,8 @@ from typing import Any
 from twisted.python import usage
 
 from .app import DEFAULT_SHUTDOWN_TIMEOUT
-from .builtins import BUILTINS, demo_page
-from .exceptions import ConfigurationError, MetricsUnavailable
+from .builtins import BUILTINS, Chat, demo_page
+from .exceptions import ConfigurationError, HubError, MetricsUnavailable
 from .http.router import Route
 from .hub.push_request import check_key
 from .hub.pushapi import check_base_path
@@ -41,6 +41,7 @@ __all__ = [
     "check_metrics",
     "check_push_api",
     "build_routes",
+    "check_chat_history",
 ]
 
 CONFIG_SECTION = "ratchetpy"
@@ -70,6 +71,7 @@ CONFIG_KEYS = (
     "metrics-listen",
     "redis",
     "workers",
+    "chat-history",
 )
 """Keys an ``--config`` ini file may set (in ``[ratchetpy]``), the flags' names."""
 
@@ -285,6 +287,31 @@ def build_routes(options: usage.Options) -> None:
             built.append(("/", demo_page(chat)))
             options["demo"] = chat
     options["route_components"] = built
+
+
+def check_chat_history(options: usage.Options) -> None:
+    """Apply ``--chat-history N`` to every built-in chat route (after ``build_routes``)."""
+    raw = options.get("chat-history")
+    if raw is None:
+        return
+    if not _DIGITS.fullmatch(str(raw).strip()):
+        raise usage.UsageError(
+            f"--chat-history {raw!r}: give how many messages each room keeps, e.g. 50 (0 = off)"
+        )
+    size = int(str(raw).strip())
+    if not size:
+        return
+    chats = [c for _, c in options["route_components"] if isinstance(c, Chat)]
+    if not chats:
+        raise usage.UsageError(
+            f"--chat-history {size}: no built-in chat is routed; add --route /chat "
+            "(or --route '/room/{name}=chat'), or drop --chat-history"
+        )
+    for chat in chats:
+        try:
+            chat.keep_history(size)
+        except HubError as exc:
+            raise usage.UsageError(f"--chat-history {size}: {exc}") from exc
 
 
 def _seconds(flag: str, raw: Any, default: float, zero_ok: bool) -> float:

@@ -11,14 +11,21 @@ The components ``twistd ratchetpy`` serves without any code: ``chat`` and
 The chat goes through the hub only (``conn.hub``: join a channel on open,
 ``publish`` each message to it), so a hub spanning processes makes one
 chat across all of them with no change here.
+
+With history (``Chat(history=50)``, ``twistd ratchetpy --chat-history 50``)
+each room keeps its last messages, and a client that connects with
+``?positions=1`` speaks the positioned protocol (README: "History and
+recovery"): every message carries its position, and a reconnecting client
+gets what it missed. Clients that do not ask keep the plain relay.
 """
 
 from __future__ import annotations
 
 import json
 from importlib import resources
+from typing import Any
 from urllib.parse import unquote
-from weakref import WeakKeyDictionary
+from weakref import WeakKeyDictionary, WeakSet
 
 from twisted.internet.defer import Deferred
 from twisted.logger import Logger
@@ -26,7 +33,9 @@ from twisted.logger import Logger
 from .http.controllers import StaticResponse
 from .http.router import _PARAM, compile_pattern
 from .hub import Hub, HubError
+from .hub.history import DEFAULT_HISTORY_TTL, HistoryPolicy, StreamPosition
 from .hub.hub import MAX_NAME_LENGTH, check_name
+from .hub.recovery import JsonPositions
 from .interfaces import ConnectionInterface, MessageComponentInterface
 from .server.echo import EchoServer
 
@@ -98,11 +107,22 @@ class Chat(MessageComponentInterface):
         channel_prefix: put before the room to make the channel name, so
             the chat's channels never mix with channels of your own code.
             Chats with the same prefix on one hub share their rooms.
+        history: keep each room's last ``history`` messages (``None`` or
+            0: no history) for ``history_ttl`` seconds after the latest,
+            and speak the positioned protocol with clients that connect
+            with ``?positions=1`` (see :meth:`keep_history`).
     """
 
     register_with_hub = True
 
-    def __init__(self, hub: Hub | None = None, *, channel_prefix: str = "chat:") -> None:
+    def __init__(
+        self,
+        hub: Hub | None = None,
+        *,
+        channel_prefix: str = "chat:",
+        history: int | None = None,
+        history_ttl: float = DEFAULT_HISTORY_TTL,
+    ) -> None:
         if not isinstance(channel_prefix, str) or len(channel_prefix) >= MAX_NAME_LENGTH:
             raise HubError(
                 f"channel_prefix must be a string shorter than {MAX_NAME_LENGTH} characters, "
@@ -114,6 +134,35 @@ class Chat(MessageComponentInterface):
         # Each connection's channel, to publish to; delivery itself is the
         # hub's (there is no client set here).
         self._channels: WeakKeyDictionary[ConnectionInterface, str] = WeakKeyDictionary()
+        self.history: HistoryPolicy | None = None
+        self._history_hubs: WeakSet[Hub] = WeakSet()
+        # positioned clients whose first message (recover or not) is still to come
+        self._awaiting: WeakKeyDictionary[ConnectionInterface, bool] = WeakKeyDictionary()
+        self._format = JsonPositions()
+        self.keep_history(history, history_ttl)
+
+    def keep_history(self, size: int | None, ttl: float = DEFAULT_HISTORY_TTL) -> None:
+        """
+        Keep each room's last ``size`` messages for ``ttl`` seconds after
+        the latest (``None`` or 0: none, the default), on every hub this
+        chat uses (``hub.enable_history(channel_prefix + "*", ...)``).
+
+        Raises:
+            HubError: ``size`` or ``ttl`` is out of range (the message says which).
+        """
+        if size is None or size == 0:
+            self.history = None
+            return
+        self.history = HistoryPolicy.checked(size, ttl)
+        self._history_hubs = WeakSet()
+        if self._hub is not None:
+            self._enable_history(self._hub)
+
+    def _enable_history(self, hub: Hub) -> None:
+        policy = self.history
+        if policy is not None and hub not in self._history_hubs:
+            hub.enable_history(self.channel_prefix + "*", size=policy.size, ttl=policy.ttl)
+            self._history_hubs.add(hub)
 
     def hub_of(self, conn: ConnectionInterface) -> Hub:
         """The hub ``conn``'s messages go through (see ``hub`` above)."""
@@ -143,22 +192,58 @@ class Chat(MessageComponentInterface):
             )
             conn.close(1008, f"bad room name: use printable text, at most {limit} characters")
             return
-        welcome = json.dumps({"type": "welcome", "id": conn.id, "room": room})
+        hub = self.hub_of(conn)
+        self._enable_history(hub)
+        positioned = self.history is not None and _asks_positions(conn)
+        hello: dict[str, Any] = {"type": "welcome", "id": conn.id, "room": room}
+        if positioned:
+            hello["positions"] = True
+        welcome = json.dumps(hello)
         if getattr(conn, "http_request", None) is None:
             welcome += "\n"  # raw TCP (telnet): a line of its own
         conn.send(welcome)
         self._channels[conn] = channel
-        self.hub_of(conn).join(conn, channel)
+        if positioned:
+            # Joined at its first message, which may ask to recover from a position.
+            self._awaiting[conn] = True
+        else:
+            hub.join(conn, channel)
 
     def on_message(self, from_: ConnectionInterface, msg: str | bytes) -> Deferred[int] | None:
         channel = self._channels.get(from_)
         if channel is None:
             return None  # refused in on_open, closing
+        hub = self.hub_of(from_)
+        if self._awaiting.pop(from_, False):
+            try:
+                recover = _recover_request(msg)
+            except ValueError as exc:
+                _log.info(
+                    "Chat: closing {id}: bad recover message ({error})", id=from_.id, error=exc
+                )
+                from_.close(1008, f"bad recover message: {exc}")
+                return None
+            since, previous = recover if recover is not None else (None, [])
+            joined = hub.join_positioned(
+                from_, channel, self._format, since=since, previous_ids=previous
+            )
+            joined.addErrback(self._recovery_failed, from_)
+            if recover is not None:
+                return None
         # Returned so that with a hub spanning processes this sender's next
         # message waits for this one (order kept), and a failure reaches on_error.
-        return self.hub_of(from_).publish(channel, msg, exclude=[from_.id])
+        return hub.publish(channel, msg, exclude=[from_.id])
+
+    @staticmethod
+    def _recovery_failed(failure: Any, conn: ConnectionInterface) -> None:
+        _log.warn(
+            "Chat: recovering {id}'s missed messages failed ({error})",
+            id=getattr(conn, "id", None),
+            error=failure.getErrorMessage(),
+        )
 
     def on_close(self, conn: ConnectionInterface) -> None:
+        self._awaiting.pop(conn, None)
         channel = self._channels.pop(conn, None)
         if channel is None:
             return
@@ -177,6 +262,44 @@ class Chat(MessageComponentInterface):
             error=exc,
         )
         conn.close(1011)
+
+
+def _asks_positions(conn: ConnectionInterface) -> bool:
+    request = getattr(conn, "http_request", None)
+    query = getattr(request, "query", None) or {}
+    return str(query.get("positions", "")).lower() in ("1", "true", "yes")
+
+
+def _recover_request(msg: str | bytes) -> tuple[StreamPosition | None, list[str]] | None:
+    """
+    ``(since, previous ids)`` if ``msg`` is ``{"type": "recover", ...}``,
+    ``None`` for any other message.
+
+    Raises:
+        ValueError: a recover message with bad fields (the text says which).
+    """
+    if not isinstance(msg, str) or not msg.lstrip().startswith("{"):
+        return None
+    try:
+        data = json.loads(msg)
+    except ValueError:
+        return None
+    if not isinstance(data, dict) or data.get("type") != "recover":
+        return None
+    epoch, offset, previous = data.get("epoch"), data.get("offset"), data.get("id")
+    if previous is not None and not isinstance(previous, str):
+        raise ValueError("id is your previous connection id, a string")
+    if epoch is None and offset is None:
+        return None, [previous] if previous else []
+    if (
+        not isinstance(epoch, str)
+        or not 0 < len(epoch) <= 64
+        or not isinstance(offset, int)
+        or isinstance(offset, bool)
+        or not 0 <= offset < 2**63
+    ):
+        raise ValueError("give epoch (a string) and offset (an integer >= 0) as last received")
+    return StreamPosition(epoch, offset), [previous] if previous else []
 
 
 BUILTINS: dict[str, type] = {"chat": Chat, "echo": EchoServer}

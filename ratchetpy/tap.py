@@ -43,6 +43,7 @@ from ._tapchecks import (
     CONFIG_KEYS,
     PUSH_KEY_ENV,
     build_routes,
+    check_chat_history,
     check_endpoint,
     check_metrics,
     check_numbers,
@@ -136,6 +137,9 @@ class Options(usage.Options):
         ["push-api", None, None,
          "Serve the HTTP publish API at this path (e.g. /push): POST JSON with "
          "'Authorization: Bearer KEY' to reach clients, channels and users."],
+        ["chat-history", None, None,
+         "Keep each built-in chat room's last N messages (5 minutes) so a page that "
+         "reconnects gets what it missed; 0 = off. [default: 0]"],
         ["push-key", None, None,
          f"The publish API key, 16 characters or more (better: push-key in --config, or "
          f"{PUSH_KEY_ENV} in the environment, which ps cannot show)."],
@@ -250,6 +254,7 @@ class Options(usage.Options):
             except ConfigurationError as exc:
                 raise usage.UsageError(f"--block {entry}: {exc}") from exc
         build_routes(self)
+        check_chat_history(self)
         check_push_api(self, self._key_source)
         path = self["metrics"]
         taken = [

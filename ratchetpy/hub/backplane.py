@@ -13,6 +13,7 @@ Every Deferred a backplane returns fires, and never fails: when the other
 nodes cannot be reached, a count is 0, a bool ``False``, a question
 ``None`` or this node's own answer, and the backplane logs and counts the
 failure. That is what keeps an outage of Redis from reaching components.
+The one exception is ``history``, a read a caller must know failed.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from twisted.internet.defer import Deferred
 
 if TYPE_CHECKING:
     from ..websocket.broadcast import PreparedMessage
+    from .history import HistoryPolicy, HistoryResult, StreamPosition
     from .names import Member
 
 __all__ = ["Backplane"]
@@ -86,3 +88,30 @@ class Backplane(Protocol):
 
     def stats(self) -> Deferred[dict[str, Any]]:
         """Stats of every node, with totals."""
+
+    # -- history (channels with a HistoryPolicy) ---------------------------
+
+    def publish_stored(
+        self,
+        channel: str,
+        prepared: PreparedMessage,
+        exclude: frozenset[str],
+        count: bool,
+        policy: HistoryPolicy,
+    ) -> Deferred[tuple[int, StreamPosition | None]]:
+        """
+        Store the publication in ``channel``'s stream and deliver it on
+        every node, this one included (``Hub.deliver_channel`` with the
+        ``Publication``), in stream order. Fires with (how many it reached
+        if ``count``, else 0; its position, or ``None`` if it could not be
+        stored, when only this node's members got it).
+        """
+
+    def history(
+        self,
+        channel: str,
+        since: StreamPosition | None,
+        limit: int | None,
+        policy: HistoryPolicy,
+    ) -> Deferred[HistoryResult]:
+        """Read ``channel``'s stream (``Hub.history``); unlike the rest, fails when the store cannot answer."""

@@ -29,6 +29,10 @@ Keys:
 ``P`` ``upresence-exp:{<user>}``   sorted set: connection id -> expiry
 ``P`` ``{nodes}``                  sorted set: node -> expiry
 ``P`` ``{nodes}:stats``            hash: node -> its ``local_stats()`` JSON
+``P`` ``stream:{<channel>}``       stream: a channel's history (one entry per
+                                   publication, id ``<offset>-0``)
+``P`` ``meta:{<channel>}``         hash: the stream's epoch ``e`` and top
+                                   offset ``s``
 =================================  ===========================================
 
 The message format (``Envelope``): one line of JSON, a newline, then the
@@ -50,6 +54,9 @@ message is never re-encoded on its way through Redis. Header fields:
 ``code``    ``disc``: the close code; ``reason``: its reason
 ``m``       ``rel``: what the receivers filter on (a JSON object; WAMP puts
             the publish's ``exclude`` and ``eligible`` session ids there)
+``off``     ``pub`` on a channel with history: the publication's offset in
+            the channel's stream (``ratchetpy.hub.redis_history``)
+``ep``      with ``off``: the stream's epoch
 ==========  =================================================================
 
 A message that does not parse is counted and logged (once a minute at
@@ -119,11 +126,17 @@ class Envelope:
         exclude = header.get("x", [])
         if not isinstance(exclude, list) or not all(isinstance(i, str) for i in exclude):
             raise EnvelopeError("exclude is not a list of ids")
-        for name in ("c", "id", "r", "reason"):
+        for name in ("c", "id", "r", "reason", "ep"):
             if name in header and not isinstance(header[name], str):
                 raise EnvelopeError(f"{name!r} is not a string")
         if "m" in header and not isinstance(header["m"], dict):
             raise EnvelopeError("'m' is not a JSON object")
+        if "off" in header:
+            offset = header["off"]
+            if not isinstance(offset, int) or isinstance(offset, bool) or offset < 1:
+                raise EnvelopeError(f"offset {offset!r} is not an int >= 1")
+            if "ep" not in header or "c" not in header:
+                raise EnvelopeError("an offset without its epoch or channel")
         return cls(kind, node, header, payload)
 
     @property
@@ -164,6 +177,12 @@ class Names:
 
     def presence(self, channel: str) -> tuple[str, str]:
         return f"{self.prefix}presence:{{{channel}}}", f"{self.prefix}presence-exp:{{{channel}}}"
+
+    def stream(self, channel: str) -> str:
+        return f"{self.prefix}stream:{{{channel}}}"
+
+    def meta(self, channel: str) -> str:
+        return f"{self.prefix}meta:{{{channel}}}"
 
     def user_presence(self, user: str) -> tuple[str, str]:
         return f"{self.prefix}upresence:{{{user}}}", f"{self.prefix}upresence-exp:{{{user}}}"

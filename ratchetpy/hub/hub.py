@@ -60,6 +60,8 @@ from ..exceptions import HubError
 from ..interfaces import ConnectionInterface
 from ..server.ids import node_id, node_of
 from ..websocket.broadcast import PreparedMessage, deliver, prepare
+from .channel_history import ChannelHistoryMixin
+from .history import Publication
 from .names import MAX_NAME_LENGTH, ClientInfo, Member, check_name
 from .relay import NodeSubscriptions, Receiver
 from .stats import ServerStats, traffic_of
@@ -95,7 +97,7 @@ def _ids(exclude: Iterable[str | ConnectionInterface] | None) -> frozenset[str]:
     return frozenset(item if isinstance(item, str) else str(item.id) for item in exclude)
 
 
-class Hub(NodeSubscriptions):
+class Hub(NodeSubscriptions, ChannelHistoryMixin):
     """
     Connections by id, users, channels and presence for one server; and
     node subscriptions (``subscribe_channel``, ``relay``: see
@@ -121,6 +123,7 @@ class Hub(NodeSubscriptions):
         self._users: dict[str, dict[str, ConnectionInterface]] = {}
         self._channels: dict[str, dict[str, ConnectionInterface]] = {}
         self._receivers: dict[str, list[Receiver]] = {}
+        self._init_history()
 
     @property
     def node(self) -> str:
@@ -159,6 +162,7 @@ class Hub(NodeSubscriptions):
             return
         backplane = self.backplane
         for channel in entry.channels:
+            self.positioned.discard(channel, cid)
             last = self._drop(self._channels, channel, cid)
             if backplane is not None:
                 backplane.left(channel, cid, last)
@@ -408,6 +412,7 @@ class Hub(NodeSubscriptions):
         if entry is not None and name in entry.channels:
             entry.channels.discard(name)
             cid = str(conn.id)
+            self.positioned.discard(name, cid)
             last = self._drop(self._channels, name, cid)
             if self.backplane is not None:
                 self.backplane.left(name, cid, last)
@@ -439,9 +444,18 @@ class Hub(NodeSubscriptions):
         (waiting at most the backplane's ack timeout); ``count=False``
         skips those reports (the built-in chat and WAMP do) and fires with
         this node's deliveries alone, at once.
+
+        On a channel with history (``enable_history``) the message is
+        stored first and gets the stream's next offset; with the Redis
+        backplane every node, this one too, then delivers it as Redis
+        hands it over, in stream order (``count=False`` fires with 0).
         """
         name = check_name("channel", channel)
         prepared, excluded = prepare(message), _ids(exclude)
+        policy = self.history_policy(name)
+        if policy is not None:  # stored first, then delivered with its position
+            stored = self._publish_stored(name, prepared, excluded, count, policy)
+            return stored.addCallback(lambda answer: answer[0])
         local = self.deliver_channel(name, prepared, excluded)
         if self.backplane is None:
             return succeed(local)
@@ -449,10 +463,19 @@ class Hub(NodeSubscriptions):
         return remote.addCallback(lambda n: local + n)
 
     def deliver_channel(
-        self, channel: str, prepared: PreparedMessage, exclude: frozenset[str] = frozenset()
+        self,
+        channel: str,
+        prepared: PreparedMessage,
+        exclude: frozenset[str] = frozenset(),
+        publication: Publication | None = None,
     ) -> int:
-        """Deliver to ``channel``'s members in this process; how many it went to."""
-        return self._fan_out(self._channels.get(channel), prepared, exclude)
+        """
+        Deliver to ``channel``'s members in this process; how many it went
+        to. ``publication`` (with its stream position) is what positioned
+        members receive (``join_positioned``).
+        """
+        positioned, exclude = self._deliver_positioned(channel, prepared, exclude, publication)
+        return positioned + self._fan_out(self._channels.get(channel), prepared, exclude)
 
     def members(self, channel: str) -> Deferred[list[Member]]:
         """Presence: the connections in ``channel``, with their users."""

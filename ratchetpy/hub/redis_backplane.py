@@ -77,8 +77,10 @@ from ..server.ids import node_of
 from ..websocket.broadcast import PreparedMessage, prepare
 from .envelope import Envelope, EnvelopeError, Names
 from .names import Member
+from .redis_history import RedisHistory
 
 if TYPE_CHECKING:
+    from .history import HistoryPolicy, HistoryResult, StreamPosition
     from .hub import Hub
 
 __all__ = ["RedisBackplane", "DEFAULT_PRESENCE_TTL", "DEFAULT_ACK_TIMEOUT"]
@@ -171,7 +173,8 @@ class RedisBackplane(MultiService):
     Attributes:
         counters: ``published``, ``received``, ``delivered_remote``,
             ``failures``, ``malformed``, ``timeouts`` (answers that did not
-            all arrive in time).
+            all arrive in time); with history (``redis_history``):
+            ``stored``, ``recovered`` (read back to fill a gap), ``resets``.
     """
 
     def __init__(
@@ -209,6 +212,7 @@ class RedisBackplane(MultiService):
         self._refresher: task.LoopingCall | None = None
         self._outage_logged = False
         self._last_malformed_log = -_MALFORMED_LOG_INTERVAL
+        self.history_store = RedisHistory(self)
         hub.backplane = self
 
     @property
@@ -224,6 +228,7 @@ class RedisBackplane(MultiService):
         # added to a running hub).
         for channel in self.hub.channels():
             self._subscribe(self.names.channel(channel), self._on_channel_message)
+            self.history_store.subscribed(channel)
         for user in self.hub.users():
             self._subscribe(self.names.user(user), self._on_user_message)
         for channel in self.hub.node_channels():
@@ -236,6 +241,7 @@ class RedisBackplane(MultiService):
     def stopService(self) -> defer.Deferred[None]:
         if self._refresher is not None and self._refresher.running:
             self._refresher.stop()
+        self.history_store.stop()
         for request in list(self._requests.values()):
             request.settle()
         # Best effort: take this node's presence out now rather than at expiry.
@@ -282,8 +288,10 @@ class RedisBackplane(MultiService):
         if self._outage_logged:
             _log.info("Redis backplane: Redis is back after {outage:.1f} s", outage=outage)
         self._outage_logged = False
+        self.history_store.reconnected()
 
     def _disconnected(self, reason: str) -> None:
+        self.history_store.disconnected()
         # Answers in flight will not come: settle them with what arrived.
         for request in list(self._requests.values()):
             request.settle()
@@ -314,11 +322,14 @@ class RedisBackplane(MultiService):
     def joined(self, channel: str, cid: str, user: str | None, first: bool) -> None:
         if first and self.running:
             self._subscribe(self.names.channel(channel), self._on_channel_message)
+            self.history_store.subscribed(channel)
         self._write_presence(self.names.presence(channel), [(cid, self._member_value(user))])
 
     def left(self, channel: str, cid: str, last: bool) -> None:
         if last and self.running:
             self._unsubscribe(self.names.channel(channel), self._on_channel_message)
+        if last:
+            self.history_store.forget(channel)
         self._delete_presence(self.names.presence(channel), cid)
 
     def bound(self, user: str, cid: str, first: bool) -> None:
@@ -487,6 +498,21 @@ class RedisBackplane(MultiService):
         sent.addCallbacks(reached, failed)
         return request.deferred
 
+    def publish_stored(
+        self,
+        channel: str,
+        prepared: PreparedMessage,
+        exclude: frozenset[str],
+        count: bool,
+        policy: HistoryPolicy,
+    ) -> defer.Deferred[tuple[int, StreamPosition | None]]:
+        return self.history_store.publish_stored(channel, prepared, exclude, count, policy)
+
+    def history(
+        self, channel: str, since: StreamPosition | None, limit: int | None, policy: HistoryPolicy
+    ) -> defer.Deferred[HistoryResult]:
+        return self.history_store.read(channel, since, limit, policy)
+
     def push(self, cid: str, prepared: PreparedMessage) -> defer.Deferred[bool]:
         d = self._ask_node(cid, "push", {"o": prepared.opcode}, prepared.payload, False)
         return d.addCallback(bool)
@@ -585,7 +611,12 @@ class RedisBackplane(MultiService):
 
     def _on_channel_message(self, channel: bytes, data: bytes) -> None:
         envelope = self._decode(data)
-        if envelope is None or envelope.node == self.node or envelope.kind != "pub":
+        if envelope is None or envelope.kind != "pub":
+            return
+        if "off" in envelope.header:  # stored: every node delivers it, this one too
+            self.history_store.received(envelope)
+            return
+        if envelope.node == self.node:
             return
         self.counters["received"] += 1
         try:

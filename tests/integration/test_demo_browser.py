@@ -264,3 +264,61 @@ def test_a_backend_process_pushes_to_exactly_one_browser(twistd, tmp_path):
                 browser.kill()
                 browser.wait()
     server.stop()
+
+
+def test_a_page_back_in_its_room_shows_what_it_missed(twistd, tmp_path):
+    """
+    With ``--chat-history``, a page that left the lobby for another room and
+    comes back is shown the lobby messages sent meanwhile (and not its own),
+    then a line saying how many it recovered.
+    """
+    require_tool(CHROMIUM is not None, "chromium is not installed", "apt-get install chromium (.ci/run does)")
+    server = twistd("--route", "/room/{name}=chat", "--chat-history", "20")
+    server.wait_listening()
+    profile = tmp_path / "profile"
+    browser = start_chromium(profile)
+    try:
+        with connect(devtools_url(profile, browser), max_size=None, open_timeout=seconds(10)) as ws:
+            tools = DevTools(ws)
+            sessions = []
+            for _ in range(2):
+                target = tools.call("Target.createTarget", url=f"http://127.0.0.1:{server.port}/")
+                sessions.append(
+                    tools.call("Target.attachToTarget", targetId=target["targetId"], flatten=True)["sessionId"]
+                )
+            a, b = sessions
+            wait_welcomed(tools, a, "lobby")
+            id_b = wait_welcomed(tools, b, "lobby")
+            send_from(tools, a, "before")
+            wait_received(tools, b, "before")
+            send_from(tools, b, "b's own")
+            wait_received(tools, a, "b's own")
+            join_room(tools, b, "dev")
+            wait_welcomed(tools, b, "dev", not_id=id_b)
+            send_from(tools, a, "while you were away")
+            send_from(tools, a, "and this")
+            join_room(tools, b, "lobby")
+            tools.wait_for(
+                b,
+                "Array.from(document.querySelectorAll('#log li.info')).some("
+                "e => e.textContent.indexOf('Recovered 2 message(s)') !== -1)",
+                "page B to say it recovered two messages",
+            )
+            missed = tools.evaluate(
+                b, "Array.from(document.querySelectorAll('#log li.missed')).map(e => e.textContent)"
+            )
+            assert missed == ["while you were away", "and this"]
+            send_from(tools, a, "live again")
+            wait_received(tools, b, "live again")
+            shown = tools.evaluate(b, "Array.from(document.querySelectorAll('#log li.them')).map(e => e.textContent)")
+            assert shown == ["before", "while you were away", "and this", "live again"], shown
+            tools.call("Browser.close")
+    finally:
+        if browser.poll() is None:
+            browser.terminate()
+            try:
+                browser.wait(timeout=seconds(10))
+            except subprocess.TimeoutExpired:
+                browser.kill()
+                browser.wait()
+    server.stop()

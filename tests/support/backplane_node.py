@@ -4,7 +4,8 @@ One node of a hub spanning processes, for tests/hub/test_redis_backplane.py.
     python backplane_node.py REDIS_URL PREFIX PORT_FILE
 
 Serves ``/tell`` (``tests.support.push_targets.IdFirst``: the id first;
-``?user=`` binds, ``?room=`` joins) and the built-in chat at ``/chat``,
+``?user=`` binds, ``?room=`` joins; channels ``hist:*`` keep history) and
+the built-in chat at ``/chat`` (and with history, rooms ``hchat:*``, at ``/hchat``),
 the publish API at ``/push`` (key ``KEY``), on a free port written to
 PORT_FILE once listening.
 """
@@ -28,6 +29,8 @@ def main() -> None:
     app = App("*", 0, reactor=reactor, shutdown_timeout=2)
     app.route("/tell", IdFirst(), ["*"], hub=True)
     app.route("/chat", Chat(), ["*"])
+    app.route("/hchat", Chat(history=50, channel_prefix="hchat:"), ["*"])
+    app.hub.enable_history("hist:*", size=1000, ttl=60)
     app.push_api("/push", KEY)
     separator = "&" if "?" in url else "?"
     backplane = RedisBackplane(
