@@ -54,7 +54,7 @@ def test_chat_demo_page_and_refusals(twistd):
         body = page.read()
         assert page.headers["Content-Type"] == "text/html; charset=utf-8"
         assert int(page.headers["Content-Length"]) == len(body)
-        assert b"new WebSocket(url)" in body and b'{"path": "/chat"}' in body
+        assert b"new WebSocket(url" in body and b'{"path": "/chat"}' in body
     assert status_of(f"ws://{base}/nope") == 404
     assert status_of(f"ws://{base}/chat", origin="http://evil.example") == 403
     with pytest.raises(urllib.error.HTTPError) as caught:
