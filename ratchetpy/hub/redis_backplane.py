@@ -59,7 +59,6 @@ Failure modes, and what happens:
 from __future__ import annotations
 
 import itertools
-import json
 from collections import Counter
 from typing import TYPE_CHECKING, Any
 
@@ -71,13 +70,12 @@ from twisted.python.failure import Failure
 from ..exceptions import RedisError
 from ..redis.client import RedisClient
 from ..redis.pubsub import Subscriber
-from ..redis.scripts import Script
 from ..redis.url import RedisConfig
 from ..server.ids import node_of
 from ..websocket.broadcast import PreparedMessage, prepare
 from .envelope import Envelope, EnvelopeError, Names
-from .names import Member
 from .redis_history import RedisHistory
+from .redis_presence import PresenceMixin
 
 if TYPE_CHECKING:
     from .history import HistoryPolicy, HistoryResult, StreamPosition
@@ -94,42 +92,6 @@ DEFAULT_ACK_TIMEOUT = 2.0
 """Seconds to wait for other nodes' answers (push delivered, publish counts)."""
 
 _MALFORMED_LOG_INTERVAL = 60.0
-
-# Presence: write entries (KEYS: hash, zset; ARGV: ttl, then id, value pairs).
-_PRESENCE_ADD = Script(
-    """
-local now = tonumber(redis.call('TIME')[1])
-local ttl = tonumber(ARGV[1])
-for i = 2, #ARGV, 2 do
-  redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1])
-  redis.call('ZADD', KEYS[2], now + ttl, ARGV[i])
-end
-redis.call('EXPIRE', KEYS[1], ttl * 2)
-redis.call('EXPIRE', KEYS[2], ttl * 2)
-return now
-"""
-)
-
-# Presence: drop expired entries, return the live ones as a flat hash.
-_PRESENCE_READ = Script(
-    """
-local now = tonumber(redis.call('TIME')[1])
-local expired = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now)
-for i = 1, #expired, 1000 do
-  redis.call('HDEL', KEYS[1], unpack(expired, i, math.min(i + 999, #expired)))
-end
-redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now)
-return redis.call('HGETALL', KEYS[1])
-"""
-)
-
-_PRESENCE_COUNT = Script(
-    """
-local now = tonumber(redis.call('TIME')[1])
-return redis.call('ZCOUNT', KEYS[1], '(' .. now, '+inf')
-"""
-)
-
 
 class _Request:
     """Answers awaited from other nodes for one operation."""
@@ -155,7 +117,7 @@ class _Request:
             self.settle()
 
 
-class RedisBackplane(MultiService):
+class RedisBackplane(PresenceMixin, MultiService):
     """
     The Redis implementation of ``ratchetpy.hub.backplane.Backplane``; a
     Twisted service (its Redis connections start and stop with it).
@@ -249,22 +211,6 @@ class RedisBackplane(MultiService):
         cleanup.addBoth(lambda _: MultiService.stopService(self))
         return cleanup
 
-    def _remove_own_presence(self) -> defer.Deferred[Any]:
-        commands = []
-        for channel in self.hub.channels():
-            key, exp = self.names.presence(channel)
-            ids = [m.id for m in self.hub.local_members(channel)]
-            if ids:
-                commands += [("HDEL", key, *ids), ("ZREM", exp, *ids)]
-        for user in self.hub.users():
-            key, exp = self.names.user_presence(user)
-            ids = self.hub.local_connections_of(user)
-            if ids:
-                commands += [("HDEL", key, *ids), ("ZREM", exp, *ids)]
-        commands += [("ZREM", self.names.nodes, self.node), ("HDEL", self.names.node_stats, self.node)]
-        sent = [self.client.execute(*c, timeout=1.0) for c in commands]
-        return defer.DeferredList(sent, consumeErrors=True)
-
     # -- failure bookkeeping -----------------------------------------------------
 
     def _failed(self, what: str, default: Any) -> Any:
@@ -347,40 +293,6 @@ class RedisBackplane(MultiService):
         value = self._member_value(None)
         for channel in self.hub.channels_of(cid):
             self._write_presence(self.names.presence(channel), [(cid, value)])
-
-    def _member_value(self, user: str | None) -> str:
-        return json.dumps({"user": user, "node": self.node}, separators=(",", ":"))
-
-    def _write_presence(self, keys: tuple[str, str], entries: list[tuple[str, str]]) -> None:
-        if not entries or not self.running:
-            return
-        args: list[Any] = [max(1, round(self.presence_ttl))]
-        for cid, value in entries:
-            args += [cid, value]
-        self.client.evalsha_or_eval(_PRESENCE_ADD, keys, args).addErrback(
-            self._failed("writing presence", None)
-        )
-
-    def _delete_presence(self, keys: tuple[str, str], cid: str) -> None:
-        if not self.running:
-            return
-        for key in keys:
-            self.client.execute("HDEL" if key == keys[0] else "ZREM", key, cid).addErrback(
-                self._failed("removing presence", None)
-            )
-
-    def refresh(self) -> None:
-        """Write this node's presence and stats again (every third of the TTL)."""
-        if not self.running:
-            return
-        for channel in self.hub.channels():
-            entries = [(m.id, self._member_value(m.user)) for m in self.hub.local_members(channel)]
-            self._write_presence(self.names.presence(channel), entries)
-        for user in self.hub.users():
-            entries = [(cid, self.node) for cid in self.hub.local_connections_of(user)]
-            self._write_presence(self.names.user_presence(user), entries)
-        stats = json.dumps(self.hub.local_stats(), separators=(",", ":"))
-        self._write_presence((self.names.node_stats, self.names.nodes), [(self.node, stats)])
 
     # -- Backplane: node subscriptions (relays; WAMP topics) -------------------
 
@@ -525,62 +437,6 @@ class RedisBackplane(MultiService):
         d = self._ask_node(cid, "info", {}, b"", None)
         return d.addCallback(lambda info: info if isinstance(info, dict) else None)
 
-    def _read_presence(self, keys: tuple[str, str]) -> defer.Deferred[dict[str, str]]:
-        d = self.client.evalsha_or_eval(_PRESENCE_READ, keys, ())
-
-        def pairs(flat: list[bytes]) -> dict[str, str]:
-            return {
-                k.decode(): v.decode() for k, v in zip(flat[::2], flat[1::2], strict=True)
-            }
-
-        return d.addCallback(pairs)
-
-    def members(self, channel: str) -> defer.Deferred[list[Member]]:
-        def members(entries: dict[str, str]) -> list[Member]:
-            out = []
-            for cid, value in entries.items():
-                try:
-                    user = json.loads(value).get("user")
-                except (ValueError, AttributeError):
-                    user = None
-                out.append(Member(cid, user if isinstance(user, str) else None))
-            return out
-
-        d = self._read_presence(self.names.presence(channel)).addCallback(members)
-        return d.addErrback(self._failed("reading presence", None)).addCallback(
-            lambda found: found if found is not None else self.hub.local_members(channel)
-        )
-
-    def member_count(self, channel: str) -> defer.Deferred[int]:
-        d = self.client.evalsha_or_eval(_PRESENCE_COUNT, [self.names.presence(channel)[1]], ())
-        return d.addCallback(int).addErrback(self._failed("reading presence", None)).addCallback(
-            lambda n: n if n is not None else len(self.hub.local_members(channel))
-        )
-
-    def connections_of(self, user: str) -> defer.Deferred[list[str]]:
-        d = self._read_presence(self.names.user_presence(user)).addCallback(list)
-        return d.addErrback(self._failed("reading presence", None)).addCallback(
-            lambda ids: ids if ids is not None else self.hub.local_connections_of(user)
-        )
-
-    def stats(self) -> defer.Deferred[dict[str, Any]]:
-        local = self.hub.local_stats()
-
-        def combine(entries: dict[str, str]) -> dict[str, Any]:
-            nodes: dict[str, Any] = {}
-            for node, value in entries.items():
-                try:
-                    nodes[node] = json.loads(value)
-                except ValueError:
-                    continue
-            nodes[self.node] = local  # this node's, fresh
-            return _totals(nodes)
-
-        d = self._read_presence((self.names.node_stats, self.names.nodes)).addCallback(combine)
-        return d.addErrback(self._failed("reading stats", None)).addCallback(
-            lambda result: result if result is not None else _totals({self.node: local})
-        )
-
     # -- inbound ---------------------------------------------------------------
 
     def _decode(self, data: bytes) -> Envelope | None:
@@ -616,29 +472,24 @@ class RedisBackplane(MultiService):
         if "off" in envelope.header:  # stored: every node delivers it, this one too
             self.history_store.received(envelope)
             return
-        if envelope.node == self.node:
-            return
-        self.counters["received"] += 1
-        try:
-            prepared = prepare(envelope.message())
-        except EnvelopeError:
-            self.counters["malformed"] += 1
-            return
-        delivered = self.hub.deliver_channel(str(envelope.header.get("c")), prepared, envelope.exclude)
-        self.counters["delivered_remote"] += delivered
-        self._reply(envelope, delivered)
+        self._deliver_fanned_out(envelope, self.hub.deliver_channel)
 
     def _on_user_message(self, channel: bytes, data: bytes) -> None:
         envelope = self._decode(data)
-        if envelope is None or envelope.node == self.node or envelope.kind != "user":
-            return
+        if envelope is not None and envelope.kind == "user":
+            self._deliver_fanned_out(envelope, self.hub.deliver_user)
+
+    def _deliver_fanned_out(self, envelope: Envelope, deliver: Any) -> None:
+        # A publication or user push from another node: deliver here, answer the count.
+        if envelope.node == self.node:
+            return  # delivered locally before it was published
         self.counters["received"] += 1
         try:
             prepared = prepare(envelope.message())
         except EnvelopeError:
             self.counters["malformed"] += 1
             return
-        delivered = self.hub.deliver_user(str(envelope.header.get("c")), prepared, envelope.exclude)
+        delivered = deliver(str(envelope.header.get("c")), prepared, envelope.exclude)
         self.counters["delivered_remote"] += delivered
         self._reply(envelope, delivered)
 
@@ -678,20 +529,3 @@ class RedisBackplane(MultiService):
             self.counters["malformed"] += 1
             return
         self._reply(envelope, answer)
-
-
-_SUMMED = ("open", "accepted", "messages_in", "messages_out", "bytes_in", "bytes_out", "registered")
-
-
-def _totals(nodes: dict[str, Any]) -> dict[str, Any]:
-    totals: dict[str, Any] = {"nodes": nodes, "node_count": len(nodes)}
-    for name in _SUMMED:
-        totals[name] = sum(int(s.get(name, 0) or 0) for s in nodes.values() if isinstance(s, dict))
-    for name in ("closed", "refused", "pushes", "backpressure"):
-        merged: Counter[str] = Counter()
-        for s in nodes.values():
-            value = s.get(name) if isinstance(s, dict) else None
-            if isinstance(value, dict):
-                merged.update({k: int(v) for k, v in value.items() if isinstance(v, int)})
-        totals[name] = dict(sorted(merged.items()))
-    return totals
