@@ -62,12 +62,12 @@ from ..server.ids import node_id, node_of
 from ..websocket.broadcast import PreparedMessage, deliver, prepare
 from .channel_history import ChannelHistoryMixin
 from .history import Publication
+from .info import HubInfo
 from .names import MAX_NAME_LENGTH, ClientInfo, Member, check_name
 from .relay import NodeSubscriptions, Receiver
-from .stats import ServerStats, traffic_of
+from .stats import ServerStats
 
 if TYPE_CHECKING:
-    from ..websocket.protocol import WsServerProtocol
     from .backplane import Backplane
 
 __all__ = ["Hub", "HubError", "ClientInfo", "Member", "MAX_NAME_LENGTH", "check_name"]
@@ -83,12 +83,6 @@ class _Entry:
     channels: set[str] = field(default_factory=set)
 
 
-def _protocol_of(conn: ConnectionInterface) -> WsServerProtocol | None:
-    from ..websocket.connection import protocol_of
-
-    return protocol_of(conn)
-
-
 def _ids(exclude: Iterable[str | ConnectionInterface] | None) -> frozenset[str]:
     if not exclude:
         return frozenset()
@@ -97,7 +91,7 @@ def _ids(exclude: Iterable[str | ConnectionInterface] | None) -> frozenset[str]:
     return frozenset(item if isinstance(item, str) else str(item.id) for item in exclude)
 
 
-class Hub(NodeSubscriptions, ChannelHistoryMixin):
+class Hub(NodeSubscriptions, ChannelHistoryMixin, HubInfo):
     """
     Connections by id, users, channels and presence for one server; and
     node subscriptions (``subscribe_channel``, ``relay``: see
@@ -512,82 +506,3 @@ class Hub(NodeSubscriptions, ChannelHistoryMixin):
             # A copy: a send can close a connection, which leaves the channel.
             targets = list(members.values())
         return deliver(targets, prepared)
-
-    # -- information -------------------------------------------------------
-
-    def local_client_info(self, cid: str) -> ClientInfo | None:
-        """``client_info`` for a connection of this process, at once."""
-        entry = self._entries.get(cid) if isinstance(cid, str) else None
-        if entry is None:
-            return None
-        conn = entry.conn
-        protocol = _protocol_of(conn)
-        traffic = traffic_of(protocol) if protocol is not None else None
-        last = getattr(protocol, "last_activity", None)
-        return ClientInfo(
-            id=cid,
-            node=self.node,
-            remote_address=getattr(conn, "remote_address", None),
-            route=entry.route,
-            user=entry.user,
-            channels=tuple(sorted(entry.channels)),
-            connected_at=entry.connected_at,
-            last_activity=_wall_time(protocol, last, self._clock()) if last is not None else entry.connected_at,
-            messages_in=traffic.messages_in if traffic else 0,
-            messages_out=traffic.messages_out if traffic else 0,
-            bytes_in=traffic.bytes_in if traffic else 0,
-            bytes_out=traffic.bytes_out if traffic else 0,
-            buffered_bytes=int(getattr(conn, "buffered_amount", 0) or 0),
-        )
-
-    def client_info(self, cid: str) -> Deferred[ClientInfo | None]:
-        """What is known of connection ``cid`` (Swoole's ``getClientInfo``); ``None`` if unknown."""
-        backplane = self.backplane
-        if backplane is not None and isinstance(cid, str) and cid not in self._entries:
-            node = node_of(cid)
-            if node is not None and node != self.node:
-                return backplane.client_info(cid).addCallback(_client_info_from_dict)
-        return succeed(self.local_client_info(cid))
-
-    def local_stats(self) -> dict[str, Any]:
-        """This process's ``stats()``, at once."""
-        snapshot = self.counters.snapshot()
-        snapshot["node"] = self.node
-        snapshot["registered"] = len(self._entries)
-        snapshot["users"] = len(self._users)
-        snapshot["channels"] = len(self._channels)
-        return snapshot
-
-    def stats(self) -> Deferred[dict[str, Any]]:
-        """
-        Counters (Swoole's ``stats()``): open connections, accepted, closed
-        by code, messages and bytes in and out, refusals by reason,
-        backpressure events, pushes delivered and missed, registered
-        connections, users and channels. With a backplane: every node's
-        under ``"nodes"``, and the numbers summed over them.
-        """
-        if self.backplane is not None:
-            return self.backplane.stats()
-        return succeed(self.local_stats())
-
-
-def _client_info_from_dict(data: dict[str, Any] | None) -> ClientInfo | None:
-    if not isinstance(data, dict):
-        return None
-    try:
-        data = dict(data)
-        data["channels"] = tuple(data.get("channels", ()))
-        return ClientInfo(**data)
-    except TypeError:
-        _log.warn("A node answered client_info with fields that do not fit: {data!r}", data=data)
-        return None
-
-
-def _wall_time(protocol: Any, reactor_seconds: float, now: float) -> float:
-    # last_activity is kept in reactor time (a task clock in tests); shown
-    # in the hub's clock, relative to now.
-    reactor = getattr(getattr(protocol, "_server", None), "_reactor", None)
-    seconds = getattr(reactor, "seconds", None)
-    if seconds is None:
-        return reactor_seconds
-    return now - (float(seconds()) - reactor_seconds)
