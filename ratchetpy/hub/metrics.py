@@ -130,7 +130,25 @@ _FAMILIES: tuple[tuple[str, str, str, tuple[str, ...]], ...] = (
     ("publish_api_requests", "counter", "Publish API requests, by HTTP status.", ("status",)),
     ("hub_registered_connections", "gauge", "Connections registered with the hub (reachable by id).", ()),
     ("hub_channels", "gauge", "Hub channels with at least one member.", ()),
+    (
+        "backplane_events",
+        "counter",
+        "Redis backplane events: messages published, received, delivered from other nodes; "
+        "failures (Redis unreachable), timeouts (answers that did not all come), malformed.",
+        ("event",),
+    ),
+    (
+        "redis_commands",
+        "counter",
+        "Redis commands of the backplane, by connection role and outcome.",
+        ("role", "outcome"),
+    ),
+    ("redis_connected", "gauge", "1 while the backplane's Redis connection is usable, by role.", ("role",)),
+    ("redis_outages", "counter", "Redis outages seen by the backplane, by connection role.", ("role",)),
 )
+
+_BACKPLANE_EVENTS = ("published", "received", "delivered_remote", "failures", "timeouts", "malformed")
+_REDIS_OUTCOMES = ("commands", "failures", "errors", "timeouts")
 
 
 def _family(name: str, kind: str, documentation: str, labels: Sequence[str]) -> Any:
@@ -157,6 +175,26 @@ class StatsCollector:
     def __init__(self, stats: ServerStats, hub: Hub | None = None) -> None:
         self.stats = stats
         self.hub = hub
+
+    def _backplane(self, families: dict[str, Any]) -> None:
+        # Shown only for a hub with a Redis backplane (App.use_redis, --redis).
+        backplane = getattr(self.hub, "backplane", None)
+        counters = getattr(backplane, "counters", None)
+        if counters is None:
+            for name in ("backplane_events", "redis_commands", "redis_connected", "redis_outages"):
+                del families[name]
+            return
+        for event in sorted({*_BACKPLANE_EVENTS, *counters}):
+            families["backplane_events"].add_metric([event], counters[event])
+        for link in (getattr(backplane, "client", None), getattr(backplane, "subscriber", None)):
+            stats = getattr(link, "stats", None)
+            if stats is None:
+                continue
+            role = str(getattr(link, "role", "redis"))
+            for outcome in _REDIS_OUTCOMES:
+                families["redis_commands"].add_metric([role, outcome], getattr(stats, outcome, 0))
+            families["redis_connected"].add_metric([role], stats.connected)
+            families["redis_outages"].add_metric([role], stats.outages)
 
     def describe(self) -> list[Metric]:
         """The families ``collect`` yields, without samples (for name clash checks)."""
@@ -194,6 +232,7 @@ class StatsCollector:
             families["hub_channels"].add_metric([], len(hub.channels()))
         else:
             del families["hub_registered_connections"], families["hub_channels"]
+        self._backplane(families)
         yield from families.values()
         info = InfoMetricFamily(f"{PREFIX}_build", "ratchetpy version.")
         info.add_metric([], {"version": __version__})

@@ -119,6 +119,23 @@ def test_hub_gauges_and_process_metrics():
     assert ("process_open_fds", ()) in parsed
 
 
+def test_backplane_series_only_with_a_backplane():
+    """A hub with a Redis backplane also shows its events and its Redis connections."""
+    from ratchetpy.hub.redis_backplane import RedisBackplane
+
+    hub = Hub()
+    names = lambda: {name for name, _ in samples(generate_latest(metrics_registry(hub.counters, hub)))}  # noqa: E731
+    assert not any(n.startswith(("ratchetpy_backplane", "ratchetpy_redis")) for n in names())
+    backplane = RedisBackplane(hub, "redis://127.0.0.1:1/0", MemoryReactor())  # never started
+    backplane.counters["failures"] += 3
+    backplane.client.stats.timeouts += 2
+    parsed = samples(generate_latest(metrics_registry(hub.counters, hub)))
+    assert value(parsed, "ratchetpy_backplane_events_total", event="failures") == 3
+    assert value(parsed, "ratchetpy_backplane_events_total", event="malformed") == 0
+    assert value(parsed, "ratchetpy_redis_commands_total", role="commands", outcome="timeouts") == 2
+    assert value(parsed, "ratchetpy_redis_connected", role="pubsub") == 0
+
+
 def test_registries_are_per_server():
     """Two Apps in one process each expose their own counters; the global registry is untouched."""
     first, second = App("*", 0, reactor=MemoryReactor()), App("*", 0, reactor=MemoryReactor())
