@@ -1,0 +1,117 @@
+"""
+The Redis backplane when Redis or a node misbehaves, with real processes
+(``tests/support/backplane_node.py``) on a private ``redis-server`` each
+test breaks: Redis paused (SIGSTOP) while two nodes have clients, Redis
+killed and restarted empty, and a node paused while another publishes
+more than Redis will buffer for it (``client-output-buffer-limit
+pubsub``). Clients: the ``websockets`` library, ``urllib`` for the publish
+API, ``redis-cli``.
+
+The nodes talk to Redis with short timeouts (``?timeout=1`` ...), so an
+outage is found in about a second rather than the default five.
+"""
+
+from __future__ import annotations
+
+import signal
+import time
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack
+from pathlib import Path
+
+import pytest
+
+from tests.hub.test_redis_backplane import Node, assert_silent, eventually
+from tests.support.redis import RedisServer, unique
+from tests.support.timing import seconds
+
+pytestmark = pytest.mark.slow
+
+FAST = "timeout=1&connect_timeout=1&health_check_interval=0.5"
+
+
+def start_nodes(server: RedisServer, tmp: Path, count: int, nodes: list[Node]) -> str:
+    prefix = unique("chaos") + ":"
+    for _ in range(count):
+        nodes.append(Node(f"{server.url}?{FAST}", prefix, tmp, f"node{len(nodes)}"))
+    return prefix
+
+
+@pytest.fixture
+def nodes(tmp_path: Path):
+    started: list[Node] = []
+    yield started
+    for node in started:
+        if node.process.poll() is None:
+            node.process.send_signal(signal.SIGCONT)  # a test that failed while it was paused
+        node.stop()
+    for node in started:
+        assert "Traceback" not in node.text(), node.text()
+
+
+def down_lines(node: Node, role: str) -> int:
+    return sum(
+        1 for line in node.text().splitlines() if f"Redis {role} connection to" in line and "unavailable:" in line
+    )
+
+
+def back_lines(node: Node, role: str) -> int:
+    return sum(1 for line in node.text().splitlines() if f"Redis {role} connection to" in line and "is back after" in line)
+
+
+def test_redis_paused_local_delivery_goes_on_cross_node_fails_fast_then_recovers(tmp_path, nodes):
+    server = RedisServer(tmp_path).start()
+    try:
+        prefix = start_nodes(server, tmp_path, 2, nodes)
+        a, b = nodes
+        room = unique("room")
+        channel = f"{prefix}ch:{{{room}}}"
+        with ExitStack() as stack:
+            on_a, id_a = a.ws(stack, f"/tell?room={room}&user=ann")
+            on_b, id_b = b.ws(stack, f"/tell?room={room}&user=bob")
+            assert eventually(lambda: server.cli.numsub(channel) == 2)
+            assert eventually(lambda: a.api("GET", f"/channels/{room}")[1]["member_count"] == 2)
+            server.pause()
+            paused_at = time.monotonic()
+            # A publish reaches this node's member; the cross-node part fails
+            # within the command timeout (1 s here), it does not hang.
+            started = time.monotonic()
+            assert a.api("POST", "", {"channel": room, "data": "during"}) == (200, {"delivered": 1})
+            assert time.monotonic() - started < seconds(5)
+            assert on_a.recv(timeout=seconds(5)) == "during"
+            # More publishes and pushes while it lasts: each answers, none waits on Redis.
+            for seq in range(5):
+                started = time.monotonic()
+                assert a.api("POST", "", {"channel": room, "data": f"d{seq}"}) == (200, {"delivered": 1})
+                assert b.api("POST", "", {"client": id_a, "data": "x"}) == (404, {"error": "unknown client"})
+                assert b.api("POST", "", {"client": id_b, "data": f"own{seq}"}) == (200, {"delivered": 1})
+                assert time.monotonic() - started < seconds(5)
+            assert [on_a.recv(timeout=seconds(5)) for _ in range(5)] == [f"d{seq}" for seq in range(5)]
+            assert [on_b.recv(timeout=seconds(5)) for _ in range(5)] == [f"own{seq}" for seq in range(5)]
+            # presence answers with the node's own view rather than hanging
+            status, _ = a.api("GET", f"/channels/{room}")
+            assert status == 200
+            time.sleep(max(0.0, 3.0 - (time.monotonic() - paused_at)))
+            server.resume()
+            # Both nodes resubscribe; then cross-node delivery works again.
+            assert eventually(lambda: back_lines(a, "pubsub") == 1 and back_lines(b, "pubsub") == 1, 15)
+            assert eventually(lambda: server.cli.numsub(channel) == 2, 15)
+            assert a.api("POST", "", {"channel": room, "data": "after"}) == (200, {"delivered": 2})
+            assert on_a.recv(timeout=seconds(5)) == "after"
+            assert on_b.recv(timeout=seconds(5)) == "after"  # nothing from the outage before it
+            assert a.api("POST", "", {"client": id_b, "data": "pushed"}) == (200, {"delivered": 1})
+            assert on_b.recv(timeout=seconds(5)) == "pushed"
+            assert b.api("POST", "", {"user": "ann", "data": "to ann"}) == (200, {"delivered": 1})
+            assert on_a.recv(timeout=seconds(5)) == "to ann"
+            assert eventually(lambda: b.api("GET", f"/channels/{room}")[1]["member_count"] == 2)
+            assert_silent(on_a)
+            assert_silent(on_b)
+        # One line per connection for the outage, and one for the backplane, not one per message.
+        for node in (a, b):
+            assert down_lines(node, "commands") <= 1, node.text()
+            assert down_lines(node, "pubsub") == 1, node.text()
+            assert node.text().count("cross-node delivery and presence are degraded") <= 1, node.text()
+        assert a.text().count("cross-node delivery and presence are degraded") == 1, a.text()
+        assert down_lines(a, "commands") == 1, a.text()
+    finally:
+        server.kill()
