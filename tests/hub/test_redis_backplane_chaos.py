@@ -115,3 +115,49 @@ def test_redis_paused_local_delivery_goes_on_cross_node_fails_fast_then_recovers
         assert down_lines(a, "commands") == 1, a.text()
     finally:
         server.kill()
+
+
+def test_redis_restarted_empty_gets_presence_and_subscriptions_back_from_the_nodes(tmp_path, nodes):
+    server = RedisServer(tmp_path).start()
+    try:
+        prefix = start_nodes(server, tmp_path, 2, nodes)
+        a, b = nodes
+        room = unique("room")
+        channel = f"{prefix}ch:{{{room}}}"
+        presence = f"{prefix}presence:{{{room}}}"
+        with ExitStack() as stack:
+            on_a, id_a = a.ws(stack, f"/tell?room={room}&user=ann")
+            on_b, id_b = b.ws(stack, f"/tell?room={room}&user=bob")
+            assert eventually(lambda: server.cli.numsub(channel) == 2)
+            assert eventually(lambda: server.cli("HLEN", presence) == "2")
+            server.kill()
+            # Down (connections refused): local delivery only, answered at once.
+            started = time.monotonic()
+            assert a.api("POST", "", {"channel": room, "data": "down"}) == (200, {"delivered": 1})
+            assert a.api("POST", "", {"client": id_b, "data": "x"}) == (404, {"error": "unknown client"})
+            assert time.monotonic() - started < seconds(5)
+            assert on_a.recv(timeout=seconds(5)) == "down"
+            server.start()  # the same port, nothing in it
+            # No client does anything: the nodes write their presence and
+            # subscriptions back themselves.
+            assert eventually(lambda: server.cli("HLEN", presence) == "2", 15), server.cli("KEYS", "*")
+            assert eventually(lambda: server.cli("HLEN", f"{prefix}upresence:{{ann}}") == "1", 15)
+            assert eventually(lambda: server.cli.numsub(channel) == 2, 15)
+            assert eventually(lambda: server.cli.numsub(f"{prefix}user:{{bob}}") == 1, 15)
+            assert a.api("POST", "", {"channel": room, "data": "back"}) == (200, {"delivered": 2})
+            assert on_a.recv(timeout=seconds(5)) == "back"
+            assert on_b.recv(timeout=seconds(5)) == "back"
+            assert a.api("POST", "", {"user": "bob", "data": "to bob"}) == (200, {"delivered": 1})
+            assert on_b.recv(timeout=seconds(5)) == "to bob"
+            assert b.api("POST", "", {"client": id_a, "data": "to a"}) == (200, {"delivered": 1})
+            assert on_a.recv(timeout=seconds(5)) == "to a"
+            assert b.api("GET", f"/channels/{room}") == (200, {"channel": room, "member_count": 2})
+            assert eventually(lambda: a.api("GET", "/stats")[1].get("node_count") == 2, 15)
+            assert_silent(on_a)
+            assert_silent(on_b)
+        for node in (a, b):
+            assert down_lines(node, "commands") == 1, node.text()
+            assert down_lines(node, "pubsub") == 1, node.text()
+            assert back_lines(node, "pubsub") == 1, node.text()
+    finally:
+        server.kill()
