@@ -13,6 +13,7 @@ outage is found in about a second rather than the default five.
 
 from __future__ import annotations
 
+import json
 import signal
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -159,5 +160,75 @@ def test_redis_restarted_empty_gets_presence_and_subscriptions_back_from_the_nod
             assert down_lines(node, "commands") == 1, node.text()
             assert down_lines(node, "pubsub") == 1, node.text()
             assert back_lines(node, "pubsub") == 1, node.text()
+    finally:
+        server.kill()
+
+
+def test_a_paused_node_is_cut_off_by_redis_then_resubscribes_and_the_publisher_stays_bounded(
+    tmp_path, nodes
+):
+    # Redis drops a subscriber whose unread output passes 256 kB.
+    server = RedisServer(tmp_path, "--client-output-buffer-limit", "pubsub 256kb 128kb 1").start()
+    try:
+        prefix = unique("chaos") + ":"
+        peak_file = tmp_path / "peak.json"
+        url = f"{server.url}?{FAST}&max_pending=200"
+        a = Node(url, prefix, tmp_path, "node0", env={"RATCHETPY_TEST_PEAK_FILE": str(peak_file)})
+        nodes.append(a)
+        b = Node(url, prefix, tmp_path, "node1")
+        nodes.append(b)
+        room = unique("room")
+        channel = f"{prefix}ch:{{{room}}}"
+        filler = "x" * 30_000
+        with ExitStack() as stack:
+            on_b, _ = b.ws(stack, f"/tell?room={room}")
+            assert eventually(lambda: server.cli.numsub(channel) == 1)
+            b.process.send_signal(signal.SIGSTOP)
+            cut_off = "overcoming of output buffer limits"
+            statuses: list[int] = []
+            # At most 4 rounds of 12 concurrent requests of 30 messages (~10 MB a
+            # round, more than the kernel's socket buffers hold): bounded.
+            with ThreadPoolExecutor(12) as pool:
+                for round_ in range(4):
+                    batches = [
+                        [{"channel": room, "data": f"{round_}.{i}.{j} {filler}"} for j in range(30)]
+                        for i in range(12)
+                    ]
+                    statuses += [status for status, _ in pool.map(lambda batch: a.api("POST", "", batch), batches)]
+                    if cut_off in server.log_text():
+                        break
+            assert cut_off in server.log_text(), server.log_text()
+            assert statuses and set(statuses) == {200}
+            assert server.cli.numsub(channel) == 0  # b's subscription went with its connection
+            b.process.send_signal(signal.SIGCONT)
+            # b reads what it had, finds its connection closed, reconnects and
+            # subscribes again; its WebSocket client stays connected throughout.
+            deadline = time.monotonic() + seconds(15)
+            published = False
+            received = 0
+            while True:
+                assert time.monotonic() < deadline, b.text()
+                if not published and server.cli.numsub(channel) == 1:
+                    assert a.api("POST", "", {"channel": room, "data": "after"}) == (200, {"delivered": 1})
+                    published = True
+                try:
+                    message = on_b.recv(timeout=0.2)
+                except TimeoutError:
+                    continue
+                if message == "after":
+                    break
+                received += 1
+            assert published
+            assert_silent(on_b)
+            assert b.text().count("Redis pubsub connection to") >= 2  # down, back
+            assert back_lines(b, "pubsub") == 1, b.text()
+            # The publisher never had more than max_pending commands waiting
+            # (12 x 30 publishes at once: the rest failed fast, logged once),
+            # and no answers are left awaited from the paused node.
+            assert eventually(lambda: json.loads(peak_file.read_text())["requests"] == 0)
+            peak = json.loads(peak_file.read_text())
+            assert 0 < peak["peak_pending"] <= peak["max_pending"] == 200, peak
+            assert peak["pending"] == 0, peak
+            assert a.text().count("cross-node delivery and presence are degraded") <= 1, a.text()
     finally:
         server.kill()
