@@ -52,12 +52,18 @@ def nodes(tmp_path: Path):
 
 def down_lines(node: Node, role: str) -> int:
     return sum(
-        1 for line in node.text().splitlines() if f"Redis {role} connection to" in line and "unavailable:" in line
+        1
+        for line in node.text().splitlines()
+        if f"Redis {role} connection to" in line and "unavailable:" in line
     )
 
 
 def back_lines(node: Node, role: str) -> int:
-    return sum(1 for line in node.text().splitlines() if f"Redis {role} connection to" in line and "is back after" in line)
+    return sum(
+        1
+        for line in node.text().splitlines()
+        if f"Redis {role} connection to" in line and "is back after" in line
+    )
 
 
 def test_redis_paused_local_delivery_goes_on_cross_node_fails_fast_then_recovers(tmp_path, nodes):
@@ -83,19 +89,34 @@ def test_redis_paused_local_delivery_goes_on_cross_node_fails_fast_then_recovers
             # More publishes and pushes while it lasts: each answers, none waits on Redis.
             for seq in range(5):
                 started = time.monotonic()
-                assert a.api("POST", "", {"channel": room, "data": f"d{seq}"}) == (200, {"delivered": 1})
-                assert b.api("POST", "", {"client": id_a, "data": "x"}) == (404, {"error": "unknown client"})
-                assert b.api("POST", "", {"client": id_b, "data": f"own{seq}"}) == (200, {"delivered": 1})
+                assert a.api("POST", "", {"channel": room, "data": f"d{seq}"}) == (
+                    200,
+                    {"delivered": 1},
+                )
+                assert b.api("POST", "", {"client": id_a, "data": "x"}) == (
+                    404,
+                    {"error": "unknown client"},
+                )
+                assert b.api("POST", "", {"client": id_b, "data": f"own{seq}"}) == (
+                    200,
+                    {"delivered": 1},
+                )
                 assert time.monotonic() - started < seconds(5)
-            assert [on_a.recv(timeout=seconds(5)) for _ in range(5)] == [f"d{seq}" for seq in range(5)]
-            assert [on_b.recv(timeout=seconds(5)) for _ in range(5)] == [f"own{seq}" for seq in range(5)]
+            assert [on_a.recv(timeout=seconds(5)) for _ in range(5)] == [
+                f"d{seq}" for seq in range(5)
+            ]
+            assert [on_b.recv(timeout=seconds(5)) for _ in range(5)] == [
+                f"own{seq}" for seq in range(5)
+            ]
             # presence answers with the node's own view rather than hanging
             status, _ = a.api("GET", f"/channels/{room}")
             assert status == 200
             time.sleep(max(0.0, 3.0 - (time.monotonic() - paused_at)))
             server.resume()
             # Both nodes resubscribe; then cross-node delivery works again.
-            assert eventually(lambda: back_lines(a, "pubsub") == 1 and back_lines(b, "pubsub") == 1, 15)
+            assert eventually(
+                lambda: back_lines(a, "pubsub") == 1 and back_lines(b, "pubsub") == 1, 15
+            )
             assert eventually(lambda: server.cli.numsub(channel) == 2, 15)
             assert a.api("POST", "", {"channel": room, "data": "after"}) == (200, {"delivered": 2})
             assert on_a.recv(timeout=seconds(5)) == "after"
@@ -111,7 +132,9 @@ def test_redis_paused_local_delivery_goes_on_cross_node_fails_fast_then_recovers
         for node in (a, b):
             assert down_lines(node, "commands") <= 1, node.text()
             assert down_lines(node, "pubsub") == 1, node.text()
-            assert node.text().count("cross-node delivery and presence are degraded") <= 1, node.text()
+            assert node.text().count("cross-node delivery and presence are degraded") <= 1, (
+                node.text()
+            )
         assert a.text().count("cross-node delivery and presence are degraded") == 1, a.text()
         assert down_lines(a, "commands") == 1, a.text()
     finally:
@@ -135,13 +158,18 @@ def test_redis_restarted_empty_gets_presence_and_subscriptions_back_from_the_nod
             # Down (connections refused): local delivery only, answered at once.
             started = time.monotonic()
             assert a.api("POST", "", {"channel": room, "data": "down"}) == (200, {"delivered": 1})
-            assert a.api("POST", "", {"client": id_b, "data": "x"}) == (404, {"error": "unknown client"})
+            assert a.api("POST", "", {"client": id_b, "data": "x"}) == (
+                404,
+                {"error": "unknown client"},
+            )
             assert time.monotonic() - started < seconds(5)
             assert on_a.recv(timeout=seconds(5)) == "down"
             server.start()  # the same port, nothing in it
             # No client does anything: the nodes write their presence and
             # subscriptions back themselves.
-            assert eventually(lambda: server.cli("HLEN", presence) == "2", 15), server.cli("KEYS", "*")
+            assert eventually(lambda: server.cli("HLEN", presence) == "2", 15), server.cli(
+                "KEYS", "*"
+            )
             assert eventually(lambda: server.cli("HLEN", f"{prefix}upresence:{{ann}}") == "1", 15)
             assert eventually(lambda: server.cli.numsub(channel) == 2, 15)
             assert eventually(lambda: server.cli.numsub(f"{prefix}user:{{bob}}") == 1, 15)
@@ -194,7 +222,10 @@ def test_a_paused_node_is_cut_off_by_redis_then_resubscribes_and_the_publisher_s
                         [{"channel": room, "data": f"{round_}.{i}.{j} {filler}"} for j in range(30)]
                         for i in range(12)
                     ]
-                    statuses += [status for status, _ in pool.map(lambda batch: a.api("POST", "", batch), batches)]
+                    statuses += [
+                        status
+                        for status, _ in pool.map(lambda batch: a.api("POST", "", batch), batches)
+                    ]
                     if cut_off in server.log_text():
                         break
             assert cut_off in server.log_text(), server.log_text()
@@ -209,7 +240,10 @@ def test_a_paused_node_is_cut_off_by_redis_then_resubscribes_and_the_publisher_s
             while True:
                 assert time.monotonic() < deadline, b.text()
                 if not published and server.cli.numsub(channel) == 1:
-                    assert a.api("POST", "", {"channel": room, "data": "after"}) == (200, {"delivered": 1})
+                    assert a.api("POST", "", {"channel": room, "data": "after"}) == (
+                        200,
+                        {"delivered": 1},
+                    )
                     published = True
                 try:
                     message = on_b.recv(timeout=0.2)
