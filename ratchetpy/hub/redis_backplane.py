@@ -54,6 +54,11 @@ Failure modes, and what happens:
   a minute) and dropped.
 - **A command times out.** It may still have run (Redis was slow, not
   down): only idempotent writes are retried, which is all presence does.
+- **A subscriber too slow for Redis** (a paused or overloaded node): Redis
+  closes its pub/sub connection at ``client-output-buffer-limit pubsub``;
+  the node reconnects and subscribes again like after an outage.
+- **A Redis Cluster node** (MOVED/ASK/CROSSSLOT replies): not supported
+  yet; said once, at error level (README, "Redis Cluster").
 """
 
 from __future__ import annotations
@@ -132,8 +137,9 @@ class RedisBackplane(PresenceMixin, MultiService):
         reactor: the reactor.
         presence_ttl: seconds before a dead node's presence expires.
         ack_timeout: seconds to wait for other nodes' answers.
-        sharded: use sharded pub/sub (SPUBLISH/SSUBSCRIBE) for channels
-            and users, for Redis Cluster.
+        sharded: use sharded pub/sub (SPUBLISH/SSUBSCRIBE, Redis 7) for
+            channels and users; the groundwork for Redis Cluster, which is
+            not supported yet (no MOVED/ASK routing).
 
     Attributes:
         counters: ``published``, ``received``, ``delivered_remote``,
