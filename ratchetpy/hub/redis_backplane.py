@@ -54,6 +54,11 @@ Failure modes, and what happens:
   a minute) and dropped.
 - **A command times out.** It may still have run (Redis was slow, not
   down): only idempotent writes are retried, which is all presence does.
+- **A subscriber too slow for Redis** (a paused or overloaded node): Redis
+  closes its pub/sub connection at ``client-output-buffer-limit pubsub``;
+  the node reconnects and subscribes again like after an outage.
+- **A Redis Cluster node** (MOVED/ASK/CROSSSLOT replies): not supported
+  yet; said once, at error level (README, "Redis Cluster").
 """
 
 from __future__ import annotations
@@ -67,7 +72,7 @@ from twisted.internet import defer, task
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
-from ..exceptions import RedisError
+from ..exceptions import RedisError, RedisReplyError
 from ..redis.client import RedisClient
 from ..redis.pubsub import Subscriber
 from ..redis.url import RedisConfig
@@ -92,6 +97,9 @@ DEFAULT_ACK_TIMEOUT = 2.0
 """Seconds to wait for other nodes' answers (push delivered, publish counts)."""
 
 _MALFORMED_LOG_INTERVAL = 60.0
+
+# Replies only a Redis Cluster node gives: the key or shard channel lives on another node.
+_CLUSTER_REPLIES = frozenset({"MOVED", "ASK", "CROSSSLOT", "CLUSTERDOWN"})
 
 class _Request:
     """Answers awaited from other nodes for one operation."""
@@ -129,8 +137,9 @@ class RedisBackplane(PresenceMixin, MultiService):
         reactor: the reactor.
         presence_ttl: seconds before a dead node's presence expires.
         ack_timeout: seconds to wait for other nodes' answers.
-        sharded: use sharded pub/sub (SPUBLISH/SSUBSCRIBE) for channels
-            and users, for Redis Cluster.
+        sharded: use sharded pub/sub (SPUBLISH/SSUBSCRIBE, Redis 7) for
+            channels and users; the groundwork for Redis Cluster, which is
+            not supported yet (no MOVED/ASK routing).
 
     Attributes:
         counters: ``published``, ``received``, ``delivered_remote``,
@@ -173,6 +182,7 @@ class RedisBackplane(PresenceMixin, MultiService):
         self._request_ids = itertools.count(1)
         self._refresher: task.LoopingCall | None = None
         self._outage_logged = False
+        self._cluster_logged = False
         self._last_malformed_log = -_MALFORMED_LOG_INTERVAL
         self.history_store = RedisHistory(self)
         hub.backplane = self
@@ -216,6 +226,20 @@ class RedisBackplane(PresenceMixin, MultiService):
     def _failed(self, what: str, default: Any) -> Any:
         def failed(failure: Failure) -> Any:
             self.counters["failures"] += 1
+            error = failure.value
+            if isinstance(error, RedisReplyError) and error.code in _CLUSTER_REPLIES:
+                if not self._cluster_logged:
+                    self._cluster_logged = True
+                    _log.error(
+                        "Redis backplane: {what} failed ({error}): {address} is a Redis Cluster "
+                        "node, and the backplane does not follow cluster redirections yet; "
+                        "presence and counted deliveries stay wrong until it is pointed at a "
+                        "single Redis server (or a primary with replicas)",
+                        what=what,
+                        error=failure.getErrorMessage(),
+                        address=self.config.address,
+                    )
+                return default
             if not self._outage_logged:
                 self._outage_logged = True
                 _log.warn(

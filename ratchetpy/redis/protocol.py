@@ -306,7 +306,9 @@ class RedisProtocol(Protocol):
         if head.deadline > self.clock.seconds():
             self._arm(head.deadline)
             return
-        _log.warn(
+        # Debug only: the link logs the outage this starts, once, at warn; a
+        # warn here would repeat on every reconnection attempt to a paused Redis.
+        _log.debug(
             "{address} sent no reply in time ({count} command(s) waiting); dropping the connection",
             address=self.address,
             count=len(self._queue),

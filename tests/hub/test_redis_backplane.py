@@ -34,13 +34,15 @@ KEY = "k" * 32
 
 
 class Node:
-    def __init__(self, url: str, prefix: str, tmp: Path, name: str) -> None:
+    def __init__(
+        self, url: str, prefix: str, tmp: Path, name: str, env: dict[str, str] | None = None
+    ) -> None:
         self.port_file = tmp / f"{name}.port"
         self.log = open(tmp / f"{name}.log", "w+b")
         self.process = subprocess.Popen(
             [sys.executable, str(NODE), url, prefix, str(self.port_file)],
             cwd=ROOT,
-            env=python_path_env(),
+            env={**python_path_env(), **(env or {})},
             stdout=self.log,
             stderr=subprocess.STDOUT,
         )
