@@ -15,10 +15,12 @@
 //   latency (receive time - send time, one clock: this process) is kept per
 //   url. A round not complete within --round-timeout ms is counted as lost and
 //   the next one starts (late copies of it are ignored).
-// sink: hold the connections and count what they receive.
+// sink: hold the connections and count what they receive between the first
+//   line on stdin and its end (the runner aligns that with another client's
+//   window), then print "RESULT {json}".
 //
-// Prints "MEASURE" when the measured window starts and "RESULT {json}" at its
-// end; the runner samples the servers' CPU time at both.
+// broadcast prints "MEASURE" when the measured window starts and
+// "RESULT {json}" at its end; the runner samples the servers' CPU time at both.
 'use strict';
 const WebSocket = require('ws');
 
@@ -176,7 +178,11 @@ if (mode === 'broadcast') {
       });
     }
     console.log('OPEN ' + sockets.length);
-    afterGo(() => startWindow());
+    process.stdin.setEncoding('utf8');
+    process.stdin.on('data', () => {
+      if (!measuring) { measuring = true; t0 = Date.now(); }
+    });
+    process.stdin.on('end', () => finish());
   });
 } else {
   console.error('unknown mode ' + mode);

@@ -60,12 +60,19 @@ from typing import Any
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
-from run import cpu_seconds, stop  # noqa: E402  (bench/run.py, beside this file)
+from run import stop  # noqa: E402  (bench/run.py, beside this file)
 from scaleout_node import CHANNEL, PUSH_KEY  # noqa: E402
 
 CONFIGS = {"local": (1, False), "redis-1": (1, True), "redis-2": (2, True)}
 PYTHON = sys.executable
 START_TIMEOUT = 30.0
+
+
+def cpu_seconds(pid: int) -> float:
+    """CPU time of ``pid``'s main thread, to the nanosecond (``/proc/PID/schedstat``:
+    the clock ticks of ``/proc/PID/stat`` are 10 ms, too coarse for Redis)."""
+    with open(f"/proc/{pid}/schedstat") as f:
+        return int(f.read().split()[0]) / 1e9
 
 
 def free_port() -> int:
@@ -207,12 +214,20 @@ def kill(proc: subprocess.Popen[str] | None) -> None:
         proc.wait()
 
 
-def measure(proc: subprocess.Popen[str], nodes: Nodes, redis: Redis) -> tuple[dict[str, Any], list[float], float]:
-    """Server and Redis CPU seconds over the client's window, and its RESULT."""
+def measure(
+    proc: subprocess.Popen[str], nodes: Nodes, redis: Redis, sink: subprocess.Popen[str] | None = None
+) -> tuple[dict[str, Any], list[float], float]:
+    """Server and Redis CPU seconds over the client's window, and its RESULT;
+    ``sink`` gets a line when the window starts and its stdin closed at the end."""
     read_until(proc, "MEASURE")
     cpu0, r0 = nodes.cpu(), redis.cpu()
+    if sink is not None and sink.stdin is not None:
+        sink.stdin.write("go\n")
+        sink.stdin.flush()
     line = read_until(proc, "RESULT")
     cpu1, r1 = nodes.cpu(), redis.cpu()
+    if sink is not None and sink.stdin is not None:
+        sink.stdin.close()
     proc.wait(30)
     return json.loads(line.split(" ", 1)[1]), [b - a for a, b in zip(cpu0, cpu1, strict=True)], r1 - r0
 
@@ -254,19 +269,16 @@ def run_push(config: str, args: argparse.Namespace, redis: Redis, tmp: str) -> d
         try:
             sink = node_client("load_hub.js", [
                 "--urls", ",".join(nodes.urls()), "--mode", "sink", "-c", str(subscribers),
-                "-d", str(args.duration),
             ], args.client_pin)
             read_until(sink, "OPEN")
             nodes.wait_subscribed()
-            assert sink.stdin is not None
-            sink.stdin.write("go\n")
-            sink.stdin.flush()
             load = node_client("load_http.js", [
                 "--url", nodes.urls("http", "/push")[0], "--key", PUSH_KEY,
                 "--body", json.dumps({"channel": CHANNEL, "data": "x" * 32}),
                 "-c", "32", "-d", str(args.duration), "--expect", str(subscribers),
             ], args.client_pin)
-            result, cpu, redis_cpu = measure(load, nodes, redis)
+            # the sink counts deliveries over the HTTP client's window
+            result, cpu, redis_cpu = measure(load, nodes, redis, sink)
             sunk = json.loads(read_until(sink, "RESULT").split(" ", 1)[1])
         finally:
             kill(load)
