@@ -35,6 +35,13 @@ Benchmarks:
   node 1's acknowledgement through Redis). Requests per second, servers' and
   Redis' CPU per request, latency.
 
+- ``redis``: Redis alone, for the paper estimate: ``redis-benchmark``
+  PUBLISHes a 154 B message (the size of a hub envelope with 100 B of
+  payload) with 16 connections x 16 pipelined, to 1 and to 8 subscribed
+  ``redis-cli`` processes (8 nodes). Publications per second, and Redis'
+  CPU per publication (whole process, ``INFO cpu``): 1 s / that is what
+  one Redis core can carry. Not part of the default ``--only``.
+
 Placement (2 cores): by default every node is pinned to CPU 0 and the load
 clients and redis-server to CPU 1, so the nodes' CPU per delivery is
 comparable between configurations, but two nodes share one core: this
@@ -114,6 +121,16 @@ class Redis:
 
     def cpu(self) -> float:
         return cpu_seconds(self.proc.pid)
+
+    def commandstats(self) -> dict[str, dict[str, float]]:
+        """Calls and microseconds per command since the last ``CONFIG RESETSTAT``."""
+        stats = {}
+        for line in self.cli("INFO", "commandstats").splitlines():
+            if line.startswith("cmdstat_"):
+                name, fields = line[8:].split(":", 1)
+                values = dict(f.split("=", 1) for f in fields.split(","))
+                stats[name] = {"calls": float(values["calls"]), "usec": float(values["usec"])}
+        return stats
 
     def stop(self) -> None:
         stop(self.proc)
@@ -220,16 +237,20 @@ def measure(
     """Server and Redis CPU seconds over the client's window, and its RESULT;
     ``sink`` gets a line when the window starts and its stdin closed at the end."""
     read_until(proc, "MEASURE")
+    redis.cli("CONFIG", "RESETSTAT")
     cpu0, r0 = nodes.cpu(), redis.cpu()
     if sink is not None and sink.stdin is not None:
         sink.stdin.write("go\n")
         sink.stdin.flush()
     line = read_until(proc, "RESULT")
     cpu1, r1 = nodes.cpu(), redis.cpu()
+    commands = redis.commandstats()
     if sink is not None and sink.stdin is not None:
         sink.stdin.close()
     proc.wait(30)
-    return json.loads(line.split(" ", 1)[1]), [b - a for a, b in zip(cpu0, cpu1, strict=True)], r1 - r0
+    result = json.loads(line.split(" ", 1)[1])
+    result["redis_commands"] = commands
+    return result, [b - a for a, b in zip(cpu0, cpu1, strict=True)], r1 - r0
 
 
 def run_hub(config: str, bench: str, args: argparse.Namespace, redis: Redis, tmp: str) -> dict[str, Any]:
@@ -259,6 +280,7 @@ def run_hub(config: str, bench: str, args: argparse.Namespace, redis: Redis, tmp
         "redis_cpu": redis_cpu / result["secs"],
         "lost": result["lost"],
         "latency_us": result["latency_us"],
+        "redis_commands": result["redis_commands"],
     }
 
 
@@ -295,7 +317,46 @@ def run_push(config: str, args: argparse.Namespace, redis: Redis, tmp: str) -> d
         "wrong_count": result["wrong_count"],
         "deliveries_per_request": sunk["count"] / sunk["secs"] / max(result["rate"], 1e-9),
         "latency_us": result["latency_us"],
+        "redis_commands": result["redis_commands"],
     }
+
+
+def redis_cpu_info(redis: Redis) -> float:
+    """Redis' CPU seconds, all threads (``INFO cpu``, getrusage)."""
+    fields = dict(
+        line.split(":", 1) for line in redis.cli("INFO", "cpu").splitlines() if ":" in line
+    )
+    return float(fields["used_cpu_sys"]) + float(fields["used_cpu_user"])
+
+
+def run_redis(fanout: int, args: argparse.Namespace, redis: Redis) -> dict[str, Any]:
+    channel, count = f"fanout{fanout}", 200_000
+    subs = [
+        subprocess.Popen([*args.client_pin, "redis-cli", "-p", str(redis.port), "SUBSCRIBE", channel],
+                         stdout=subprocess.DEVNULL, stdin=subprocess.DEVNULL)
+        for _ in range(fanout)
+    ]
+    try:
+        deadline = time.monotonic() + START_TIMEOUT
+        while redis.subscribers(channel) != fanout:
+            if time.monotonic() > deadline:
+                raise RuntimeError("redis-cli subscribers did not subscribe")
+            time.sleep(0.05)
+        cpu0 = redis_cpu_info(redis)
+        out = subprocess.run(
+            [*args.client_pin, "redis-benchmark", "-h", "127.0.0.1", "-p", str(redis.port),
+             "-n", str(count), "-c", "16", "-P", "16", "-q", "--csv", "PUBLISH", channel, "m" * 154],
+            capture_output=True, text=True, timeout=300, check=True,
+        ).stdout
+        cpu = redis_cpu_info(redis) - cpu0
+        still = redis.subscribers(channel)
+    finally:
+        for sub in subs:
+            sub.kill()
+            sub.wait()
+    rate = float(out.strip().splitlines()[-1].split(",")[1].strip('"'))
+    return {"rate": rate, "redis_us_per_publication": cpu / count * 1e6,
+            "messages_out": rate * fanout, "subscribers_left": still}
 
 
 def _median(runs: list[dict[str, Any]], key: str) -> float:
@@ -309,6 +370,15 @@ def _lat(runs: list[dict[str, Any]], node: int, p: str) -> float:
 def report(bench: str, samples: dict[str, list[dict[str, Any]]]) -> None:
     rounds = len(next(iter(samples.values())))
     print(f"\n== {bench} (median of {rounds})")
+    if bench == "redis":
+        for config, runs in samples.items():
+            per_round = "/".join(f"{r['redis_us_per_publication']:.2f}" for r in runs)
+            print(f"  {config:10s} {_median(runs, 'rate'):9.0f} PUBLISH/s  "
+                  f"{_median(runs, 'messages_out'):9.0f} messages out/s  Redis CPU "
+                  f"{_median(runs, 'redis_us_per_publication'):.2f} us/publication "
+                  f"(rounds {per_round}); subscribers left {min(r['subscribers_left'] for r in runs)}")
+        sys.stdout.flush()
+        return
     if bench == "pushapi":
         for config, runs in samples.items():
             nodes = "/".join(f"{statistics.median(r['node_us_per_request'][i] for r in runs):.0f}"
@@ -340,6 +410,13 @@ def report(bench: str, samples: dict[str, list[dict[str, Any]]]) -> None:
                 f"us/pub  lost {sum(r['lost'] for r in runs)}  {lat}"
             )
         pairs, key = [("redis-1", "local"), ("redis-2", "local"), ("redis-2", "redis-1")], "us_per_delivery"
+    for config, runs in samples.items():
+        commands = runs[len(runs) // 2]["redis_commands"]
+        if any(not name.startswith(("config", "info")) for name in commands):
+            print(f"  {config:8s} Redis commands in the window (round {len(runs) // 2 + 1}): " + ", ".join(
+                f"{name} {c['calls']:.0f} x {c['usec'] / max(c['calls'], 1):.1f} us"
+                for name, c in sorted(commands.items()) if name not in ("config", "info")
+            ))
     for a, b in pairs:
         if a in samples and b in samples:
             per_round = [x[key] / y[key] for x, y in zip(samples[a], samples[b], strict=True)]
@@ -378,7 +455,7 @@ def main() -> int:
     if unknown := [c for c in configs if c not in CONFIGS]:
         parser.error(f"unknown configurations {unknown}; known: {sorted(CONFIGS)}")
     benches = args.only.split(",")
-    if unknown := [b for b in benches if b not in ("broadcast", "latency", "pushapi")]:
+    if unknown := [b for b in benches if b not in ("broadcast", "latency", "pushapi", "redis")]:
         parser.error(f"unknown benchmarks {unknown}")
     args.client_pin = [] if args.spread else ["taskset", "-c", "1"]
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
@@ -392,10 +469,13 @@ def main() -> int:
               f"{', spread over both CPUs' if args.spread else '; nodes on CPU 0, clients and Redis on CPU 1'}")
         sys.stdout.flush()
         for bench in benches:
-            samples: dict[str, list[dict[str, Any]]] = {c: [] for c in configs}
+            names = ["fanout-1", "fanout-8"] if bench == "redis" else configs
+            samples: dict[str, list[dict[str, Any]]] = {c: [] for c in names}
             for _ in range(args.rounds):
-                for config in configs:
-                    if bench == "pushapi":
+                for config in names:
+                    if bench == "redis":
+                        samples[config].append(run_redis(int(config.split("-")[1]), args, redis))
+                    elif bench == "pushapi":
                         samples[config].append(run_push(config, args, redis, tmp))
                     else:
                         samples[config].append(run_hub(config, bench, args, redis, tmp))
