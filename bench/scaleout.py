@@ -415,7 +415,7 @@ def report(bench: str, samples: dict[str, list[dict[str, Any]]]) -> None:
         if any(not name.startswith(("config", "info")) for name in commands):
             print(f"  {config:8s} Redis commands in the window (round {len(runs) // 2 + 1}): " + ", ".join(
                 f"{name} {c['calls']:.0f} x {c['usec'] / max(c['calls'], 1):.1f} us"
-                for name, c in sorted(commands.items()) if name not in ("config", "info")
+                for name, c in sorted(commands.items()) if not name.startswith(("config", "info"))
             ))
     for a, b in pairs:
         if a in samples and b in samples:
