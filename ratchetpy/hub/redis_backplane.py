@@ -63,7 +63,6 @@ Failure modes, and what happens:
 
 from __future__ import annotations
 
-import itertools
 from collections import Counter
 from typing import TYPE_CHECKING, Any
 
@@ -78,6 +77,7 @@ from ..redis.pubsub import Subscriber
 from ..redis.url import RedisConfig
 from ..server.ids import node_of
 from ..websocket.broadcast import PreparedMessage, prepare
+from .answers import Answers
 from .envelope import Envelope, EnvelopeError, Names
 from .redis_history import RedisHistory
 from .redis_presence import PresenceMixin
@@ -100,30 +100,6 @@ _MALFORMED_LOG_INTERVAL = 60.0
 
 # Replies only a Redis Cluster node gives: the key or shard channel lives on another node.
 _CLUSTER_REPLIES = frozenset({"MOVED", "ASK", "CROSSSLOT", "CLUSTERDOWN"})
-
-class _Request:
-    """Answers awaited from other nodes for one operation."""
-
-    __slots__ = ("deferred", "expected", "answers", "timer", "combine")
-
-    def __init__(self, combine: Any, timer: Any) -> None:
-        self.deferred: defer.Deferred[Any] = defer.Deferred()
-        self.expected: int | None = None
-        self.answers: list[Any] = []
-        self.timer = timer
-        self.combine = combine
-
-    def settle(self) -> None:
-        if self.deferred.called:
-            return
-        if self.timer.active():
-            self.timer.cancel()
-        self.deferred.callback(self.combine(self.answers))
-
-    def check(self) -> None:
-        if self.expected is not None and len(self.answers) >= self.expected:
-            self.settle()
-
 
 class RedisBackplane(PresenceMixin, MultiService):
     """
@@ -178,8 +154,7 @@ class RedisBackplane(PresenceMixin, MultiService):
         self.client.setServiceParent(self)  # type: ignore[no-untyped-call]
         self.subscriber.setServiceParent(self)  # type: ignore[no-untyped-call]
         self.counters: Counter[str] = Counter()
-        self._requests: dict[str, _Request] = {}
-        self._request_ids = itertools.count(1)
+        self.answers = Answers(reactor, self.ack_timeout, self._answers_timed_out)
         self._refresher: task.LoopingCall | None = None
         self._outage_logged = False
         self._cluster_logged = False
@@ -214,8 +189,7 @@ class RedisBackplane(PresenceMixin, MultiService):
         if self._refresher is not None and self._refresher.running:
             self._refresher.stop()
         self.history_store.stop()
-        for request in list(self._requests.values()):
-            request.settle()
+        self.answers.settle_all()
         # Best effort: take this node's presence out now rather than at expiry.
         cleanup = self._remove_own_presence()
         cleanup.addBoth(lambda _: MultiService.stopService(self))
@@ -263,8 +237,7 @@ class RedisBackplane(PresenceMixin, MultiService):
     def _disconnected(self, reason: str) -> None:
         self.history_store.disconnected()
         # Answers in flight will not come: settle them with what arrived.
-        for request in list(self._requests.values()):
-            request.settle()
+        self.answers.settle_all()
 
     # -- subscriptions -------------------------------------------------------
 
@@ -357,24 +330,6 @@ class RedisBackplane(PresenceMixin, MultiService):
 
     # -- Backplane: operations -------------------------------------------------
 
-    def _request(self, combine: Any) -> tuple[str, _Request]:
-        rid = f"{next(self._request_ids):x}"
-        timer = self.reactor.callLater(self.ack_timeout, self._timed_out, rid)
-        request = _Request(combine, timer)
-        self._requests[rid] = request
-        request.deferred.addBoth(self._forget, rid)
-        return rid, request
-
-    def _forget(self, result: Any, rid: str) -> Any:
-        self._requests.pop(rid, None)
-        return result
-
-    def _timed_out(self, rid: str) -> None:
-        request = self._requests.get(rid)
-        if request is not None:
-            self.counters["timeouts"] += 1
-            request.settle()
-
     def _fan_out(
         self, name: str, kind: str, target: str, prepared: PreparedMessage, exclude: frozenset[str], count: bool, own: bool
     ) -> defer.Deferred[int]:
@@ -386,7 +341,7 @@ class RedisBackplane(PresenceMixin, MultiService):
                 self._failed(f"publishing to {target!r}", 0)
             )
             return defer.succeed(0)
-        rid, request = self._request(sum)
+        rid, request = self.answers.open(sum)
         header["r"] = rid
         sent = self._publish(name, Envelope(kind, self.node, header, prepared.payload))
 
@@ -418,7 +373,7 @@ class RedisBackplane(PresenceMixin, MultiService):
         node = node_of(cid)
         if node is None:
             return defer.succeed(default)
-        rid, request = self._request(lambda answers: answers[0] if answers else default)
+        rid, request = self.answers.open(lambda answers: answers[0] if answers else default)
         header = {"id": cid, "r": rid, **header}
         sent = self._publish(self.names.node(node), Envelope(kind, self.node, header, payload))
 
@@ -460,6 +415,9 @@ class RedisBackplane(PresenceMixin, MultiService):
     def client_info(self, cid: str) -> defer.Deferred[dict[str, Any] | None]:
         d = self._ask_node(cid, "info", {}, b"", None)
         return d.addCallback(lambda info: info if isinstance(info, dict) else None)
+
+    def _answers_timed_out(self) -> None:
+        self.counters["timeouts"] += 1
 
     # -- inbound ---------------------------------------------------------------
 
@@ -524,7 +482,7 @@ class RedisBackplane(PresenceMixin, MultiService):
         self.counters["received"] += 1
         kind, header = envelope.kind, envelope.header
         if kind == "ack":
-            request = self._requests.get(str(header.get("r")))
+            request = self.answers.get(str(header.get("r")))
             if request is not None:
                 request.answers.append(header.get("d"))
                 request.check()

@@ -167,7 +167,7 @@ class RedisHistory:
             header["x"] = sorted(exclude)
         request = None
         if count:
-            rid, request = bp._request(sum)
+            rid, request = bp.answers.open(sum)
             header["r"] = rid
         prefix = json.dumps(header, separators=(",", ":"))[:-1]
         excluded = json.dumps(sorted(exclude), separators=(",", ":")) if exclude else ""
@@ -280,7 +280,7 @@ class RedisHistory:
             bp.counters["delivered_remote"] += delivered
             bp._reply(envelope, delivered)
         elif rid is not None:
-            request = bp._requests.get(str(rid))
+            request = bp.answers.get(str(rid))
             if request is not None:  # this node's own answer, without a trip through Redis
                 request.answers.append(delivered)
                 request.check()

@@ -50,7 +50,7 @@ def watch_pending(backplane: RedisBackplane, path: str) -> None:
             **seen,
             "max_pending": client.config.max_pending,
             "pending": client.pending,
-            "requests": len(backplane._requests),
+            "requests": len(backplane.answers),
         }
         with open(path + ".tmp", "w") as f:
             json.dump(state, f)
