@@ -8,11 +8,13 @@ only) with the ``websockets`` client.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 import shutil
 import subprocess
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -89,6 +91,26 @@ def devtools_url(profile: Path, browser: subprocess.Popen) -> str:
     raise AssertionError("chromium did not open its DevTools port")
 
 
+@contextlib.contextmanager
+def chromium(tmp_path: Path) -> Iterator[DevTools]:
+    """A headless Chromium driven over DevTools; closed (or killed) on the way out."""
+    profile = tmp_path / "profile"
+    browser = start_chromium(profile)
+    try:
+        with connect(devtools_url(profile, browser), max_size=None, open_timeout=seconds(10)) as ws:
+            tools = DevTools(ws)
+            yield tools
+            tools.call("Browser.close")
+    finally:
+        if browser.poll() is None:
+            browser.terminate()
+            try:
+                browser.wait(timeout=seconds(10))
+            except subprocess.TimeoutExpired:
+                browser.kill()
+                browser.wait()
+
+
 def test_two_browser_pages_chat(twistd, tmp_path):
     """
     Two pages of the demo chat for ``--route /room/{name}=chat``: each shows
@@ -99,34 +121,21 @@ def test_two_browser_pages_chat(twistd, tmp_path):
     require_tool(CHROMIUM is not None, "chromium is not installed", "apt-get install chromium (.ci/run does)")
     server = twistd("--route", "/room/{name}=chat")
     server.wait_listening()
-    profile = tmp_path / "profile"
-    browser = start_chromium(profile)
-    try:
-        with connect(devtools_url(profile, browser), max_size=None, open_timeout=seconds(10)) as ws:
-            tools = DevTools(ws)
-            pages = chat_between_two_pages(tools, f"http://127.0.0.1:{server.port}/")
-            server.stop()
-            log = server.text()
-            assert log.count("opened /room/lobby") == 2 and log.count("opened /room/dev") == 2
-            for session, _ in pages:
-                tools.wait_for(
-                    session,
-                    "document.getElementById('status').textContent.indexOf('reconnecting in') !== -1",
-                    "the page to say it will reconnect",
-                )
-            server = twistd("--route", "/room/{name}=chat", port=server.port)
-            server.wait_listening()
-            for session, old_id in pages:
-                wait_welcomed(tools, session, "dev", not_id=old_id)
-            tools.call("Browser.close")
-    finally:
-        if browser.poll() is None:
-            browser.terminate()
-            try:
-                browser.wait(timeout=seconds(10))
-            except subprocess.TimeoutExpired:
-                browser.kill()
-                browser.wait()
+    with chromium(tmp_path) as tools:
+        pages = chat_between_two_pages(tools, f"http://127.0.0.1:{server.port}/")
+        server.stop()
+        log = server.text()
+        assert log.count("opened /room/lobby") == 2 and log.count("opened /room/dev") == 2
+        for session, _ in pages:
+            tools.wait_for(
+                session,
+                "document.getElementById('status').textContent.indexOf('reconnecting in') !== -1",
+                "the page to say it will reconnect",
+            )
+        server = twistd("--route", "/room/{name}=chat", port=server.port)
+        server.wait_listening()
+        for session, old_id in pages:
+            wait_welcomed(tools, session, "dev", not_id=old_id)
     server.stop()
     assert server.text().count("opened /room/dev") == 2
 
@@ -214,55 +223,42 @@ def test_a_backend_process_pushes_to_exactly_one_browser(twistd, tmp_path):
     key = "browser-test-key-0123456789"
     server = twistd("--route", "/room/{name}=chat", "--push-api", "/push", "--push-key", key)
     server.wait_listening()
-    profile = tmp_path / "profile"
-    browser = start_chromium(profile)
-    try:
-        with connect(devtools_url(profile, browser), max_size=None, open_timeout=seconds(10)) as ws:
-            tools = DevTools(ws)
-            sessions = []
-            for _ in range(2):
-                target = tools.call("Target.createTarget", url=f"http://127.0.0.1:{server.port}/")
-                sessions.append(
-                    tools.call("Target.attachToTarget", targetId=target["targetId"], flatten=True)["sessionId"]
-                )
-            page_a, page_b = sessions
-            id_a = wait_welcomed(tools, page_a, "lobby")
-            wait_welcomed(tools, page_b, "lobby")
-            body = json.dumps({"client": id_a, "data": "from the backend"})
-            backend = subprocess.run(
-                [
-                    "curl", "-sS", "--max-time", "10", "-H", f"Authorization: Bearer {key}",
-                    "-d", body, f"http://127.0.0.1:{server.port}/push",
-                ],
-                capture_output=True,
-                text=True,
-                timeout=seconds(20),
+    with chromium(tmp_path) as tools:
+        sessions = []
+        for _ in range(2):
+            target = tools.call("Target.createTarget", url=f"http://127.0.0.1:{server.port}/")
+            sessions.append(
+                tools.call("Target.attachToTarget", targetId=target["targetId"], flatten=True)["sessionId"]
             )
-            assert backend.returncode == 0, backend.stderr
-            assert json.loads(backend.stdout) == {"delivered": 1}
-            wait_received(tools, page_a, "from the backend")
-            # page B: a marker pushed after, to it, arrives alone (nothing else came before it)
-            id_b = tools.evaluate(page_b, "document.getElementById('my-id').textContent")
-            marker = json.dumps({"client": id_b, "data": "marker"})
-            subprocess.run(
-                ["curl", "-sS", "--max-time", "10", "-H", f"Authorization: Bearer {key}",
-                 "-d", marker, f"http://127.0.0.1:{server.port}/push"],
-                capture_output=True, timeout=seconds(20), check=True,
-            )
-            wait_received(tools, page_b, "marker")
-            shown_b = tools.evaluate(
-                page_b, "Array.from(document.querySelectorAll('#log li.them')).map(e => e.textContent)"
-            )
-            assert not any("from the backend" in line for line in shown_b), shown_b
-            tools.call("Browser.close")
-    finally:
-        if browser.poll() is None:
-            browser.terminate()
-            try:
-                browser.wait(timeout=seconds(10))
-            except subprocess.TimeoutExpired:
-                browser.kill()
-                browser.wait()
+        page_a, page_b = sessions
+        id_a = wait_welcomed(tools, page_a, "lobby")
+        wait_welcomed(tools, page_b, "lobby")
+        body = json.dumps({"client": id_a, "data": "from the backend"})
+        backend = subprocess.run(
+            [
+                "curl", "-sS", "--max-time", "10", "-H", f"Authorization: Bearer {key}",
+                "-d", body, f"http://127.0.0.1:{server.port}/push",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=seconds(20),
+        )
+        assert backend.returncode == 0, backend.stderr
+        assert json.loads(backend.stdout) == {"delivered": 1}
+        wait_received(tools, page_a, "from the backend")
+        # page B: a marker pushed after, to it, arrives alone (nothing else came before it)
+        id_b = tools.evaluate(page_b, "document.getElementById('my-id').textContent")
+        marker = json.dumps({"client": id_b, "data": "marker"})
+        subprocess.run(
+            ["curl", "-sS", "--max-time", "10", "-H", f"Authorization: Bearer {key}",
+             "-d", marker, f"http://127.0.0.1:{server.port}/push"],
+            capture_output=True, timeout=seconds(20), check=True,
+        )
+        wait_received(tools, page_b, "marker")
+        shown_b = tools.evaluate(
+            page_b, "Array.from(document.querySelectorAll('#log li.them')).map(e => e.textContent)"
+        )
+        assert not any("from the backend" in line for line in shown_b), shown_b
     server.stop()
 
 
@@ -275,50 +271,37 @@ def test_a_page_back_in_its_room_shows_what_it_missed(twistd, tmp_path):
     require_tool(CHROMIUM is not None, "chromium is not installed", "apt-get install chromium (.ci/run does)")
     server = twistd("--route", "/room/{name}=chat", "--chat-history", "20")
     server.wait_listening()
-    profile = tmp_path / "profile"
-    browser = start_chromium(profile)
-    try:
-        with connect(devtools_url(profile, browser), max_size=None, open_timeout=seconds(10)) as ws:
-            tools = DevTools(ws)
-            sessions = []
-            for _ in range(2):
-                target = tools.call("Target.createTarget", url=f"http://127.0.0.1:{server.port}/")
-                sessions.append(
-                    tools.call("Target.attachToTarget", targetId=target["targetId"], flatten=True)["sessionId"]
-                )
-            a, b = sessions
-            wait_welcomed(tools, a, "lobby")
-            id_b = wait_welcomed(tools, b, "lobby")
-            send_from(tools, a, "before")
-            wait_received(tools, b, "before")
-            send_from(tools, b, "b's own")
-            wait_received(tools, a, "b's own")
-            join_room(tools, b, "dev")
-            wait_welcomed(tools, b, "dev", not_id=id_b)
-            send_from(tools, a, "while you were away")
-            send_from(tools, a, "and this")
-            join_room(tools, b, "lobby")
-            tools.wait_for(
-                b,
-                "Array.from(document.querySelectorAll('#log li.info')).some("
-                "e => e.textContent.indexOf('Recovered 2 message(s)') !== -1)",
-                "page B to say it recovered two messages",
+    with chromium(tmp_path) as tools:
+        sessions = []
+        for _ in range(2):
+            target = tools.call("Target.createTarget", url=f"http://127.0.0.1:{server.port}/")
+            sessions.append(
+                tools.call("Target.attachToTarget", targetId=target["targetId"], flatten=True)["sessionId"]
             )
-            missed = tools.evaluate(
-                b, "Array.from(document.querySelectorAll('#log li.missed')).map(e => e.textContent)"
-            )
-            assert missed == ["while you were away", "and this"]
-            send_from(tools, a, "live again")
-            wait_received(tools, b, "live again")
-            shown = tools.evaluate(b, "Array.from(document.querySelectorAll('#log li.them')).map(e => e.textContent)")
-            assert shown == ["before", "while you were away", "and this", "live again"], shown
-            tools.call("Browser.close")
-    finally:
-        if browser.poll() is None:
-            browser.terminate()
-            try:
-                browser.wait(timeout=seconds(10))
-            except subprocess.TimeoutExpired:
-                browser.kill()
-                browser.wait()
+        a, b = sessions
+        wait_welcomed(tools, a, "lobby")
+        id_b = wait_welcomed(tools, b, "lobby")
+        send_from(tools, a, "before")
+        wait_received(tools, b, "before")
+        send_from(tools, b, "b's own")
+        wait_received(tools, a, "b's own")
+        join_room(tools, b, "dev")
+        wait_welcomed(tools, b, "dev", not_id=id_b)
+        send_from(tools, a, "while you were away")
+        send_from(tools, a, "and this")
+        join_room(tools, b, "lobby")
+        tools.wait_for(
+            b,
+            "Array.from(document.querySelectorAll('#log li.info')).some("
+            "e => e.textContent.indexOf('Recovered 2 message(s)') !== -1)",
+            "page B to say it recovered two messages",
+        )
+        missed = tools.evaluate(
+            b, "Array.from(document.querySelectorAll('#log li.missed')).map(e => e.textContent)"
+        )
+        assert missed == ["while you were away", "and this"]
+        send_from(tools, a, "live again")
+        wait_received(tools, b, "live again")
+        shown = tools.evaluate(b, "Array.from(document.querySelectorAll('#log li.them')).map(e => e.textContent)")
+        assert shown == ["before", "while you were away", "and this", "live again"], shown
     server.stop()
