@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import json
 import signal
-import subprocess
-import sys
 import time
 from contextlib import ExitStack
 from pathlib import Path
@@ -24,7 +22,7 @@ from ratchetpy.app import App
 from ratchetpy.exceptions import ConfigurationError
 from ratchetpy.hub.redis_backplane import DEFAULT_ACK_TIMEOUT, DEFAULT_PRESENCE_TTL, RedisBackplane
 from ratchetpy.redis.url import RedisConfig
-from tests.support.processes import python_path_env
+from tests.support.node_process import NodeProcess
 from tests.support.redis import shared_redis, unique
 from tests.support.timing import seconds
 
@@ -135,35 +133,12 @@ def test_use_redis_on_a_running_app_starts_at_once():
 # -- two processes, one Redis --------------------------------------------------
 
 
-class Node:
+class Node(NodeProcess):
     def __init__(self, url: str, tmp: Path, name: str) -> None:
-        self.port_file = tmp / f"{name}.port"
-        self.log = open(tmp / f"{name}.log", "w+b")
-        self.process = subprocess.Popen(
-            [sys.executable, str(NODE), url, str(self.port_file)],
-            cwd=ROOT, env=python_path_env(), stdout=self.log, stderr=subprocess.STDOUT,
-        )  # fmt: skip
-        deadline = time.monotonic() + seconds(20)
-        while not self.port_file.exists():
-            if self.process.poll() is not None or time.monotonic() > deadline:
-                raise AssertionError(f"node {name} did not start:\n{self.text()}")
-            time.sleep(0.05)
-        self.port = int(self.port_file.read_text())
+        super().__init__(NODE, [url], tmp, name)
 
-    def text(self) -> str:
-        self.log.flush()
-        self.log.seek(0)
-        return self.log.read().decode(errors="replace")
-
-    def stop(self) -> int | None:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=seconds(15))
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        return self.process.returncode
+    def stop(self, timeout: float = 15.0) -> int | None:
+        return super().stop(timeout)
 
 
 @pytest.fixture

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import json
 import signal
-import subprocess
-import sys
 import time
 import urllib.error
 import urllib.request
@@ -22,7 +20,7 @@ from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
 from tests.support.loopback import assert_silent
-from tests.support.processes import python_path_env
+from tests.support.node_process import NodeProcess
 from tests.support.redis import shared_redis, unique
 from tests.support.timing import seconds
 
@@ -33,32 +31,11 @@ NODE = ROOT / "tests" / "support" / "backplane_node.py"
 KEY = "k" * 32
 
 
-class Node:
+class Node(NodeProcess):
     def __init__(
         self, url: str, prefix: str, tmp: Path, name: str, env: dict[str, str] | None = None
     ) -> None:
-        self.port_file = tmp / f"{name}.port"
-        self.log = open(tmp / f"{name}.log", "w+b")
-        self.process = subprocess.Popen(
-            [sys.executable, str(NODE), url, prefix, str(self.port_file)],
-            cwd=ROOT,
-            env={**python_path_env(), **(env or {})},
-            stdout=self.log,
-            stderr=subprocess.STDOUT,
-        )
-        deadline = time.monotonic() + seconds(20)
-        while not self.port_file.exists():
-            if self.process.poll() is not None or time.monotonic() > deadline:
-                raise AssertionError(f"node {name} did not start:\n{self.text()}")
-            time.sleep(0.05)
-        self.port = int(self.port_file.read_text())
-
-    def text(self) -> str:
-        if self.log.closed:
-            return self.final_text
-        self.log.flush()
-        self.log.seek(0)
-        return self.log.read().decode(errors="replace")
+        super().__init__(NODE, [url, prefix], tmp, name, env)
 
     def ws(self, stack: ExitStack, path: str) -> tuple[object, str]:
         ws = stack.enter_context(connect(f"ws://127.0.0.1:{self.port}{path}", proxy=None))
@@ -79,16 +56,6 @@ class Node:
         except urllib.error.HTTPError as error:
             return error.code, json.loads(error.read() or b"null")
 
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=seconds(10))
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        self.final_text = self.text()
-        self.log.close()
 
 
 @pytest.fixture

@@ -14,9 +14,6 @@ ones.
 from __future__ import annotations
 
 import json
-import signal
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from contextlib import ExitStack
@@ -26,7 +23,7 @@ from typing import Any
 import pytest
 
 from ratchetpy.wamp.cluster import channel_name
-from tests.support.processes import python_path_env
+from tests.support.node_process import NodeProcess
 from tests.support.redis import shared_redis, unique
 from tests.support.timing import seconds
 from tests.support.wamp_client import WampClient
@@ -39,48 +36,15 @@ PUSH_URI = "http://example.com/test#push"
 T = "http://example.com/news"
 
 
-class Node:
+class Node(NodeProcess):
     """One ``wamp_node.py`` process; its log kept for the assertions."""
 
     def __init__(self, url: str, prefix: str, tmp: Path, name: str) -> None:
-        self.name = name
-        self.port_file = tmp / f"{name}.port"
-        self.log = open(tmp / f"{name}.log", "w+b")
-        self.process = subprocess.Popen(
-            [sys.executable, str(NODE), url, prefix, str(self.port_file)],
-            cwd=ROOT,
-            env=python_path_env(),
-            stdout=self.log,
-            stderr=subprocess.STDOUT,
-        )
-        deadline = time.monotonic() + seconds(20)
-        while not self.port_file.exists():
-            if self.process.poll() is not None or time.monotonic() > deadline:
-                raise AssertionError(f"node {name} did not start:\n{self.text()}")
-            time.sleep(0.05)
-        self.port = int(self.port_file.read_text())
-        self.final_text = ""
+        super().__init__(NODE, [url, prefix], tmp, name)
 
     def client(self, stack: ExitStack, path: str = "/wamp") -> WampClient:
         return stack.enter_context(WampClient(f"ws://127.0.0.1:{self.port}{path}"))
 
-    def text(self) -> str:
-        if self.log.closed:
-            return self.final_text
-        self.log.flush()
-        self.log.seek(0)
-        return self.log.read().decode(errors="replace")
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=seconds(10))
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        self.final_text = self.text()
-        self.log.close()
 
 
 @pytest.fixture
