@@ -77,7 +77,7 @@ from ..redis.pubsub import Subscriber
 from ..redis.url import RedisConfig
 from ..server.ids import node_of
 from ..websocket.broadcast import PreparedMessage, prepare
-from .answers import Answers
+from .answers import Answers, Question
 from .envelope import Envelope, EnvelopeError, Names
 from .redis_history import RedisHistory
 from .redis_presence import PresenceMixin
@@ -344,14 +344,23 @@ class RedisBackplane(PresenceMixin, MultiService):
         rid, request = self.answers.open(sum)
         header["r"] = rid
         sent = self._publish(name, Envelope(kind, self.node, header, prepared.payload))
+        # This node hears its own publications while it has members: not an answer.
+        return self._await_answers(
+            sent, request, lambda receivers: max(0, receivers - (1 if own else 0)), f"publishing to {target!r}"
+        )
+
+    def _await_answers(
+        self, sent: defer.Deferred[int], request: Question, expected: Any, what: str
+    ) -> defer.Deferred[Any]:
+        """``request``'s answer: ``expected(receivers)`` answers are awaited once
+        PUBLISH says how many nodes heard it; a failed PUBLISH settles it at once."""
 
         def reached(receivers: int) -> None:
-            # This node hears its own publications while it has members: not an answer.
-            request.expected = max(0, receivers - (1 if own else 0))
+            request.expected = expected(receivers)
             request.check()
 
         def failed(failure: Failure) -> None:
-            self._failed(f"publishing to {target!r}", None)(failure)
+            self._failed(what, None)(failure)
             request.settle()
 
         sent.addCallbacks(reached, failed)
@@ -376,18 +385,8 @@ class RedisBackplane(PresenceMixin, MultiService):
         rid, request = self.answers.open(lambda answers: answers[0] if answers else default)
         header = {"id": cid, "r": rid, **header}
         sent = self._publish(self.names.node(node), Envelope(kind, self.node, header, payload))
-
-        def reached(receivers: int) -> None:
-            # 0: no node listens on that channel (it is gone): answer now.
-            request.expected = 1 if receivers else 0
-            request.check()
-
-        def failed(failure: Failure) -> None:
-            self._failed(f"{kind} to node {node}", None)(failure)
-            request.settle()
-
-        sent.addCallbacks(reached, failed)
-        return request.deferred
+        # 0 receivers: no node listens on that channel (it is gone): answer now.
+        return self._await_answers(sent, request, lambda receivers: 1 if receivers else 0, f"{kind} to node {node}")
 
     def publish_stored(
         self,
