@@ -150,13 +150,14 @@ class RedisBackplane(PresenceMixin, MultiService):
         self.subscriber = subscriber or Subscriber(
             config, reactor, on_reconnect=self._reconnected, on_disconnect=self._disconnected
         )
-        self.client.on_usable = self.refresh
+        self.client.on_usable = self._client_usable
         self.client.setServiceParent(self)  # type: ignore[no-untyped-call]
         self.subscriber.setServiceParent(self)  # type: ignore[no-untyped-call]
         self.counters: Counter[str] = Counter()
         self.answers = Answers(reactor, self.ack_timeout, self._answers_timed_out)
         self._refresher: task.LoopingCall | None = None
         self._outage_logged = False
+        self._outage_since = 0.0
         self._cluster_logged = False
         self._last_malformed_log = -_MALFORMED_LOG_INTERVAL
         self.history_store = RedisHistory(self)
@@ -216,6 +217,7 @@ class RedisBackplane(PresenceMixin, MultiService):
                 return default
             if not self._outage_logged:
                 self._outage_logged = True
+                self._outage_since = self.reactor.seconds()
                 _log.warn(
                     "Redis backplane: {what} failed ({error}); cross-node delivery and "
                     "presence are degraded to this node until Redis is back",
@@ -229,10 +231,25 @@ class RedisBackplane(PresenceMixin, MultiService):
         return failed
 
     def _reconnected(self, outage: float) -> None:
-        if self._outage_logged:
-            _log.info("Redis backplane: Redis is back after {outage:.1f} s", outage=outage)
-        self._outage_logged = False
         self.history_store.reconnected()
+        self._maybe_back()
+
+    def _client_usable(self) -> None:
+        self._maybe_back()
+        self.refresh()
+
+    def _maybe_back(self) -> None:
+        # The two connections come back at different moments; saying "back"
+        # when only one is would be followed by a second "degraded" line as
+        # soon as a command hits the other one (seen in CI).
+        if not (self.client.connected and self.subscriber.connected):
+            return
+        if self._outage_logged:
+            _log.info(
+                "Redis backplane: Redis is back after {outage:.1f} s",
+                outage=self.reactor.seconds() - self._outage_since,
+            )
+        self._outage_logged = False
 
     def _disconnected(self, reason: str) -> None:
         self.history_store.disconnected()

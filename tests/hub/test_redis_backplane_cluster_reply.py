@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from twisted.internet.defer import fail
+from twisted.internet.defer import fail, succeed
 from twisted.logger import LogLevel, globalLogPublisher
 
 from ratchetpy.exceptions import RedisReplyError, RedisUnavailable
@@ -44,3 +44,42 @@ def test_a_moved_reply_is_logged_once_as_a_cluster_node_not_as_an_outage(redis_h
     # an outage afterwards is still reported as one
     assert [level for level, text in texts if "degraded" in text] == [LogLevel.warn]
     assert backplane.counters["failures"] >= 3
+
+
+def test_redis_is_back_only_once_both_connections_are_and_an_outage_is_one_line(
+    redis_hub: Any,
+) -> None:
+    # Seen in CI: the pubsub connection came back first, the backplane said
+    # "back", and the next presence write on the still-down commands
+    # connection logged a second "degraded" line for the same outage.
+    hub, backplane, subscriber, client = redis_hub
+    backplane.startService()
+    logged: list[dict[str, Any]] = []
+    globalLogPublisher.addObserver(logged.append)
+    try:
+        client.evalsha_or_eval = lambda *args, **kwargs: fail(
+            RedisUnavailable("Redis at 127.0.0.1:1 is unavailable")
+        )
+        client.connected = subscriber.connected = False
+        backplane.refresh()
+        subscriber.connected = True
+        backplane._reconnected(2.0)  # the pubsub connection is back
+        backplane.refresh()  # the commands one is not: same outage
+        client.connected = True
+        client.evalsha_or_eval = lambda *args, **kwargs: succeed(0)
+        backplane._client_usable()
+        client.evalsha_or_eval = lambda *args, **kwargs: fail(
+            RedisUnavailable("Redis at 127.0.0.1:1 is unavailable")
+        )
+        backplane.refresh()  # a new outage after the first one ended
+    finally:
+        globalLogPublisher.removeObserver(logged.append)
+    texts = [
+        e.get("log_format", "") for e in logged if e.get("log_namespace") == "ratchetpy.hub.redis"
+    ]
+    kinds = [
+        "down" if "degraded" in text else "back"
+        for text in texts
+        if "degraded" in text or "Redis is back" in text
+    ]
+    assert kinds == ["down", "back", "down"]

@@ -128,6 +128,8 @@ def test_a_relay_envelope_round_trips_and_its_meta_must_be_an_object() -> None:
 class FakeSubscriber(Service):
     """Stands in for ``Subscriber``: records (un)subscriptions, never connects."""
 
+    connected = True
+
     def __init__(self) -> None:
         self.interest: dict[str, list[Any]] = {}
         self.log: list[tuple[str, str]] = []
@@ -154,6 +156,7 @@ class FakeClient(Service):
     """Stands in for ``RedisClient``: PUBLISH is recorded; every other command answers None."""
 
     on_usable: Any = None
+    connected = True
 
     def __init__(self) -> None:
         self.published: list[tuple[str, bytes]] = []
