@@ -18,11 +18,14 @@ The one exception hierarchy of ratchetpy.
     │   ├── RequestHeadTooLarge     431: the head is over the size limit
     │   ├── HttpVersionNotSupported 505
     │   └── PushApiError            a publish API request is refused (its message is sent)
-    └── RedisError              a Redis command did not succeed (ratchetpy.redis)
-        ├── RedisUnavailable        no usable connection: down, lost, too many pending
-        │   ├── RedisTimeout            no reply in time (the connection is dropped)
-        │   └── RedisProtocolError      the server sent bytes that are not RESP
-        └── RedisReplyError         the server answered with an error reply
+    ├── RedisError              a Redis command did not succeed (ratchetpy.redis)
+    │   ├── RedisUnavailable        no usable connection: down, lost, too many pending
+    │   │   ├── RedisTimeout            no reply in time (the connection is dropped)
+    │   │   └── RedisProtocolError      the server sent bytes that are not RESP
+    │   └── RedisReplyError         the server answered with an error reply
+    ├── SessionError            a PHP session could not be read (ratchetpy.session)
+    │   └── SessionDataError        malformed, truncated, tampered or oversized data
+    └── ClientError             a WebSocket client could not connect (ratchetpy.client)
 
 ``ComponentError`` and ``ConfigurationError`` also derive from the builtin
 ``TypeError``/``ValueError`` so generic handlers keep working.
@@ -38,6 +41,9 @@ from http import HTTPStatus
 
 __all__ = [
     "RatchetError",
+    "SessionError",
+    "SessionDataError",
+    "ClientError",
     "ComponentError",
     "ConfigurationError",
     "ListenError",
@@ -156,6 +162,24 @@ class PushApiError(HttpError):
     """
 
     status = 400
+
+
+class SessionError(RatchetError):
+    """A PHP session could not be read (``ratchetpy.session``)."""
+
+
+class SessionDataError(SessionError, ValueError):
+    """
+    Session data (or a PHP-serialized value, or a Laravel cookie) is
+    malformed, truncated, tampered with or over the decoder's limits.
+
+    The SessionProvider turns it into an empty session and a log line; it
+    never reaches the client.
+    """
+
+
+class ClientError(RatchetError):
+    """A WebSocket client could not connect or lost its server (``ratchetpy.client``)."""
 
 
 class WampError(RatchetError):
