@@ -27,7 +27,6 @@ from weakref import WeakKeyDictionary
 from twisted.internet.task import LoopingCall
 from twisted.logger import Logger
 
-from ..connection import AbstractConnectionDecorator
 from ..interfaces import ConnectionInterface
 from ..websocket.connection import protocol_of
 from .packets import PING_PAYLOAD, php_json_encode
@@ -106,13 +105,13 @@ class Pacer:
         self._conn = conn
         self._reactor = reactor
         self._gap = gap
-        self._queue: deque[str] = deque()
+        self._queue: deque[str | bytes] = deque()
         self._due = float(reactor.seconds()) + gap
         self._call: Any = None
         self._closing = False
 
-    def send(self, text: str) -> None:
-        self._queue.append(text)
+    def send(self, data: str | bytes) -> None:
+        self._queue.append(data)
         self._pump()
 
     def close_after(self) -> None:
@@ -153,21 +152,30 @@ class Pacer:
         self._pump()
 
 
-class _PacedView(AbstractConnectionDecorator):
-    """A PHP-type client as the hub sees it: whatever is pushed to it is paced."""
+class _PacedView:
+    """
+    A PHP-type client as the hub sees it: whatever is pushed to it (by
+    ``hub.push``, the publish API) is paced. Deliberately not a connection
+    decorator, so the hub's fast fan-out cannot write past the pacer; the
+    handler unregisters it from the hub on close.
+    """
 
     def __init__(self, wrapped: ConnectionInterface, client: PhpWsClient) -> None:
-        super().__init__(wrapped)
-        self.__client = client
+        self.__dict__["_wrapped"] = wrapped
+        self.__dict__["_client"] = client
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.__dict__["_wrapped"], name)
 
     def send(self, data: str | bytes) -> _PacedView:
-        if isinstance(data, (bytes, bytearray, memoryview)):
-            data = bytes(data).decode("utf-8", "replace")
-        self.__client.send(data)
+        self.__dict__["_client"].send(data)
         return self
 
     def close(self, code: int = 1000, reason: str = "") -> None:
-        self.get_connection().close(code, reason)
+        self.__dict__["_wrapped"].close(code, reason)
+
+    def get_connection(self) -> ConnectionInterface:
+        return self.__dict__["_wrapped"]  # type: ignore[no-any-return]
 
 
 @dataclass(eq=False)
@@ -203,7 +211,7 @@ class PhpWsClient:
         return self.client_type == PHP
 
     @property
-    def view(self) -> ConnectionInterface:
+    def view(self) -> Any:
         """The connection as registered in the hub (paced for PHP-type clients)."""
         if self.pacer is None:
             return self.conn
@@ -212,14 +220,14 @@ class PhpWsClient:
             view = self.__dict__["_view"] = _PacedView(self.conn, self)
         return view
 
-    def send(self, text: str) -> None:
-        """Send one text frame (paced for PHP-type clients); nothing once closed."""
+    def send(self, data: str | bytes) -> None:
+        """Send one message (paced for PHP-type clients); nothing once closed."""
         if self.closed:
             return
         if self.pacer is not None:
-            self.pacer.send(text)
+            self.pacer.send(data)
         else:
-            self.conn.send(text)
+            self.conn.send(data)
 
     def drop(self) -> None:
         """Close TCP once what was sent is written, without a close frame."""

@@ -313,6 +313,9 @@ class _Handler:
         if client is None:
             return  # turned away on open: the resource never saw it
         client.closed = True
+        if client.pacer is not None:
+            # Its paced view is opaque to the hub's own cleanup.
+            self.server.hub.unregister(client.uuid)
         self._call(client, "on_close", client.uuid)
 
     def on_error(self, conn: ConnectionInterface, exc: Exception) -> None:
