@@ -9,6 +9,8 @@ from __future__ import annotations
 import json
 import socket
 import struct
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 from twisted.internet.address import IPv4Address
@@ -17,6 +19,7 @@ from twisted.internet.testing import MemoryReactorClock
 from ratchetpy.app import App
 from ratchetpy.phpws import PhpWsServer, PhpWsSettings
 from tests.support.memory import MemoryConnection
+from tests.support.processes import Twistd
 from tests.support.timing import seconds
 from tests.support.wire import (
     OP_TEXT,
@@ -244,3 +247,13 @@ def _one_frame(data: bytes) -> tuple[tuple[int, bytes], int] | None:
     if len(data) < i + n:
         return None
     return (first, data[i : i + n]), i + n
+
+
+def serve_phpws(tmp: Path, *args: str) -> Iterator[Twistd]:
+    """``twistd -n ratchetpy`` with ``/``, ``/web`` and ``/php`` = phpws (and ``args``), until the generator ends."""
+    server = Twistd(tmp, "--route", "/=phpws", "--route", "/web=phpws", "--route", "/php=phpws", *args)
+    try:
+        server.wait_listening()
+        yield server
+    finally:
+        server.kill()

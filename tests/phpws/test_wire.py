@@ -9,11 +9,10 @@ from __future__ import annotations
 import http.client
 import json
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
-from tests.phpws.support import NEXT, RawClient
+from tests.phpws.support import NEXT, RawClient, serve_phpws
 from tests.support.processes import Twistd
 from tests.support.wire import OP_BINARY, OP_PING, client_frame
 
@@ -22,18 +21,9 @@ pytestmark = pytest.mark.slow
 PUSH_KEY = "phpws-test-key-0123456789"
 
 
-def _serve(tmp: Path, *args: str) -> Iterator[Twistd]:
-    server = Twistd(tmp, "--route", "/=phpws", "--route", "/web=phpws", "--route", "/php=phpws", *args)
-    try:
-        server.wait_listening()
-        yield server
-    finally:
-        server.kill()
-
-
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Twistd]:
-    yield from _serve(
+    yield from serve_phpws(
         tmp_path_factory.mktemp("phpws"),
         "--route", "/broken=tests.phpws.resources:Broken",
         "--push-api", "/push", "--push-key", PUSH_KEY,
@@ -149,7 +139,7 @@ def test_publish_api_reaches_a_phpws_client_by_uuid_and_by_ident(server):
 
 @pytest.fixture(scope="module")
 def limited(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Twistd]:
-    yield from _serve(
+    yield from serve_phpws(
         tmp_path_factory.mktemp("phpws-limited"),
         "--phpws-max-clients", "3", "--phpws-max-per-ip", "2",
         "--phpws-trusted-proxies", "127.0.0.1",
