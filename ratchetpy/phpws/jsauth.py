@@ -89,7 +89,7 @@ class JsAuth:
             return "no such session (expired, or never started)"
         except OSError as exc:
             return f"cannot read the session file ({exc.strerror})"
-        from ..session.formats import decode_session  # type: ignore[import-not-found,unused-ignore]
+        from ..session.formats import decode_session
 
         try:
             session = decode_session(data, self.serializer)
