@@ -176,3 +176,12 @@ def test_twistd_serves_from_phpwebsocketservers_own_ini(tmp_path, twistd, free_p
         client.close()
     server.stop()
     assert "opened /php" in log.read_text()
+
+
+def test_a_resource_class_is_routable_as_a_target():
+    from tests.phpws.resources import Broken
+
+    options = parse("--route", "/web=tests.phpws.resources:Broken", "--route", "/php=phpws")
+    components = dict(options["route_components"])
+    assert isinstance(components["/web"], PhpWsServer) and isinstance(components["/web"].resource, Broken)
+    assert type(components["/php"].resource).__name__ == "DefaultResource"
