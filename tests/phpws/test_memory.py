@@ -418,3 +418,16 @@ def test_resource_events_and_injected_methods():
         ("data", uuid, {"opcode": "bye"}),
         ("close", uuid),
     ]
+
+
+def test_the_board_example_resource():
+    from examples.phpws.board import Board
+
+    server = PhpWsMemory(resource=Board())
+    client, _ = server.ready("/web")
+    server.ready("/")
+    server.ready("/php", php=True)
+    client.send('{"opcode":"count"}')
+    assert client.payloads() == [b'{"opcode":"count","message":2}', NEXT]
+    client.send('{"opcode":"echo","message":"still stock"}')
+    assert client.payloads() == [b'{"opcode":"echo","message":"still stock"}', NEXT]
