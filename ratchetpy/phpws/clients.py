@@ -246,8 +246,8 @@ class PhpWsClients:
     ``feedback`` and ``broadcast`` and the browser pings.
     """
 
-    def __init__(self, hub: Hub, settings: PhpWsSettings) -> None:
-        self.hub = hub
+    def __init__(self, settings: PhpWsSettings) -> None:
+        # No reference to the hub: it keys this registry weakly (clients_for).
         self.settings = settings
         self._clients: dict[str, PhpWsClient] = {}
         self._pinger: LoopingCall | None = None
@@ -372,7 +372,7 @@ def clients_for(hub: Hub, settings: PhpWsSettings | None = None) -> PhpWsClients
     """
     registry = _REGISTRIES.get(hub)
     if registry is None:
-        registry = _REGISTRIES[hub] = PhpWsClients(hub, settings or PhpWsSettings())
+        registry = _REGISTRIES[hub] = PhpWsClients(settings or PhpWsSettings())
     elif settings is not None and registry.settings != settings:
         _log.warn(
             "phpws: routes on one hub were given different settings; the first route's apply "

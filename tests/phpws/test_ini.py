@@ -185,3 +185,26 @@ def test_a_resource_class_is_routable_as_a_target():
     components = dict(options["route_components"])
     assert isinstance(components["/web"], PhpWsServer) and isinstance(components["/web"].resource, Broken)
     assert type(components["/php"].resource).__name__ == "DefaultResource"
+
+
+@pytest.mark.slow
+def test_twistd_serves_wss_from_its_ini_with_cert_files(tmp_path, twistd, free_port, tls_files):
+    import socket
+    import ssl
+
+    from tests.phpws.support import phpws_request
+
+    cert, key = tls_files
+    ini = write(tmp_path, f"adress='wss://127.0.0.1:{free_port}'\ncertFile={cert}\npkFile={key}\n")
+    server = twistd("--config", ini, port=free_port, listen=False)
+    server.wait_listening()
+    context = ssl.create_default_context(cafile=cert)
+    with socket.create_connection(("127.0.0.1", free_port), timeout=10) as raw:
+        with context.wrap_socket(raw, server_hostname="localhost") as sock:
+            sock.sendall(phpws_request("/php", php=True, host="localhost"))
+            data = b""
+            while b'"opcode":"ready"' not in data:
+                chunk = sock.recv(4096)
+                assert chunk, data
+                data += chunk
+    assert data.startswith(b"HTTP/1.1 101 ")

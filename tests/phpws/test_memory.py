@@ -431,3 +431,28 @@ def test_the_board_example_resource():
     assert client.payloads() == [b'{"opcode":"count","message":2}', NEXT]
     client.send('{"opcode":"echo","message":"still stock"}')
     assert client.payloads() == [b'{"opcode":"echo","message":"still stock"}', NEXT]
+
+
+def test_the_client_list_goes_with_its_hub():
+    import gc
+    import weakref
+
+    from ratchetpy.hub import Hub
+    from ratchetpy.phpws import clients_for
+
+    hub = Hub()
+    clients_for(hub)
+    gone = weakref.ref(hub)
+    del hub
+    gc.collect()
+    assert gone() is None
+
+
+def test_a_closed_php_client_leaves_the_hub():
+    server = PhpWsMemory()
+    php, uuid = server.ready("/php", php=True, ident="backend")
+    assert server.hub.get(uuid) is not None and server.hub.local_connections_of("backend") == [uuid]
+    php.send('{"opcode":"quit"}')
+    server.advance(0.2)
+    assert not php.connected
+    assert server.hub.get(uuid) is None and server.hub.local_connections_of("backend") == []
