@@ -174,6 +174,7 @@ def check_phpws(options: usage.Options) -> None:
 def route_phpws(app: Any, options: usage.Options, path: str, component: PhpWsServer) -> None:
     """Route one phpws component: the shared settings, and any Origin (it checks its own)."""
     component.settings = options["phpws-settings"]
+    component.component.log_connections = not options["quiet"]
     app.route(path, component, ["*"])
 
 

@@ -167,3 +167,24 @@ def test_admission_messages_and_x_forwarded_for_from_a_trusted_proxy(limited):
     assert "PHP-type client from 10.1.1.1, which is not allowed" in limited.text()
     for client in (b1, b2, b3):
         client.close()
+
+
+@pytest.fixture(scope="module")
+def pinging(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Twistd]:
+    yield from serve_phpws(tmp_path_factory.mktemp("phpws-ping"), "--phpws-ping-interval", "0.5")
+
+
+def test_pings_keep_answering_browsers_and_drop_silent_ones_php_clients_get_none(pinging):
+    from websockets.sync.client import connect
+
+    with connect(f"ws://127.0.0.1:{pinging.port}/web", origin="http://127.0.0.1") as answering:
+        assert json.loads(answering.recv(timeout=5))["opcode"] == "ready"
+        silent, _ = browser(pinging)  # reads nothing until the end: never pongs
+        worker, _ = php(pinging, "pinged-not")
+        # the silent one is dropped after an unanswered round; it saw a real ping frame first
+        assert silent.frame() == (0x89, b'{"opcode":"PING"}')
+        assert silent.at_eof()
+        assert worker.silent(1.5)  # never pinged
+        answering.send('{"opcode":"echo","message":"alive"}')
+        assert json.loads(answering.recv(timeout=5)) == {"opcode": "echo", "message": "alive"}
+        worker.close()
