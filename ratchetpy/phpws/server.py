@@ -177,11 +177,11 @@ class _Handler:
     def _refusal(self, client: PhpWsClient, conn: ConnectionInterface, request: Request) -> tuple[str, str] | None:
         """``(packet text or _SILENT, log reason)`` for a client to turn away, else ``None``."""
         server = self.server
-        settings = server.settings
         clients = server.clients
+        settings = clients.settings
         origin = request.headers.get("origin", "").strip()
         if settings.allowed_origins and origin not in settings.allowed_origins:
-            return _SILENT, f"Origin {origin!r} is not one of the allowed origins (exact match)"
+            return _SILENT, f"Origin {origin!r} is not one of the allowed origins (exact match; add it to --phpws-origins)"
         target_ok = (
             not server.catch_all
             and "?" not in request.target
@@ -193,14 +193,14 @@ class _Handler:
                 "no trailing '/', same case)"
             )
         if settings.max_clients is not None and len(clients) + 1 > settings.max_clients:
-            return close_packet("Too many connections"), f"max clients ({settings.max_clients}) reached"
+            return close_packet("Too many connections"), f"max clients ({settings.max_clients}) reached (--phpws-max-clients)"
         if (
             settings.max_per_ip is not None
             and not client.is_php
             and clients.browsers_from(client.ip) + 1 > settings.max_per_ip
         ):
             return close_packet(f"Too many connections from: {client.ip}"), (
-                f"max browser clients per IP ({settings.max_per_ip}) reached"
+                f"max browser clients per IP ({settings.max_per_ip}) reached (--phpws-max-per-ip)"
             )
         if client.is_php and not self._php_allowed(client, conn):
             return _SILENT, (
@@ -217,7 +217,7 @@ class _Handler:
         address = _address(client.ip)
         if address is None:
             return True  # a UNIX socket: local by nature
-        allowed = self.server.settings.php_allowed
+        allowed = self.server.clients.settings.php_allowed
         if allowed:
             return _inside(address, allowed)
         if address.is_loopback:
@@ -232,7 +232,7 @@ class _Handler:
 
     def on_open(self, conn: ConnectionInterface) -> None:
         server = self.server
-        settings = server.settings
+        settings = server.clients.settings
         request: Request = conn.http_request
         headers = request.headers
         reactor = conn.reactor
