@@ -27,7 +27,10 @@ from weakref import WeakKeyDictionary
 from twisted.internet.task import LoopingCall
 from twisted.logger import Logger
 
+from ..exceptions import HubError
 from ..interfaces import ConnectionInterface
+from ..server.ids import node_of
+from ..websocket.broadcast import prepare
 from ..websocket.connection import protocol_of
 from .packets import PING_PAYLOAD, php_json_encode
 from .settings import Network, PhpWsSettings
@@ -41,6 +44,9 @@ _log = Logger(namespace="ratchetpy.phpws")
 
 PHP = "php"
 BROWSER = "websocket"
+
+BROWSERS_CHANNEL = "phpws:browsers"
+"""The hub channel every browser-type client joins: broadcasts cross processes through it."""
 
 
 def drop_connection(conn: ConnectionInterface) -> None:
@@ -305,21 +311,68 @@ class PhpWsClients:
                 return client
         return None
 
-    def feedback(self, packet: dict[str, Any]) -> PhpWsClient | None:
-        """Send ``packet``, re-encoded, to its target (see ``find_feedback_target``); return it."""
+    def feedback(self, packet: dict[str, Any], hub: Hub | None = None) -> bool:
+        """
+        Send ``packet``, re-encoded, to its target (see ``find_feedback_target``).
+
+        With a ``hub`` spanning processes (``--workers``/``--redis``) and no
+        target here, the packet goes on to the connection named by its uuid
+        on another node, or to the first of its ident's connections on
+        other nodes.
+
+        Returns:
+            Whether a client here got it, or it was handed to another node.
+        """
+        text = php_json_encode(packet)
         target = self.find_feedback_target(packet)
         if target is not None:
-            target.send(php_json_encode(packet))
-        return target
+            target.send(text)
+            return True
+        if hub is None or hub.backplane is None:
+            return False
+        uuid = packet.get("uuid")
+        if isinstance(uuid, str) and node_of(uuid) not in (None, hub.node):
+            hub.push(uuid, text)
+            return True
+        ident = packet.get("ident")
+        if isinstance(ident, (str, int)) and not isinstance(ident, bool) and str(ident):
+            try:
+                found = hub.connections_of(str(ident))
+            except HubError:
+                return False
 
-    def broadcast(self, sender: str | None, text: str) -> int:
-        """Send ``text`` as it is to every browser-type client but ``sender``; return how many."""
+            def first_remote(ids: list[str]) -> None:
+                remote = [cid for cid in ids if node_of(cid) != hub.node]
+                if remote:
+                    hub.push(remote[0], text)
+
+            found.addCallback(first_remote).addErrback(
+                lambda f: _log.warn("phpws: feedback by ident across nodes failed ({error})", error=f.getErrorMessage())
+            )
+            return True
+        return False
+
+    def broadcast(self, sender: str | None, text: str, hub: Hub | None = None) -> int:
+        """
+        Send ``text`` as it is to every browser-type client but ``sender``;
+        return how many here got it. With a ``hub`` spanning processes, the
+        browsers of the other nodes get it too.
+        """
         count = 0
         for client in self._clients.values():
             if client.is_php or client.closed or client.uuid == sender:
                 continue
             client.send(text)
             count += 1
+        if hub is not None and hub.backplane is not None:
+            # The backplane delivers on the other nodes only: this one's
+            # browsers were served above, in connection order.
+            sent = hub.backplane.publish(
+                BROWSERS_CHANNEL, prepare(text), frozenset([sender] if sender else []), False
+            )
+            sent.addErrback(
+                lambda f: _log.warn("phpws: broadcast to other nodes failed ({error})", error=f.getErrorMessage())
+            )
         return count
 
     # -- pings ---------------------------------------------------------------

@@ -47,6 +47,7 @@ from .packets import decode_packet, php_json_encode
 if TYPE_CHECKING:
     from twisted.internet.defer import Deferred
 
+    from ..hub import Hub
     from .clients import PhpWsClients
     from .server import PhpWsServer
 
@@ -96,14 +97,21 @@ class PhpWsResource:
             raise RuntimeError(f"{type(self).__name__} is not routed yet: route it, then use its clients")
         return self._server.clients
 
+    def _hub(self) -> Hub | None:
+        return self._server.hub if self._server is not None else None
+
     @staticmethod
     def get_packet(message: str | bytes) -> Any:
         """The decoded JSON of ``message`` (phpWebSocketServer's ``getPacket``)."""
         return decode_packet(message)
 
     def broadcast(self, sid: str | None, message: str) -> int:
-        """Send ``message`` as it is to every browser-type client except ``sid``; return how many."""
-        return self.clients.broadcast(sid, message)
+        """
+        Send ``message`` as it is to every browser-type client except
+        ``sid`` (on every node, with a hub spanning processes); return how
+        many got it here.
+        """
+        return self.clients.broadcast(sid, message, self._hub())
 
     def feedback(self, packet: dict[str, Any] | str) -> bool:
         """
@@ -111,13 +119,14 @@ class PhpWsResource:
         whose uuid is ``packet["uuid"]`` or has ``Ident`` ``packet["ident"]``.
 
         Returns:
-            Whether a client got it.
+            Whether a client got it (here, or handed to another node when
+            the hub spans processes).
         """
         if isinstance(packet, str):
             packet = decode_packet(packet)
         if not isinstance(packet, dict):
             return False
-        return self.clients.feedback(packet) is not None
+        return self.clients.feedback(packet, self._hub())
 
     def echo(self, sid: str, packet: Any) -> bool:
         """Send ``packet`` (JSON-encoded unless already text) back to client ``sid``."""

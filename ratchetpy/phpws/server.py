@@ -47,6 +47,7 @@ from ..interfaces import ConnectionInterface
 from ..websocket.server import WsServer
 from .clients import (
     BROWSER,
+    BROWSERS_CHANNEL,
     PHP,
     Pacer,
     PhpWsClient,
@@ -268,6 +269,9 @@ class _Handler:
         clients.add(client, reactor)
         hub = server.hub
         hub.register(client.view)
+        if not client.is_php:
+            # Broadcasts from other processes reach it through this channel.
+            hub.join(client.view, BROWSERS_CHANNEL)
         if client.ident:
             try:
                 hub.bind(client.view, client.ident)
