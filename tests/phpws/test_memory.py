@@ -328,6 +328,15 @@ def test_php_clients_from_other_addresses_are_dropped_silently():
     assert json.loads(browser.payloads()[0])["opcode"] == "ready"
 
 
+def test_php_clients_from_the_servers_own_address_are_allowed_by_default():
+    server = PhpWsMemory()
+    # the in-memory transport's own address is 10.0.0.1 (the server's, for this connection)
+    server.ready("/php", php=True, peer="10.0.0.1")
+    neighbour = server.connect("/php", php=True, peer="10.0.0.2")
+    server.advance(0.2)
+    assert neighbour.frames() == [] and not neighbour.connected
+
+
 def test_php_allow_list_replaces_the_default():
     server = PhpWsMemory(PhpWsSettings(php_allowed=parse_networks("x", ["10.0.0.0/8"])))
     server.ready("/php", php=True, peer="10.1.1.1")
