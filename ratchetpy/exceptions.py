@@ -25,7 +25,8 @@ The one exception hierarchy of ratchetpy.
     │   └── RedisReplyError         the server answered with an error reply
     ├── SessionError            a PHP session could not be read (ratchetpy.session)
     │   └── SessionDataError        malformed, truncated, tampered or oversized data
-    └── ClientError             a WebSocket client could not connect (ratchetpy.client)
+    ├── ClientError             a WebSocket client could not connect (ratchetpy.client)
+    └── PhpWsPacketError        a phpws message is not one JSON packet (ratchetpy.phpws)
 
 ``ComponentError`` and ``ConfigurationError`` also derive from the builtin
 ``TypeError``/``ValueError`` so generic handlers keep working.
@@ -44,6 +45,7 @@ __all__ = [
     "SessionError",
     "SessionDataError",
     "ClientError",
+    "PhpWsPacketError",
     "ComponentError",
     "ConfigurationError",
     "ListenError",
@@ -180,6 +182,10 @@ class SessionDataError(SessionError, ValueError):
 
 class ClientError(RatchetError):
     """A WebSocket client could not connect or lost its server (``ratchetpy.client``)."""
+
+
+class PhpWsPacketError(RatchetError, ValueError):
+    """A phpWebSocketServer-mode message is not one JSON packet (``ratchetpy.phpws``): the client is closed."""
 
 
 class WampError(RatchetError):

@@ -16,6 +16,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from ..exceptions import PhpWsPacketError
+
 __all__ = [
     "NEXT",
     "PING_PAYLOAD",
@@ -33,8 +35,8 @@ PING_PAYLOAD = b'{"opcode":"PING"}'
 """The payload of the server's ping frames to browser clients."""
 
 
-class InvalidPacket(ValueError):
-    """A data message that is not JSON (or empty): the connection is closed."""
+InvalidPacket = PhpWsPacketError
+"""A data message that is not JSON (or empty): the connection is closed."""
 
 
 def php_json_encode(value: Any) -> str:
