@@ -92,8 +92,12 @@ class ClientConnection(ConnectionInterface):
     def when_closed(self) -> Deferred[ClientConnection]:
         """A Deferred firing with this connection once it is closed (after ``on_close``)."""
         d: Deferred[ClientConnection] = Deferred()
-        closed = self.__protocol.closed
-        closed.addBoth(lambda result: (d.callback(self), result)[1])
+
+        def fire(result: object) -> object:
+            d.callback(self)
+            return result
+
+        self.__protocol.closed.addBoth(fire)
         return d
 
     def receive(self) -> Deferred[str | bytes]:
