@@ -23,6 +23,7 @@ factory's ``_batched_timer`` is ``ratchetpy.websocket._engine``'s plain
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Callable
 from typing import Any
 
 from autobahn.twisted.websocket import WebSocketClientFactory, WebSocketClientProtocol
@@ -132,8 +133,14 @@ class ClientFactory(WebSocketClientFactory):
         self.component = component
         self.clock = reactor
 
+    on_protocol: Callable[[ClientProtocol], object] | None = None
+    """Called with each protocol built (``ReconnectingClient`` watches them)."""
+
     def buildProtocol(self, addr: Any) -> ClientProtocol:
-        return ClientProtocol(self)
+        protocol = ClientProtocol(self)
+        if self.on_protocol is not None:
+            self.on_protocol(protocol)
+        return protocol
 
 
 # ignore[misc]: Autobahn's own bases declare ``peer`` differently (as for

@@ -8,7 +8,9 @@ restarted, a keepalive timeout, a failed handshake) is made again after a
 wait from ``ratchetpy.redis.backoff.Backoff`` (exponential with jitter, so
 many clients do not come back in the same instant). The wait grows with
 each failure and starts over once a handshake succeeds, which TCP
-connecting alone does not count as.
+connecting alone does not count as (``Backoff`` keeps its own count:
+``ClientService`` resets its count when TCP connects, and it learns of a
+failed handshake only as a lost connection).
 
 While disconnected, ``send()`` queues up to ``max_queued`` messages and
 delivers them, in order, after the next ``on_open`` (so a message sent
@@ -156,6 +158,7 @@ class ReconnectingClient(Service):
         """How many connections have opened so far."""
         self._waiting: list[Deferred[ClientConnection]] = []
         factory = build_factory(self.target, self.options, component, reactor)
+        factory.on_protocol = self._watch
         if endpoint is None:
             endpoint = client_endpoint(reactor, self.target, self.options)
         self._service = ClientService(
@@ -165,7 +168,6 @@ class ReconnectingClient(Service):
             factory,
             retryPolicy=self._retry_delay,
             clock=reactor,
-            prepareConnection=self._prepare,
         )
 
     # -- sending -----------------------------------------------------------------
@@ -236,12 +238,11 @@ class ReconnectingClient(Service):
         )
         return delay
 
-    def _prepare(self, proxy: Any) -> Deferred[Any]:
-        protocol = getattr(proxy, "_protocol", proxy)
+    def _watch(self, protocol: Any) -> None:
+        # Not ClientService's prepareConnection: a handshake that fails by
+        # losing the connection would reach its state machine twice.
         opened: Deferred[ClientConnection] = protocol.opened
-        return opened.addCallbacks(
-            lambda conn: self._opened(protocol, conn), self._open_failed
-        )
+        opened.addCallbacks(lambda conn: self._opened(protocol, conn), self._open_failed)
 
     def _opened(self, protocol: Any, conn: ClientConnection) -> ClientConnection:
         self.backoff.reset()
@@ -257,11 +258,10 @@ class ReconnectingClient(Service):
             d.callback(conn)
         return conn
 
-    def _open_failed(self, failure: Failure) -> Failure:
+    def _open_failed(self, failure: Failure) -> None:
         _log.warn(
             "WebSocket client: {url}: {error}", url=self.target.url, error=str(failure.value)
         )
-        return failure
 
     def _closed(self, conn: ClientConnection, protocol: Any) -> None:
         if self._protocol is protocol:
