@@ -23,6 +23,7 @@ Proxy variables from the environment are not used.
 
 from __future__ import annotations
 
+import inspect
 import socket
 import ssl as ssl_module
 from collections.abc import Iterator, Sequence
@@ -269,6 +270,7 @@ def connect(
             ping_timeout=options.keepalive_timeout,
             close_timeout=options.close_timeout,
             max_size=options.max_message_size,
+            **_direct(client.connect),
         )
     except ssl_module.SSLError as exc:
         sock.close()
@@ -300,6 +302,12 @@ def connect(
         ws.close(1002, "no subprotocol")
         raise SubprotocolRefused(url, offered)
     return SyncConnection(ws, target, exceptions)
+
+
+def _direct(connect: Any) -> dict[str, Any]:
+    # websockets 17 warns when connect() is not used in a with block unless
+    # legacy=True asks for the connection itself; older versions have no flag.
+    return {"legacy": True} if "legacy" in inspect.signature(connect).parameters else {}
 
 
 def _refusal(target: Target, offered: list[str], response: Any) -> ClientError:

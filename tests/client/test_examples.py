@@ -11,6 +11,7 @@ import json
 import subprocess
 import sys
 from collections.abc import Iterator
+from contextlib import ExitStack
 from typing import IO, Any
 
 import pytest
@@ -88,9 +89,9 @@ def phpws(twistd: Any) -> Any:
     return server
 
 
-def browser(port: int) -> tuple[Any, str]:
-    ws = ws_connect(
-        f"ws://127.0.0.1:{port}/web", origin="http://127.0.0.1", open_timeout=seconds(10)
+def browser(stack: ExitStack, port: int) -> tuple[Any, str]:
+    ws = stack.enter_context(
+        ws_connect(f"ws://127.0.0.1:{port}/web", origin="http://127.0.0.1", open_timeout=seconds(10))
     )
     ready = json.loads(ws.recv(timeout=seconds(10)))
     assert ready["opcode"] == "ready"
@@ -98,9 +99,9 @@ def browser(port: int) -> tuple[Any, str]:
 
 
 def test_backend_feeds_exactly_one_browser_by_uuid(phpws: Any, running: list[Any]) -> None:
-    first, first_uuid = browser(phpws.port)
-    second, second_uuid = browser(phpws.port)
-    with first, second:
+    with ExitStack() as stack:
+        first, first_uuid = browser(stack, phpws.port)
+        second, second_uuid = browser(stack, phpws.port)
         feed = example(
             "phpws_feed.py", f"ws://127.0.0.1:{phpws.port}/php", first_uuid,
             "--steps", "2", "--pause", "0",

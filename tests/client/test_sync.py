@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from twisted.internet import ssl, threads
+from twisted.internet import threads
 from twisted.trial import unittest
 
 from ratchetpy.app import App
@@ -27,6 +27,7 @@ from ratchetpy.client.sync import connect
 from ratchetpy.exceptions import ClientUnavailable
 from ratchetpy.interfaces import MessageComponentInterface
 from ratchetpy.server.echo import EchoServer
+from ratchetpy.server.tls import tls_options
 from tests.support import autobahn_server
 from tests.support.timing import seconds
 from tests.support.tls import self_signed
@@ -122,6 +123,8 @@ class AgainstRatchetpy(unittest.TestCase):
 
 
 class TlsAutobahn(unittest.TestCase):
+    """A plain Autobahn echo server behind TLS with a certificate for ``host``."""
+
     timeout = 60
     host = "localhost"
 
@@ -131,16 +134,18 @@ class TlsAutobahn(unittest.TestCase):
         directory = Path(self.mktemp())
         directory.mkdir()
         self.cert, key = self_signed(directory, host=self.host)
-        pem = Path(self.cert).read_bytes() + Path(key).read_bytes()
         listening = reactor.listenSSL(
             0,
             autobahn_server.echo_factory(reactor),
-            ssl.PrivateCertificate.loadPEM(pem).options(),
+            tls_options(self.cert, key),
             interface="127.0.0.1",
         )
         self.addCleanup(listening.stopListening)
         self.port = listening.getHost().port
 
+
+
+class TlsTrust(TlsAutobahn):
     def test_trusted_and_untrusted(self):
         def scenario() -> None:
             with connect(f"wss://127.0.0.1:{self.port}/", ca_file=self.cert) as ws:

@@ -13,11 +13,12 @@ import socket
 from pathlib import Path
 from typing import Any
 
-from twisted.internet import defer, ssl
+from twisted.internet import defer
 from twisted.internet.protocol import Factory, Protocol
 from twisted.trial import unittest
 
 from ratchetpy.client import ConnectTimeout, KeepaliveTimeout, TlsError, connect
+from ratchetpy.server.tls import tls_options
 from tests.client.components import Recorder
 from tests.support import autobahn_server
 from tests.support.timing import seconds
@@ -39,8 +40,7 @@ class TlsServer(unittest.TestCase):
         directory = Path(self.mktemp())
         directory.mkdir()
         self.cert, key = self_signed(directory, host=self.host)
-        pem = Path(self.cert).read_bytes() + Path(key).read_bytes()
-        options = ssl.PrivateCertificate.loadPEM(pem).options()
+        options = tls_options(self.cert, key)
         self.listening = reactor.listenSSL(
             0, autobahn_server.echo_factory(reactor), options, interface="127.0.0.1"
         )
