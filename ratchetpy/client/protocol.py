@@ -84,17 +84,21 @@ class Inbox:
         pass
 
     def on_message(self, conn: ClientConnection, msg: str | bytes) -> None:
-        if self.waiting:
-            self.waiting.popleft().callback(msg)
-        else:
-            self.messages.append(msg)
+        while self.waiting:
+            d = self.waiting.popleft()
+            if not d.called:  # not a receive() that timed out or was cancelled
+                d.callback(msg)
+                return
+        self.messages.append(msg)
 
     def on_close(self, conn: ClientConnection) -> None:
         from ..exceptions import ConnectionClosed
 
         self.closed = ConnectionClosed(conn.close_code or 1005, conn.close_reason)
         while self.waiting:
-            self.waiting.popleft().errback(self.closed)
+            d = self.waiting.popleft()
+            if not d.called:
+                d.errback(self.closed)
 
     def on_error(self, conn: ClientConnection, exc: Exception) -> None:
         _log.failure("client inbox of {conn!r} failed", Failure(exc), conn=conn)
@@ -127,6 +131,9 @@ class ClientFactory(WebSocketClientFactory):
             maxFramePayloadSize=size,
             autoPingInterval=interval,
             autoPingTimeout=options.keepalive_timeout if interval else 0,
+            # a protocol error or an oversized message closes with its code
+            # (1002, 1007, 1009) instead of a bare TCP drop
+            failByDrop=False,
         )
         self.target = target
         self.options = options

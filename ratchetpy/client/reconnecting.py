@@ -57,7 +57,9 @@ class _ExplainingEndpoint:
         d: Deferred[Any] = self._endpoint.connect(factory)
 
         def explain(failure: Failure) -> Failure:
-            return Failure(self._explain(failure.value))  # type: ignore[arg-type]
+            error = self._explain(failure.value)  # type: ignore[arg-type]
+            _log.warn("WebSocket client: {error}", error=str(error))
+            return Failure(error)
 
         return d.addErrback(explain)
 

@@ -280,3 +280,34 @@ def test_connect_failure_is_explained():
     d = connect(URL, reactor=clock, endpoint=FakeEndpoint(refuse=1))
     error = result_of(d)
     assert isinstance(error, ConnectFailed) and "example.test:8080" in str(error)
+
+
+def test_receive_that_timed_out_does_not_swallow_the_next_message():
+    clock = MemoryReactorClock()
+    conn, peer, _ = opened(clock, keepalive_interval=None)
+    waited = conn.receive().addTimeout(1, clock)
+    clock.advance(1)
+    from twisted.internet.defer import TimeoutError as DeferredTimeout
+
+    assert isinstance(result_of(waited), DeferredTimeout)
+    peer.send(TEXT, b"later")
+    assert result_of(conn.receive()) == "later"
+
+
+def test_message_over_the_limit_closes_with_1009():
+    clock = MemoryReactorClock()
+    recorder = Recorder()
+    conn, peer, _ = opened(clock, recorder, max_message_size=10, keepalive_interval=None)
+    peer.send(TEXT, b"x" * 11)
+    [(opcode, payload)] = peer.frames()
+    assert opcode == CLOSE and payload[:2] == (1009).to_bytes(2, "big")
+    assert recorder.messages == []
+
+
+def test_failures_are_logged_one_line_each(logged: list) -> None:
+    endpoint = FakeEndpoint(refuse=1)
+    client, clock, component = reconnecting(endpoint, keepalive_interval=None)
+    client.startService()
+    texts = [e.get("log_format", "") for e in logged if e.get("log_namespace") == "ratchetpy.client"]
+    assert any("connection refused" in str(e.get("error", "")) for e in logged)
+    assert any("reconnecting to" in t for t in texts)
