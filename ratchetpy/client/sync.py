@@ -33,6 +33,7 @@ from typing import Any
 from ..exceptions import (
     ClientError,
     ClientUnavailable,
+    ConfigurationError,
     ConnectFailed,
     ConnectionClosed,
     ConnectTimeout,
@@ -67,7 +68,12 @@ def _ssl_context(options: ClientOptions, context: ssl_module.SSLContext | None) 
         insecure.check_hostname = False
         insecure.verify_mode = ssl_module.CERT_NONE
         return insecure
-    return ssl_module.create_default_context(cafile=options.ca_file)
+    try:
+        return ssl_module.create_default_context(cafile=options.ca_file)
+    except (OSError, ssl_module.SSLError) as exc:
+        raise ConfigurationError(
+            f"ca_file {options.ca_file!r} cannot be used: {getattr(exc, 'strerror', None) or exc}"
+        ) from None
 
 
 def _tls_error(target: Target, exc: ssl_module.SSLError) -> TlsError:

@@ -311,3 +311,28 @@ def test_failures_are_logged_one_line_each(logged: list) -> None:
     texts = [e.get("log_format", "") for e in logged if e.get("log_namespace") == "ratchetpy.client"]
     assert any("connection refused" in str(e.get("error", "")) for e in logged)
     assert any("reconnecting to" in t for t in texts)
+
+
+def test_stop_while_waiting_to_retry_leaves_nothing_scheduled():
+    endpoint = FakeEndpoint(refuse=1)
+    client, clock, component = reconnecting(endpoint, keepalive_interval=None)
+    client.startService()
+    assert len(clock.getDelayedCalls()) == 1
+    client.send("queued")
+    stopped = client.stopService()
+    assert fired(stopped)
+    assert clock.getDelayedCalls() == [] and len(client.queue) == 0
+    clock.advance(60)
+    assert endpoint.attempts == 1 and component.opens == 0
+
+
+def test_unusable_ca_file_is_a_configuration_error(tmp_path):
+    from ratchetpy.client.sync import connect as sync_connect
+
+    with pytest.raises(ConfigurationError, match="ca_file"):
+        sync_connect("wss://127.0.0.1:1/", ca_file=str(tmp_path / "missing.pem"))
+    with pytest.raises(ConfigurationError, match="ca_file"):
+        connect("wss://127.0.0.1:1/", reactor=MemoryReactorClock(), ca_file=str(tmp_path / "missing.pem"))
+    (tmp_path / "empty.pem").write_text("nothing here")
+    with pytest.raises(ConfigurationError, match="no PEM certificate"):
+        connect("wss://127.0.0.1:1/", reactor=MemoryReactorClock(), ca_file=str(tmp_path / "empty.pem"))
