@@ -173,6 +173,14 @@ class AgainstAutobahn(unittest.TestCase):
         self.assertEqual(conn.close_code, 1000)
 
     @defer.inlineCallbacks
+    def test_refusal_with_its_status_line(self):
+        with self.assertRaises(HandshakeRefused) as caught:
+            yield connect(self.url + "deny", reactor=self.reactor)
+        # Autobahn puts the reason in the status line and sends no body
+        self.assertEqual((caught.exception.status, caught.exception.reason), (403, "no entry here"))
+        self.assertIn("answered 403 no entry here", str(caught.exception))
+
+    @defer.inlineCallbacks
     def test_server_picking_no_subprotocol_is_a_refusal(self):
         with self.assertRaises(SubprotocolRefused):
             yield connect(self.url, subprotocols=["other.v1"], reactor=self.reactor)

@@ -4,7 +4,7 @@ as a separate process: ``python -m tests.support.autobahn_server PORT``
 prints "listening" once it accepts connections.
 
 It speaks the subprotocol ``echo.v1`` when offered, and accepts clients
-that offer none.
+that offer none; it refuses ``/deny`` with ``403 no entry here`` (a status line, no body).
 """
 
 from __future__ import annotations
@@ -13,10 +13,13 @@ import sys
 from typing import Any
 
 from autobahn.twisted.websocket import WebSocketServerFactory, WebSocketServerProtocol
+from autobahn.websocket.types import ConnectionDeny
 
 
 class EchoProtocol(WebSocketServerProtocol):
     def onConnect(self, request: Any) -> Any:
+        if request.path == "/deny":
+            raise ConnectionDeny(403, "no entry here")
         return "echo.v1" if "echo.v1" in request.protocols else None
 
     def onMessage(self, payload: bytes, isBinary: bool) -> None:
