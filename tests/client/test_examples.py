@@ -45,8 +45,11 @@ class Example:
 
     def _read(self) -> None:
         assert self.process.stdout is not None
-        for line in self.process.stdout:
-            self.lines.put(line.rstrip("\n"))
+        try:
+            for line in self.process.stdout:
+                self.lines.put(line.rstrip("\n"))
+        except (OSError, ValueError):
+            pass  # closed by the fixture at the end of the test
 
     def line(self) -> str:
         try:
