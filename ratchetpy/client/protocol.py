@@ -134,6 +134,9 @@ class ClientFactory(WebSocketClientFactory):
             # a protocol error or an oversized message closes with its code
             # (1002, 1007, 1009) instead of a bare TCP drop
             failByDrop=False,
+            # Autobahn would wait for the server to drop TCP on txaio's
+            # global-reactor timer; ClientProtocol.onCloseFrame does it on ours
+            serverConnectionDropTimeout=0,
         )
         self.target = target
         self.options = options
@@ -169,13 +172,15 @@ class ClientProtocol(HandlerHostBase, WebSocketClientProtocol):  # type: ignore[
         self._options = factory.options
         self._component = factory.component
         self.conn = ClientConnection(self, factory.target.url)
-        self.opened: Deferred[ClientConnection] = Deferred()
+        self.opened: Deferred[ClientConnection] = Deferred(self._cancel_open)
         self.closed: Deferred[ClientConnection] = Deferred()
         self._did_open = False
         self._failure: ClientError | None = None
         self._lost: BaseException | None = None
         self._refusal: tuple[int, str, dict[str, str]] | None = None
         self._body_timer: Any = None
+        self._drop_timer: Any = None
+        self._cancelled = False
 
     # -- for ClientConnection ------------------------------------------------
 
@@ -228,6 +233,8 @@ class ClientProtocol(HandlerHostBase, WebSocketClientProtocol):  # type: ignore[
 
     def connectionLost(self, reason: Failure = connectionDone) -> None:
         self._lost = reason.value
+        if self._drop_timer is not None and self._drop_timer.active():
+            self._drop_timer.cancel()
         if self._refusal is not None and self._failure is None:
             self._refused()  # the server closed before the whole body came
         super().connectionLost(reason)
@@ -261,6 +268,22 @@ class ClientProtocol(HandlerHostBase, WebSocketClientProtocol):  # type: ignore[
             return None
         return super().processHandshake()  # type: ignore[no-untyped-call]
 
+    def onCloseFrame(self, code: int, reasonRaw: bytes) -> bool | None:
+        result = super().onCloseFrame(code, reasonRaw)
+        # The closing handshake is done (our close answered, or theirs
+        # answered by Autobahn): the server is to drop TCP now. If it does
+        # not within close_timeout, we do.
+        if self.state != WebSocketProtocol.STATE_CLOSED and self._drop_timer is None:
+            self._drop_timer = self.factory.clock.callLater(
+                self._options.close_timeout, self._server_kept_tcp
+            )
+        return result
+
+    def _server_kept_tcp(self) -> None:
+        # Both close frames were exchanged, so on_close still reports the
+        # server's code and reason; only the TCP connection lingered.
+        self.dropConnection(abort=True)
+
     def onOpenHandshakeTimeout(self) -> None:
         if self.state == _STATE_CONNECTING and self._failure is None:
             self._failure = HandshakeTimeout(
@@ -279,6 +302,8 @@ class ClientProtocol(HandlerHostBase, WebSocketClientProtocol):  # type: ignore[
         super().onAutoPingTimeout()
 
     def onOpen(self) -> None:
+        if self.opened.called:  # cancelled by the caller meanwhile
+            return
         self._did_open = True
         self.conn.response_headers = dict(self.http_headers)
         call_handler(self, self._component.on_open, self.conn)
@@ -292,7 +317,7 @@ class ClientProtocol(HandlerHostBase, WebSocketClientProtocol):  # type: ignore[
         if self._body_timer is not None and self._body_timer.active():
             self._body_timer.cancel()
         if not self._did_open:
-            if not self.opened.called:
+            if not self.opened.called and not self._cancelled:
                 self.opened.errback(self._open_failure())
             return
         conn = self.conn
@@ -312,6 +337,13 @@ class ClientProtocol(HandlerHostBase, WebSocketClientProtocol):  # type: ignore[
         self.close_with(1011)
 
     # -- opening failures --------------------------------------------------------
+
+    def _cancel_open(self, opened: Deferred[ClientConnection]) -> None:
+        # connect()'s Deferred was cancelled before the handshake finished:
+        # it fails with CancelledError, and the connection is aborted
+        self._cancelled = True
+        if self.transport is not None:
+            self.transport.abortConnection()
 
     def _fail(self, error: ClientError) -> None:
         self._failure = error

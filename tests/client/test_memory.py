@@ -336,3 +336,47 @@ def test_unusable_ca_file_is_a_configuration_error(tmp_path):
     (tmp_path / "empty.pem").write_text("nothing here")
     with pytest.raises(ConfigurationError, match="no PEM certificate"):
         connect("wss://127.0.0.1:1/", reactor=MemoryReactorClock(), ca_file=str(tmp_path / "empty.pem"))
+
+
+def test_server_that_never_drops_tcp_after_closing_is_dropped_on_our_clock():
+    from twisted.internet import reactor as global_reactor
+
+    before = len(global_reactor.getDelayedCalls())
+    clock = MemoryReactorClock()
+    recorder = Recorder()
+    conn, peer, _ = opened(clock, recorder, close_timeout=2, keepalive_interval=None)
+    peer.send(CLOSE, b"\x0f\xa0bye")  # 4000 "bye"
+    [(opcode, payload)] = peer.frames()
+    assert opcode == CLOSE  # answered
+    assert len(global_reactor.getDelayedCalls()) == before
+    clock.advance(1.9)
+    assert not peer.transport.aborted
+    clock.advance(0.1)
+    assert peer.transport.aborted
+    assert recorder.closes == [(4000, "bye", None)]  # the handshake itself was complete
+    assert clock.getDelayedCalls() == []
+
+
+def test_close_answered_then_dropped_in_time_is_clean():
+    clock = MemoryReactorClock()
+    recorder = Recorder()
+    conn, peer, _ = opened(clock, recorder, close_timeout=2, keepalive_interval=None)
+    conn.close(4001, "done")
+    peer.send(CLOSE, b"\x0f\xa1done")
+    peer.transport.loseConnection()
+    assert recorder.closes == [(4001, "done", None)]
+    assert clock.getDelayedCalls() == []
+
+
+def test_cancelling_connect_aborts_the_handshake():
+    from twisted.internet.defer import CancelledError
+
+    clock = MemoryReactorClock()
+    endpoint = FakeEndpoint()
+    recorder = Recorder()
+    d = connect(URL, recorder, reactor=clock, endpoint=endpoint)
+    d.cancel()
+    assert isinstance(result_of(d), CancelledError)
+    assert endpoint.peer.transport.aborted
+    assert recorder.opens == 0 and recorder.closes == []
+    assert clock.getDelayedCalls() == []
