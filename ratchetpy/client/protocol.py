@@ -28,6 +28,7 @@ from typing import Any
 
 from autobahn.twisted.websocket import WebSocketClientFactory, WebSocketClientProtocol
 from autobahn.websocket.protocol import WebSocketProtocol, parseHttpHeader
+from autobahn.websocket.types import ConnectingRequest
 from twisted.internet.defer import Deferred, fail, succeed
 from twisted.internet.protocol import connectionDone
 from twisted.logger import Logger
@@ -283,6 +284,20 @@ class ClientProtocol(HandlerHostBase, WebSocketClientProtocol):  # type: ignore[
         # Both close frames were exchanged, so on_close still reports the
         # server's code and reason; only the TCP connection lingered.
         self.dropConnection(abort=True)
+
+    def onConnecting(self, transport_details: Any) -> ConnectingRequest:
+        # Autobahn writes "Host: <host>:<port>", which for an IPv6 address
+        # needs the brackets of the URL.
+        factory = self.factory
+        return ConnectingRequest(
+            host=self._target.host_header,
+            port=self._target.port,
+            resource=self._target.resource,
+            headers=factory.headers,
+            useragent=factory.useragent,
+            origin=factory.origin,
+            protocols=factory.protocols,
+        )
 
     def onOpenHandshakeTimeout(self) -> None:
         if self.state == _STATE_CONNECTING and self._failure is None:

@@ -380,3 +380,11 @@ def test_cancelling_connect_aborts_the_handshake():
     assert endpoint.peer.transport.aborted
     assert recorder.opens == 0 and recorder.closes == []
     assert clock.getDelayedCalls() == []
+
+
+def test_ipv6_host_header_has_brackets():
+    endpoint = FakeEndpoint()
+    connect("ws://[::1]:9001/x", reactor=MemoryReactorClock(), endpoint=endpoint)
+    request = endpoint.peer.request().decode()
+    assert "\r\nHost: [::1]:9001\r\n" in request
+    assert request.startswith("GET /x HTTP/1.1")
