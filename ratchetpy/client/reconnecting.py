@@ -196,7 +196,10 @@ class ReconnectingClient(Service):
         self.queue.append(data)
 
     def when_connected(self) -> Deferred[ClientConnection]:
-        """The open connection: now if there is one, else when the next opens."""
+        """
+        The open connection: now if there is one, else when the next opens.
+        Fails with ``ClientError`` if the client is stopped first.
+        """
         if self.connection is not None and not self.connection.closing:
             return succeed(self.connection)
         d: Deferred[ClientConnection] = Deferred()
@@ -212,7 +215,8 @@ class ReconnectingClient(Service):
     def stopService(self) -> Deferred[None]:
         """
         Close the connection (1000, waiting up to ``close_timeout`` for the
-        server's answer) and stop reconnecting. Queued messages are dropped.
+        server's answer) and stop reconnecting. Queued messages are dropped
+        and ``when_connected()`` Deferreds fail.
         """
         super().stopService()  # type: ignore[no-untyped-call]
         conn = self.connection
@@ -223,6 +227,9 @@ class ReconnectingClient(Service):
             if protocol is not None:
                 closing = protocol.closed
         self.queue.clear()
+        waiting, self._waiting = self._waiting, []
+        for waiter in waiting:
+            waiter.errback(ClientError(f"{self.target.url}: the client was stopped"))
         d: Deferred[Any] = closing.addBoth(lambda _: self._service.stopService())
         return d.addBoth(lambda _: None)
 

@@ -319,7 +319,9 @@ def test_stop_while_waiting_to_retry_leaves_nothing_scheduled():
     client.startService()
     assert len(clock.getDelayedCalls()) == 1
     client.send("queued")
+    waiting = client.when_connected()
     stopped = client.stopService()
+    assert "stopped" in str(result_of(waiting))
     assert fired(stopped)
     assert clock.getDelayedCalls() == [] and len(client.queue) == 0
     clock.advance(60)
