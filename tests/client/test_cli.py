@@ -8,6 +8,7 @@ from __future__ import annotations
 import socket
 import subprocess
 import sys
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -17,9 +18,12 @@ from twisted.trial import unittest
 from ratchetpy.app import App
 from ratchetpy.interfaces import MessageComponentInterface
 from ratchetpy.server.echo import EchoServer
+from ratchetpy.server.tls import tls_options
+from tests.support import autobahn_server
 from tests.support.paths import ROOT
 from tests.support.processes import python_path_env
 from tests.support.timing import seconds
+from tests.support.tls import self_signed
 
 
 class Quiet(MessageComponentInterface):
@@ -189,3 +193,40 @@ class CommandLine(unittest.TestCase):
         ):
             done = yield self.cli(*args)
             self.assertEqual(done.returncode, 2, args)
+
+
+@pytest.mark.slow
+class CommandLineTls(unittest.TestCase):
+    """``--ca`` and ``--insecure`` against a plain Autobahn echo server behind TLS."""
+
+    timeout = 120
+
+    def setUp(self) -> None:
+        from twisted.internet import reactor
+
+        directory = Path(self.mktemp())
+        directory.mkdir()
+        self.cert, key = self_signed(directory, host="localhost")
+        listening = reactor.listenSSL(
+            0,
+            autobahn_server.echo_factory(reactor),
+            tls_options(self.cert, key),
+            interface="127.0.0.1",
+        )
+        self.addCleanup(listening.stopListening)
+        self.url = f"wss://127.0.0.1:{listening.getHost().port}/"
+
+    @defer.inlineCallbacks
+    def test_trust_flags(self):
+        done = yield threads.deferToThread(
+            run_cli, self.url, "--ca", self.cert, "--send", "tls", "--expect-reply"
+        )
+        self.assertEqual((done.returncode, done.stdout), (0, "tls\n"))
+        done = yield threads.deferToThread(run_cli, self.url, "-k", "--send", "x")
+        self.assertEqual(done.returncode, 0, done.stderr)
+        done = yield threads.deferToThread(run_cli, self.url, "--send", "x")
+        self.assertEqual(done.returncode, 1)
+        self.assertIn("not trusted", done.stderr)
+        done = yield threads.deferToThread(run_cli, self.url, "--ca", self.cert + ".missing", "--send", "x")
+        self.assertEqual(done.returncode, 2)
+        self.assertIn("ca_file", done.stderr)
