@@ -30,7 +30,7 @@ import base64
 import sys
 import threading
 from collections.abc import Sequence
-from typing import IO, Any
+from typing import IO, Any, NoReturn
 
 from ..exceptions import ClientError, ClientTimeout, ConfigurationError, ConnectionClosed
 
@@ -62,9 +62,16 @@ def _seconds(text: str) -> float:
     return value
 
 
+class _Parser(argparse.ArgumentParser):
+    """Usage errors in one line, like every other error (exit code 2)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_USAGE, f"ratchetpy.client: {message} (see {PROG} --help)\n")
+
+
 def parser() -> argparse.ArgumentParser:
     """The command line's parser."""
-    p = argparse.ArgumentParser(
+    p = _Parser(
         prog=PROG,
         description="Send and print WebSocket messages (stdin lines out, messages in).",
         epilog="exit codes: 0 ok, 1 connect failed, 2 usage, 3 timeout, 4 closed by the server",

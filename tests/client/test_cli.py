@@ -5,6 +5,7 @@ by the test's reactor: one-shot and interactive use, and each exit code.
 
 from __future__ import annotations
 
+import io
 import socket
 import subprocess
 import sys
@@ -193,6 +194,8 @@ class CommandLine(unittest.TestCase):
         ):
             done = yield self.cli(*args)
             self.assertEqual(done.returncode, 2, args)
+            self.assertEqual(len(done.stderr.splitlines()), 1, done.stderr)
+            self.assertTrue(done.stderr.startswith("ratchetpy.client: "), done.stderr)
 
 
 @pytest.mark.slow
@@ -230,3 +233,49 @@ class CommandLineTls(unittest.TestCase):
         done = yield threads.deferToThread(run_cli, self.url, "--ca", self.cert + ".missing", "--send", "x")
         self.assertEqual(done.returncode, 2)
         self.assertIn("ca_file", done.stderr)
+
+
+class InProcess(unittest.TestCase):
+    """``cli.main()`` called in a thread (fast), with its streams in memory."""
+
+    timeout = 60
+
+    def setUp(self) -> None:
+        from twisted.internet import reactor
+
+        self.app = App("127.0.0.1", 0, reactor=reactor, shutdown_timeout=seconds(5))
+        self.app.route("/echo", EchoServer(), ["*"])
+        self.app.route("/quiet", Quiet(), ["*"])
+        self.app.privilegedStartService()
+        self.app.startService()
+        self.addCleanup(self.app.stopService)
+        self.base = f"ws://127.0.0.1:{self.app.servers[0].port.getHost().port}"
+
+    def main(self, *args: str, stdin: str = "") -> defer.Deferred[tuple[int, str, str]]:
+        from ratchetpy.client.cli import main
+
+        def run() -> tuple[int, str, str]:
+            out, err = io.StringIO(), io.StringIO()
+            code = main(list(args), io.StringIO(stdin), out, err)
+            return code, out.getvalue(), err.getvalue()
+
+        return threads.deferToThread(run)
+
+    @defer.inlineCallbacks
+    def test_one_shot_and_interactive(self):
+        result = yield self.main(f"{self.base}/echo", "--send", "x", "--expect-reply")
+        self.assertEqual(result, (0, "x\n", ""))
+        result = yield self.main(f"{self.base}/echo", stdin="a\nb\n")
+        self.assertEqual(result, (0, "a\nb\n", ""))
+
+    @defer.inlineCallbacks
+    def test_exit_codes(self):
+        code, _, err = yield self.main(f"{self.base}/nowhere", "--send", "x")
+        self.assertEqual(code, 1)
+        self.assertIn("404", err)
+        code, _, err = yield self.main(f"{self.base}/quiet", "--send", "x", "--expect-reply", "--timeout", "0.2")
+        self.assertEqual((code, err), (3, "ratchetpy.client: no reply within 0.2 s\n"))
+        code, _, err = yield self.main(f"{self.base}/quiet", "--send", "close", "--expect-reply")
+        self.assertEqual(code, 4)
+        code, _, err = yield self.main(f"{self.base}/echo", "--expect-reply")
+        self.assertEqual(code, 2)
