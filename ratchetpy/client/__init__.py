@@ -8,11 +8,13 @@ WebSocket clients: Ratchet's Pawl for ratchetpy, and more.
 - ``ReconnectingClient``: a connection kept open across server restarts,
   with jittered backoff and a bounded send queue;
 - ``ratchetpy.client.sync``: a blocking client for scripts (the
-  ``ratchetpy[client]`` extra);
+  ``ratchetpy[client]`` extra), and ``ratchetpy.client.phpws`` on it for
+  ``phpws`` routes;
 - ``python -m ratchetpy.client URL``: a command line (``--help``).
 
 Every failure to connect is a ``ClientError`` subclass
 (``ratchetpy.exceptions``) whose message says what happened and what to do.
+Guide: docs/client.md.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from __future__ import annotations
 from ..exceptions import (
     ClientError,
     ClientTimeout,
+    ClientUnavailable,
     ConnectFailed,
     ConnectionClosed,
     ConnectTimeout,
@@ -42,6 +45,7 @@ __all__ = [
     "ReconnectingClient",
     "ClientError",
     "ClientTimeout",
+    "ClientUnavailable",
     "ConnectFailed",
     "ConnectTimeout",
     "HandshakeTimeout",

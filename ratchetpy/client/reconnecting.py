@@ -30,9 +30,9 @@ from twisted.application.internet import ClientService
 from twisted.application.service import Service
 from twisted.internet.defer import Deferred, succeed
 from twisted.internet.interfaces import IStreamClientEndpoint
-from twisted.logger import Logger
+from twisted.logger import ILogObserver, Logger
 from twisted.python.failure import Failure
-from zope.interface import implementer
+from zope.interface import implementer, provider
 
 from ..exceptions import ClientError, ConfigurationError, SendQueueFull
 from ..redis.backoff import Backoff
@@ -65,6 +65,17 @@ class _ExplainingEndpoint:
 
     def __repr__(self) -> str:
         return repr(self._endpoint)
+
+
+@provider(ILogObserver)
+def _discard(event: dict[str, Any]) -> None:
+    pass
+
+
+class _QuietClientService(ClientService):
+    """``ClientService`` without its own "Scheduling retry" line: ours names the URL."""
+
+    _log = Logger(observer=_discard)
 
 
 class ReconnectingClient(Service):
@@ -163,7 +174,7 @@ class ReconnectingClient(Service):
         factory.on_protocol = self._watch
         if endpoint is None:
             endpoint = client_endpoint(reactor, self.target, self.options)
-        self._service = ClientService(
+        self._service = _QuietClientService(
             _ExplainingEndpoint(
                 endpoint, lambda exc: connect_error(self.target, self.options, exc)
             ),

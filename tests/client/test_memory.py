@@ -310,7 +310,8 @@ def test_failures_are_logged_one_line_each(logged: list) -> None:
     client.startService()
     texts = [e.get("log_format", "") for e in logged if e.get("log_namespace") == "ratchetpy.client"]
     assert any("connection refused" in str(e.get("error", "")) for e in logged)
-    assert any("reconnecting to" in t for t in texts)
+    assert sum("reconnecting to" in t for t in texts) == 1
+    assert not any("Scheduling retry" in str(e.get("log_format", "")) for e in logged)
 
 
 def test_stop_while_waiting_to_retry_leaves_nothing_scheduled():
