@@ -17,8 +17,25 @@ from websockets.sync.client import connect as ws_connect
 from ratchetpy.app import App
 from ratchetpy.client import ConnectionClosed
 from ratchetpy.client.phpws import connect_php
+from ratchetpy.interfaces import MessageComponentInterface
 from ratchetpy.phpws import PhpWsServer
 from tests.support.timing import seconds
+
+
+class ReadyThenSilent(MessageComponentInterface):
+    """Says ready, then never answers (no "next")."""
+
+    def on_open(self, conn: Any) -> None:
+        conn.send('{"opcode":"ready","uuid":"silent-1"}')
+
+    def on_message(self, conn: Any, msg: Any) -> None:
+        pass
+
+    def on_close(self, conn: Any) -> None:
+        pass
+
+    def on_error(self, conn: Any, exc: Exception) -> None:
+        pass
 
 
 class PhpClientLoopback(unittest.TestCase):
@@ -28,6 +45,7 @@ class PhpClientLoopback(unittest.TestCase):
         from twisted.internet import reactor
 
         self.app = App("*", 0, reactor=reactor, shutdown_timeout=seconds(5), log_connections=False)
+        self.app.route("/silent", ReadyThenSilent(), ["*"])
         for path in ("/web", "/php"):
             self.app.route(path, PhpWsServer(log_connections=False), ["*"])
         self.app.route("/{unknown<.*>}", PhpWsServer(catch_all=True, log_connections=False), ["*"])
@@ -77,8 +95,8 @@ class PhpClientLoopback(unittest.TestCase):
 
     def test_no_next_in_time_is_a_timeout(self):
         def scenario() -> Any:
-            with connect_php(f"{self.base}/php", timeout=seconds(10)) as php:
-                php.timeout = 0.000001
+            with connect_php(f"{self.base}/silent", timeout=0.2) as php:
+                assert php.uuid == "silent-1"
                 with pytest.raises(TimeoutError):
                     php.feedback("x", ident="nobody")
 
