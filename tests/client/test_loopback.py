@@ -128,7 +128,7 @@ class AgainstRatchetpy(unittest.TestCase):
         self.assertIn("404", str(caught.exception))
 
     @defer.inlineCallbacks
-    def test_origin_check_refusal_carries_status_and_body(self):
+    def test_origin_check_refusal_is_a_403(self):
         with self.assertRaises(HandshakeRefused) as caught:
             yield self.connect("/strict", origin="http://evil.example")
         self.assertEqual(caught.exception.status, 403)
