@@ -39,8 +39,8 @@ It offers what ``RedisClient`` offers (``execute``, ``publish``,
   backoff) until a replica is promoted, then its slots go to the new
   primary and the old node's connection is closed.
 
-``connected`` is True while the map is known and every primary in it has
-a usable connection. ``on_usable`` runs when that becomes true, and each
+``connected`` is True while every slot has an owner and every primary
+has a usable connection. ``on_usable`` runs when that becomes true, and each
 time a primary's connection is made again (the owner writes back what
 the node may have lost). ``map_listeners`` are called after every change
 of the map (``ClusterSubscriber`` moves its subscriptions then).
@@ -218,6 +218,7 @@ class RedisClusterClient(Service):
         self._refresh_logged = False
         self._periodic: LoopingCall | None = None
         self._was_connected = False
+        self._complete = False
 
     @classmethod
     def from_url(cls, url: str, reactor: Any, **kwargs: Any) -> RedisClusterClient:
@@ -228,9 +229,9 @@ class RedisClusterClient(Service):
 
     @property
     def connected(self) -> bool:
-        """True while the map is known and every primary in it is connected."""
+        """True while every slot has an owner and every primary is connected."""
         primaries = self.slots.primaries()
-        return bool(primaries) and all(
+        return self._complete and bool(primaries) and all(
             a in self.nodes and self.nodes[a].connected for a in primaries
         )
 
@@ -497,9 +498,8 @@ class RedisClusterClient(Service):
             # every known node is gone: go back to the seeds too
             for seed in self.config.seeds:
                 self._node(seed)
-        d = self._ask(candidates)
-        d.addCallbacks(self._got_map, self._map_failed)
-        return d
+        asked: defer.Deferred[Any] = self._ask(candidates)
+        return asked.addCallbacks(self._got_map, self._map_failed)
 
     def _ask(self, candidates: list[_NodeClient]) -> defer.Deferred[tuple[SlotMap, _NodeClient]]:
         if not candidates:
@@ -514,12 +514,14 @@ class RedisClusterClient(Service):
                 )
             return failure
 
-        asked = node.execute("CLUSTER", "SHARDS").addCallback(
-            lambda reply: SlotMap.from_shards(reply, self.config.tls, node.address[0])
-        )
+        def next_node(failure: Failure) -> Any:
+            return self._ask(rest) if rest else failure
+
+        asked: defer.Deferred[Any] = node.execute("CLUSTER", "SHARDS")
+        asked.addCallback(lambda reply: SlotMap.from_shards(reply, self.config.tls, node.address[0]))
         asked.addErrback(slots_instead)
         asked.addCallback(lambda found: (found, node))
-        return asked.addErrback(lambda failure: self._ask(rest) if rest else failure)
+        return asked.addErrback(next_node)
 
     def _got_map(self, result: tuple[SlotMap, _NodeClient]) -> bool:
         found, node = result
@@ -533,6 +535,7 @@ class RedisClusterClient(Service):
         self._refresh_failures = 0
         self._refresh_logged = False
         changed = self.slots.replace(found)
+        self._complete = self.slots.uncovered() == 0
         primaries = self.slots.primaries()
         for address in primaries:
             self._node(address)
@@ -548,9 +551,10 @@ class RedisClusterClient(Service):
                 uncovered=f"; {self.slots.uncovered()} slots without a live owner" if self.slots.uncovered() else "",
             )
             self._tell_listeners(changed)
-        uncovered = self.slots.uncovered()
-        if uncovered:
-            self._refresh_failures += 1  # keep asking, slower and slower, until a replica is promoted
+        unreachable = [a for a in primaries if not self.nodes[a].connected]
+        if self.slots.uncovered() or unreachable:
+            # keep asking, slower and slower, until a replica is promoted
+            self._refresh_failures += 1
             self.refresh_soon()
         self._check_usable()
         return True

@@ -282,7 +282,7 @@ class Subscriber(RedisLink):
                 shown = b", ".join(names[:5]).decode(errors="replace") + (
                     ", ..." if len(names) > 5 else ""
                 )
-                error = failure.value
+                error: Any = failure.value
                 followed = self.on_refused is not None and error.code == "MOVED"
                 if subscribing and self.on_refused is not None:
                     for name in names:

@@ -1,0 +1,154 @@
+"""
+``RedisCluster``: a real Redis Cluster of three primaries (no replicas) on
+free loopback ports, made with ``redis-cli --cluster create``, for the
+cluster tests; and the slot migrations they put it through.
+
+.. code-block:: python
+
+    with RedisCluster(tmp_path) as cluster:
+        cluster.url                      # redis+cluster://127.0.0.1:P1,127.0.0.1:P2,127.0.0.1:P3
+        cluster.owner(slot)              # the RedisServer serving it
+        cluster.migrate(slot, target)    # MIGRATING/IMPORTING, MIGRATE every key, SETSLOT NODE
+
+``extra`` arguments go to every ``redis-server`` (e.g.
+``--cluster-require-full-coverage no``, so the other shards keep serving
+once a primary is marked failed). Startup is bounded (``seconds(30)``); every server is killed on exit.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import time
+from pathlib import Path
+from types import TracebackType
+
+from tests.support.processes import free_port
+from tests.support.redis import REDIS_CLI, RedisServer
+from tests.support.timing import seconds
+
+__all__ = ["RedisCluster"]
+
+
+class RedisCluster:
+    """Three ``redis-server --cluster-enabled yes`` primaries (see the module docs)."""
+
+    def __init__(self, directory: Path, *extra: str, primaries: int = 3) -> None:
+        self.directory = Path(directory)
+        self.extra = extra
+        self.count = primaries
+        self.servers: list[RedisServer] = []
+
+    def __enter__(self) -> RedisCluster:
+        return self.start()
+
+    def __exit__(
+        self, kind: type[BaseException] | None, value: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+    @property
+    def url(self) -> str:
+        return "redis+cluster://" + ",".join(f"127.0.0.1:{s.port}" for s in self.servers)
+
+    def start(self) -> RedisCluster:
+        try:
+            for _ in range(self.count):
+                port = free_port()
+                self.servers.append(
+                    RedisServer(
+                        self.directory,
+                        "--cluster-enabled", "yes",
+                        "--cluster-config-file", str(self.directory / f"nodes-{port}.conf"),
+                        # its own bus port (default: port + 10000, maybe taken or over 65535)
+                        "--cluster-port", str(free_port()),
+                        "--cluster-node-timeout", "2000",
+                        *self.extra,
+                        port=port,
+                    ).start()
+                )  # fmt: skip
+            assert REDIS_CLI is not None
+            created = subprocess.run(
+                [REDIS_CLI, "--cluster", "create", *(f"127.0.0.1:{s.port}" for s in self.servers),
+                 "--cluster-replicas", "0", "--cluster-yes"],
+                capture_output=True, text=True, timeout=seconds(30),
+            )  # fmt: skip
+            assert created.returncode == 0, created.stdout + created.stderr
+            self.wait_ok()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def wait_ok(self, servers: list[RedisServer] | None = None) -> None:
+        """Until every (given) server says ``cluster_state:ok``."""
+        deadline = time.monotonic() + seconds(20)
+        for server in servers or self.servers:
+            while "cluster_state:ok" not in server.cli("CLUSTER", "INFO"):
+                assert time.monotonic() < deadline, server.cli("CLUSTER", "INFO")
+                time.sleep(0.05)
+
+    def stop(self) -> None:
+        for server in self.servers:
+            server.kill()
+
+    def node_id(self, server: RedisServer) -> str:
+        return server.cli("CLUSTER", "MYID")
+
+    def owner(self, slot: int) -> RedisServer:
+        """The server whose own CLUSTER SHARDS says it serves ``slot``."""
+        for server in self.servers:
+            if server.process is None or server.process.poll() is not None:
+                continue
+            out = self._slots(server)
+            for start, end, port in out:
+                if start <= slot <= end:
+                    return next(s for s in self.servers if s.port == port)
+        raise AssertionError(f"no live server owns slot {slot}")
+
+    @staticmethod
+    def _slots(server: RedisServer) -> list[tuple[int, int, int]]:
+        # CLUSTER SLOTS in redis-cli's raw output: start, end, host, port, id, [more nodes]
+        lines = server.cli("CLUSTER", "SLOTS").split("\n")
+        out = []
+        i = 0
+        while i + 3 < len(lines):
+            start, end, _host, port = lines[i : i + 4]
+            out.append((int(start), int(end), int(port)))
+            i += 5
+            # skip replica triples (none in these clusters), then the separator
+            while i < len(lines) and not lines[i].strip().isdigit():
+                i += 1
+        return out
+
+    def other_than(self, *servers: RedisServer) -> RedisServer:
+        return next(s for s in self.servers if s not in servers)
+
+    def begin_migration(self, slot: int, target: RedisServer) -> RedisServer:
+        """IMPORTING on ``target``, MIGRATING on the owner; returns the owner (source)."""
+        source = self.owner(slot)
+        target.cli("CLUSTER", "SETSLOT", slot, "IMPORTING", self.node_id(source))
+        source.cli("CLUSTER", "SETSLOT", slot, "MIGRATING", self.node_id(target))
+        return source
+
+    def move_keys(self, slot: int, source: RedisServer, target: RedisServer, keys: list[str] | None = None) -> None:
+        """MIGRATE ``keys`` (default: every key in the slot) from ``source`` to ``target``."""
+        if keys is None:
+            listed = source.cli("CLUSTER", "GETKEYSINSLOT", slot, 1000)
+            keys = [k for k in listed.split("\n") if k]
+        if keys:
+            source.cli("MIGRATE", "127.0.0.1", target.port, "", 0, 5000, "KEYS", *keys)
+
+    def end_migration(self, slot: int, target: RedisServer) -> None:
+        """SETSLOT NODE on every primary: ``target`` owns ``slot`` now."""
+        target_id = self.node_id(target)
+        # the target first (as redis-cli --cluster does), then the others
+        for server in sorted(self.servers, key=lambda s: s is not target):
+            if server.process is not None and server.process.poll() is None:
+                server.cli("CLUSTER", "SETSLOT", slot, "NODE", target_id)
+
+    def migrate(self, slot: int, target: RedisServer) -> RedisServer:
+        """Move ``slot`` and its keys to ``target``; returns the old owner."""
+        source = self.begin_migration(slot, target)
+        self.move_keys(slot, source, target)
+        self.end_migration(slot, target)
+        return source
