@@ -453,7 +453,11 @@ class RedisClusterClient(Service):
     def _node_usable(self, node: _NodeClient) -> None:
         for waiter in self._waiters.pop(node.address, []):
             waiter.callback(node)
-        if not self.slots.known or node.address not in self.slots.primaries():
+        if (
+            not self._complete
+            or node.address not in self.slots.primaries()
+            or not all(n.connected for n in self.nodes.values())
+        ):
             self.refresh_soon()
         self._check_usable(node_back=True)
 
@@ -477,6 +481,14 @@ class RedisClusterClient(Service):
     def refresh_soon(self) -> None:
         """Refresh the slot map soon: at most once per ``min_refresh``, later while refreshes fail."""
         if not self.running or self._refreshing or self._scheduled is not None:
+            return
+        if not any(node.connected for node in self.nodes.values()):
+            # nobody to ask: the first node (back) up asks (``_node_usable``); the
+            # seeds are among those trying, in case every known node is gone
+            for seed in self.config.seeds:
+                node = self._node(seed)
+                if not node.running:
+                    node.startService()
             return
         wait = self.min_refresh * (2 ** min(self._refresh_failures, 10))
         wait = min(wait, max(MAX_REFRESH_WAIT, self.min_refresh))

@@ -231,7 +231,9 @@ class ClusterSubscriber(Service):
         name, sharded, pattern = key
         return self._shard(owner).subscribe(name, self._dispatchers[key], sharded=sharded, pattern=pattern)
 
-    def _unplace(self, key: _Key, keep_dispatcher: bool = False) -> defer.Deferred[bool]:
+    def _unplace(
+        self, key: _Key, keep_dispatcher: bool = False, retire: bool = True
+    ) -> defer.Deferred[bool]:
         address = self._placed.pop(key, None)
         dispatcher = self._dispatchers.get(key) if keep_dispatcher else self._dispatchers.pop(key, None)
         shard = self.shards.get(address) if address is not None else None
@@ -242,9 +244,14 @@ class ClusterSubscriber(Service):
             done = shard.unsubscribe(name, dispatcher, sharded=sharded, pattern=pattern)
         except ValueError:
             done = defer.succeed(False)
-        if address is not None and not any(a == address for a in self._placed.values()):
-            self._retire(address)
+        if retire:
+            self._retire_idle()
         return done.addErrback(lambda _: False)
+
+    def _retire_idle(self) -> None:
+        in_use = set(self._placed.values())
+        for address in [a for a in self.shards if a not in in_use]:
+            self._retire(address)
 
     def _retire(self, address: Address) -> None:
         shard = self.shards.pop(address, None)
@@ -263,8 +270,9 @@ class ClusterSubscriber(Service):
         for key in keys:
             if key not in self._interest:
                 continue
-            self._unplace(key, keep_dispatcher=True)
+            self._unplace(key, keep_dispatcher=True, retire=False)
             moving.append(self._place(key))
+        self._retire_idle()
         _log.info(
             "Redis Cluster pub/sub: {count} channel(s) moved to their slot's new owner ({why})",
             count=len(moving),
