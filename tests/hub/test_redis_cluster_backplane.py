@@ -111,3 +111,29 @@ def test_a_channel_keeps_flowing_while_its_slot_migrates_to_another_shard(redis_
         assert eventually(lambda: a.api("GET", f"/channels/{room}")[1]["member_count"] == 2)
     for node in (a, b):
         assert eventually(lambda n=node: "moved to their slot's new owner" in n.text()), node.text()
+
+
+def test_a_channel_with_history_is_stored_on_its_shard_and_survives_a_migration(redis_cluster, nodes):
+    names, (a, b) = nodes
+    room = "hist:" + unique("room")  # the nodes keep history for hist:*
+    channel, stream = names.channel(room), names.stream(room)
+    slot = hash_slot(channel)
+    with ExitStack() as stack:
+        on_a, _ = a.ws(stack, f"/tell?room={room}")
+        on_b, _ = b.ws(stack, f"/tell?room={room}")
+        source = redis_cluster.owner(slot)
+        assert eventually(lambda: source.cli.numsub(channel, sharded=True) == 2)
+        for seq in range(5):
+            assert a.api("POST", "", {"channel": room, "data": f"m{seq}"}) == (200, {"delivered": 2})
+        # stored and published in one script on the slot's owner (SPUBLISH from Lua)
+        assert source.cli("XLEN", stream) == "5"
+        target = redis_cluster.other_than(source)
+        redis_cluster.migrate(slot, target)
+        assert eventually(lambda: target.cli.numsub(channel, sharded=True) == 2)
+        for seq in range(5, 10):
+            assert b.api("POST", "", {"channel": room, "data": f"m{seq}"}) == (200, {"delivered": 2})
+        assert target.cli("XLEN", stream) == "10"
+        expected = [f"m{i}" for i in range(10)]
+        for ws in (on_a, on_b):
+            assert [ws.recv(timeout=seconds(5)) for _ in expected] == expected
+            assert_silent(ws)
