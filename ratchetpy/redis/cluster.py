@@ -163,7 +163,7 @@ class _NodeClient(RedisClient):
         self, protocol: RedisProtocol, reconnected: bool, outage: float | None
     ) -> None:
         super()._became_usable(protocol, reconnected, outage)
-        self.owner._node_usable(self)
+        self.owner._node_usable(self, reconnected)
 
     def _became_unusable(self, reason: str) -> None:
         self.owner._node_lost(self)
@@ -450,14 +450,11 @@ class RedisClusterClient(Service):
         if node.running:
             node.stopService()
 
-    def _node_usable(self, node: _NodeClient) -> None:
+    def _node_usable(self, node: _NodeClient, reconnected: bool = False) -> None:
         for waiter in self._waiters.pop(node.address, []):
             waiter.callback(node)
-        if (
-            not self._complete
-            or node.address not in self.slots.primaries()
-            or not all(n.connected for n in self.nodes.values())
-        ):
+        if reconnected or not self._complete or node.address not in self.slots.primaries():
+            # back after an outage: the cluster may have failed over meanwhile
             self.refresh_soon()
         self._check_usable(node_back=True)
 
@@ -542,9 +539,9 @@ class RedisClusterClient(Service):
             return self._map_failed(
                 Failure(RedisReplyError(f"{node.address[0]}:{node.address[1]} knows no slot owners (a cluster node?)"))
             )
-        if self._refresh_failures and self._refresh_logged:
+        if self._refresh_logged:
             _log.info("Redis Cluster {address}: slot map read again", address=self.config.address)
-        self._refresh_failures = 0
+        failures, self._refresh_failures = self._refresh_failures, 0
         self._refresh_logged = False
         changed = self.slots.replace(found)
         self._complete = self.slots.uncovered() == 0
@@ -563,10 +560,11 @@ class RedisClusterClient(Service):
                 uncovered=f"; {self.slots.uncovered()} slots without a live owner" if self.slots.uncovered() else "",
             )
             self._tell_listeners(changed)
-        unreachable = [a for a in primaries if not self.nodes[a].connected]
+        # a node still making its first connection is not lost (yet)
+        unreachable = [a for a in primaries if self.nodes[a].outage_started is not None]
         if self.slots.uncovered() or unreachable:
             # keep asking, slower and slower, until a replica is promoted
-            self._refresh_failures += 1
+            self._refresh_failures = failures + 1
             self.refresh_soon()
         self._check_usable()
         return True
