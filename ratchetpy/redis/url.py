@@ -309,7 +309,7 @@ class RedisConfig:
                 f"Redis URL {where} names several hosts: that is a Redis Cluster; write "
                 "redis+cluster://HOST:PORT,HOST:PORT (or add ?cluster=1)"
             )
-        if fields.get("cluster"):
+        if fields.get("cluster") and "host" in fields:
             fields["seeds"] = ((fields["host"], fields["port"]), *seeds)
         if fields.get("username") == "":
             fields["username"] = None
