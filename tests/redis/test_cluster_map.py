@@ -87,3 +87,27 @@ def test_bad_cluster_urls_say_what_to_fix_without_the_password(url: str, message
     with pytest.raises(ConfigurationError, match=re.escape(message)) as raised:
         RedisConfig.from_url(url)
     assert "secret" not in str(raised.value)
+
+
+def test_twistd_redis_flag_takes_a_cluster_url_and_names_the_fix_for_a_host_list() -> None:
+    from tests.test_tap_workers import error, parse
+
+    url = "redis+cluster://127.0.0.1:7001,127.0.0.1:7002?prefix=chat:"
+    assert parse("--route", "/chat", "--redis", url)["redis"] == url
+    message = error("--route", "/chat", "--redis", "redis://:hunter22@a:1,b:2")
+    assert "--redis: Redis URL redis://:***@a:1,b:2 names several hosts" in message, message
+    assert "redis+cluster://" in message and "hunter22" not in message
+
+
+def test_use_redis_with_a_cluster_url_builds_the_cluster_client_and_sharded_subscriber() -> None:
+    from twisted.internet.testing import MemoryReactorClock
+
+    from ratchetpy import App
+    from ratchetpy.redis import ClusterSubscriber, RedisClusterClient
+
+    app = App("localhost", 0, reactor=MemoryReactorClock())
+    backplane = app.use_redis("redis+cluster://127.0.0.1:7001,127.0.0.1:7002?prefix=c:")
+    assert isinstance(backplane.client, RedisClusterClient)
+    assert isinstance(backplane.subscriber, ClusterSubscriber)
+    assert backplane.sharded and backplane.cluster
+    assert backplane.subscriber.cluster is backplane.client
