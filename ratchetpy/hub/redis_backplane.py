@@ -81,10 +81,8 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 
 from ..exceptions import RedisError, RedisReplyError
-from ..redis.client import RedisClient
-from ..redis.cluster import CommandClient, RedisClusterClient
-from ..redis.cluster_pubsub import ClusterSubscriber
-from ..redis.pubsub import Subscriber
+from ..redis.cluster import CommandClient
+from ..redis.connections import AnySubscriber, connections
 from ..redis.url import RedisConfig
 from ..server.ids import node_of
 from ..websocket.broadcast import PreparedMessage, prepare
@@ -111,12 +109,6 @@ _MALFORMED_LOG_INTERVAL = 60.0
 
 # Replies only a Redis Cluster node gives: the key or shard channel lives on another node.
 _CLUSTER_REPLIES = frozenset({"MOVED", "ASK", "CROSSSLOT", "CLUSTERDOWN"})
-
-def _cluster_url(config: RedisConfig) -> str:
-    scheme = "rediss+cluster" if config.tls else "redis+cluster"
-    host = f"[{config.host}]" if ":" in config.host else config.host
-    return f"{scheme}://{host}:{config.port}"
-
 
 class RedisBackplane(PresenceMixin, MultiService):
     """
@@ -151,7 +143,7 @@ class RedisBackplane(PresenceMixin, MultiService):
         ack_timeout: float = DEFAULT_ACK_TIMEOUT,
         sharded: bool = False,
         client: CommandClient | None = None,
-        subscriber: Subscriber | ClusterSubscriber | None = None,
+        subscriber: AnySubscriber | None = None,
     ) -> None:
         super().__init__()  # type: ignore[no-untyped-call]  # Twisted's, unannotated
         if isinstance(config, str):
@@ -164,24 +156,10 @@ class RedisBackplane(PresenceMixin, MultiService):
         self.ack_timeout = float(ack_timeout)
         self.cluster = config.cluster
         self.sharded = sharded or config.cluster
-        self.client: CommandClient
-        self.subscriber: Subscriber | ClusterSubscriber
-        if client is not None:
-            self.client = client
-        elif config.cluster:
-            self.client = RedisClusterClient(config, reactor)
-        else:
-            self.client = RedisClient(config, reactor)
-        if subscriber is not None:
-            self.subscriber = subscriber
-        elif isinstance(self.client, RedisClusterClient):
-            self.subscriber = ClusterSubscriber(
-                self.client, on_reconnect=self._reconnected, on_disconnect=self._disconnected
-            )
-        else:
-            self.subscriber = Subscriber(
-                config, reactor, on_reconnect=self._reconnected, on_disconnect=self._disconnected
-            )
+        self.client, self.subscriber = connections(
+            config, reactor, on_reconnect=self._reconnected, on_disconnect=self._disconnected,
+            client=client, subscriber=subscriber,
+        )  # fmt: skip
         self.client.on_usable = self._client_usable
         self.client.setServiceParent(self)  # type: ignore[no-untyped-call]
         self.subscriber.setServiceParent(self)  # type: ignore[no-untyped-call]
@@ -254,7 +232,7 @@ class RedisBackplane(PresenceMixin, MultiService):
                         what=what,
                         error=failure.getErrorMessage(),
                         address=self.config.address,
-                        suggested=_cluster_url(self.config),
+                        suggested=self.config.cluster_url,
                     )
                 return default
             if not self._outage_logged:

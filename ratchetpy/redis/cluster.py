@@ -62,6 +62,7 @@ from twisted.python.failure import Failure
 from ..exceptions import RedisClusterError, RedisReplyError, RedisUnavailable
 from .backoff import Backoff
 from .client import RedisClient
+from .cluster_keys import as_bytes, command_slot, key_names, redirect_target
 from .cluster_map import Address, SlotMap
 from .protocol import Arg, RedisProtocol
 from .scripts import Script
@@ -73,82 +74,8 @@ __all__ = ["RedisClusterClient", "command_slot", "CommandClient"]
 
 _log = Logger(namespace="ratchetpy.redis")
 
-_KEYLESS = frozenset(
-    b"PING ECHO PUBLISH PUBSUB TIME INFO CLUSTER SCRIPT DBSIZE CONFIG CLIENT COMMAND "
-    b"ASKING READONLY READWRITE RANDOMKEY SCAN KEYS WAIT FLUSHALL FLUSHDB LASTSAVE".split()
-)
-_ALL_KEYS = frozenset(
-    b"DEL UNLINK EXISTS MGET TOUCH SUNION SINTER SDIFF SUNIONSTORE SINTERSTORE SDIFFSTORE "
-    b"PFCOUNT PFMERGE RENAME RENAMENX".split()
-)
-_SCRIPTS = frozenset(b"EVAL EVALSHA EVAL_RO EVALSHA_RO FCALL FCALL_RO".split())
-_UNSUPPORTED = frozenset(b"MULTI EXEC WATCH UNWATCH DISCARD SELECT".split())
-
 MAX_REFRESH_WAIT = 30.0
 """Longest wait between slot map refreshes while they keep failing."""
-
-
-def _as_bytes(value: Arg) -> bytes:
-    if isinstance(value, bytes):
-        return value
-    if isinstance(value, memoryview):
-        return value.tobytes()
-    return str(value).encode()
-
-
-def _keys(args: Sequence[Arg]) -> list[bytes]:
-    name = _as_bytes(args[0]).upper()
-    if name in _UNSUPPORTED:
-        raise ValueError(
-            f"{name.decode()} cannot work through a Redis Cluster client (each slot is another "
-            "connection); use a Lua script whose keys share a {hash tag}"
-        )
-    if name in _KEYLESS or len(args) < 2:
-        return []
-    if name in _SCRIPTS:
-        count = int(_as_bytes(args[2])) if len(args) > 2 else 0
-        return [_as_bytes(a) for a in args[3 : 3 + count]]
-    if name in _ALL_KEYS:
-        return [_as_bytes(a) for a in args[1:]]
-    if name in (b"MSET", b"MSETNX"):
-        return [_as_bytes(a) for a in args[1::2]]
-    return [_as_bytes(args[1])]
-
-
-def command_slot(args: Sequence[Arg]) -> int | None:
-    """
-    The slot a command must go to; None for a keyless command.
-
-    Raises:
-        RedisClusterError: its keys lie in different slots (``CROSSSLOT``).
-        ValueError: a command a cluster client cannot run (MULTI, SELECT, ...).
-    """
-    keys = _keys(args)
-    if not keys:
-        return None
-    slots = {key: hash_slot(key) for key in keys}
-    if len(set(slots.values())) > 1:
-        shown = ", ".join(
-            f"{key.decode(errors='replace')} (slot {slot})" for key, slot in slots.items()
-        )
-        raise RedisClusterError(
-            f"CROSSSLOT {_as_bytes(args[0]).decode(errors='replace')}: its keys lie in different "
-            f"cluster slots: {shown}; give them one {{hash tag}} so they share a slot",
-            "CROSSSLOT",
-        )
-    return next(iter(slots.values()))
-
-
-def _redirect_target(error: RedisReplyError) -> tuple[int, Address] | None:
-    # "MOVED 3999 127.0.0.1:6381" / "ASK 3999 127.0.0.1:6381"
-    parts = error.message.split()
-    if len(parts) < 3:
-        return None
-    host, _, port = parts[2].rpartition(":")
-    try:
-        return int(parts[1]), (host.strip("[]"), int(port))
-    except ValueError:
-        return None
 
 
 class _NodeClient(RedisClient):
@@ -348,9 +275,9 @@ class RedisClusterClient(Service):
         if not isinstance(error, RedisReplyError) or isinstance(error, RedisClusterError):
             return failure
         code = error.code
-        command = _as_bytes(name).decode(errors="replace")
+        command = as_bytes(name).decode(errors="replace")
         if code in ("MOVED", "ASK"):
-            target = _redirect_target(error)
+            target = redirect_target(error)
             if target is None:
                 return failure
             if hops:
@@ -376,8 +303,8 @@ class RedisClusterClient(Service):
                     client.execute("ASKING").addErrback(lambda _: None)
                     return client.execute(*whole)
                 if whole[0] == "EVAL":
-                    count = int(_as_bytes(whole[2]))
-                    script = Script(_as_bytes(whole[1]))
+                    count = int(as_bytes(whole[2]))
+                    script = Script(as_bytes(whole[1]))
                     return client.evalsha_or_eval(script, whole[3 : 3 + count], whole[3 + count :])
                 return client.execute(*whole)
 
@@ -393,7 +320,7 @@ class RedisClusterClient(Service):
                 )
             )
         if code == "CROSSSLOT":
-            keys = ", ".join(k.decode(errors="replace") for k in _keys(whole))
+            keys = ", ".join(k.decode(errors="replace") for k in key_names(whole))
             return Failure(
                 RedisClusterError(f"CROSSSLOT {command}: keys {keys} are not in one slot ({error.message})", code)
             )

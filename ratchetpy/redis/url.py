@@ -228,6 +228,12 @@ class RedisConfig:
             return f"{scheme}+cluster://{auth}{hosts}"
         return f"{scheme}://{auth}{_hostport(self.host, self.port)}/{self.db}"
 
+    @property
+    def cluster_url(self) -> str:
+        """``redis+cluster://host:port`` for this server, without credentials (for hints)."""
+        scheme = "rediss+cluster" if self.tls else "redis+cluster"
+        return f"{scheme}://{_hostport(self.host, self.port)}"
+
     def node(self, host: str, port: int) -> RedisConfig:
         """This config for one node of the cluster (``cluster`` off, same TLS, ACL and timeouts)."""
         return replace(self, host=host, port=port, cluster=False, seeds=())
