@@ -14,6 +14,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+import pytest
 from twisted.internet import defer
 from twisted.logger import LogLevel, formatEvent, globalLogPublisher
 from twisted.trial import unittest
@@ -181,6 +182,7 @@ class RoutingTests(ClusterCase):
         cluster.migrate(slot, source)
 
 
+@pytest.mark.slow  # waits for the cluster to mark the node failed
 class KilledPrimaryTests(ClusterCase):
     @defer.inlineCallbacks
     def test_a_killed_primary_fails_its_slots_fast_with_one_warning_others_keep_working(self) -> None:
