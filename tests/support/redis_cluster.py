@@ -1,5 +1,6 @@
 """
-``RedisCluster``: a real Redis Cluster of three primaries (no replicas) on
+``RedisCluster``: a real Redis Cluster of three primaries (and
+``replicas`` replicas each, default none) on
 free loopback ports, made with ``redis-cli --cluster create``, for the
 cluster tests; and the slot migrations they put it through.
 
@@ -32,10 +33,11 @@ __all__ = ["RedisCluster"]
 class RedisCluster:
     """Three ``redis-server --cluster-enabled yes`` primaries (see the module docs)."""
 
-    def __init__(self, directory: Path, *extra: str, primaries: int = 3) -> None:
+    def __init__(self, directory: Path, *extra: str, primaries: int = 3, replicas: int = 0) -> None:
         self.directory = Path(directory)
         self.extra = extra
-        self.count = primaries
+        self.replicas = replicas
+        self.count = primaries * (1 + replicas)
         self.servers: list[RedisServer] = []
 
     def __enter__(self) -> RedisCluster:
@@ -62,6 +64,8 @@ class RedisCluster:
                         # its own bus port (default: port + 10000, maybe taken or over 65535)
                         "--cluster-port", str(free_port()),
                         "--cluster-node-timeout", "2000",
+                        # replicas sync at once (a replica that never synced cannot fail over)
+                        "--repl-diskless-sync-delay", "0",
                         *self.extra,
                         port=port,
                     ).start()
@@ -69,22 +73,37 @@ class RedisCluster:
             assert REDIS_CLI is not None
             created = subprocess.run(
                 [REDIS_CLI, "--cluster", "create", *(f"127.0.0.1:{s.port}" for s in self.servers),
-                 "--cluster-replicas", "0", "--cluster-yes"],
+                 "--cluster-replicas", str(self.replicas), "--cluster-yes"],
                 capture_output=True, text=True, timeout=seconds(30),
             )  # fmt: skip
             assert created.returncode == 0, created.stdout + created.stderr
             self.wait_ok()
+            self.wait_replicas_synced()
         except BaseException:
             self.stop()
             raise
         return self
 
+    def alive(self) -> list[RedisServer]:
+        return [s for s in self.servers if s.process is not None and s.process.poll() is None]
+
     def wait_ok(self, servers: list[RedisServer] | None = None) -> None:
-        """Until every (given) server says ``cluster_state:ok``."""
+        """Until every (given, else every live) server says ``cluster_state:ok``."""
         deadline = time.monotonic() + seconds(20)
-        for server in servers or self.servers:
+        for server in servers or self.alive():
             while "cluster_state:ok" not in server.cli("CLUSTER", "INFO"):
                 assert time.monotonic() < deadline, server.cli("CLUSTER", "INFO")
+                time.sleep(0.05)
+
+    def wait_replicas_synced(self) -> None:
+        """Until every replica says ``master_link_status:up``."""
+        deadline = time.monotonic() + seconds(20)
+        for server in self.alive():
+            while True:
+                info = server.cli("INFO", "replication")
+                if "role:slave" not in info or "master_link_status:up" in info:
+                    break
+                assert time.monotonic() < deadline, info
                 time.sleep(0.05)
 
     def stop(self) -> None:
@@ -95,30 +114,30 @@ class RedisCluster:
         return server.cli("CLUSTER", "MYID")
 
     def owner(self, slot: int) -> RedisServer:
-        """The server whose own CLUSTER SHARDS says it serves ``slot``."""
-        for server in self.servers:
-            if server.process is None or server.process.poll() is not None:
+        """The live primary that ``CLUSTER NODES`` (asked of a live server) says serves ``slot``."""
+        asked = self.alive()[0]
+        for line in asked.cli("CLUSTER", "NODES").splitlines():
+            fields = line.split()
+            # <id> <ip:port@bus> <flags> <master> <ping> <pong> <epoch> <link> <slot ranges...>
+            if "master" not in fields[2].split(",") or "fail" in fields[2].split(","):
                 continue
-            out = self._slots(server)
-            for start, end, port in out:
-                if start <= slot <= end:
+            port = int(fields[1].split("@")[0].rpartition(":")[2])
+            for part in fields[8:]:
+                if part.startswith("["):
+                    continue  # a slot being migrated or imported
+                start, _, end = part.partition("-")
+                if int(start) <= slot <= int(end or start):
                     return next(s for s in self.servers if s.port == port)
-        raise AssertionError(f"no live server owns slot {slot}")
+        raise AssertionError(f"no live primary serves slot {slot}")
 
-    @staticmethod
-    def _slots(server: RedisServer) -> list[tuple[int, int, int]]:
-        # CLUSTER SLOTS in redis-cli's raw output: start, end, host, port, id, [more nodes]
-        lines = server.cli("CLUSTER", "SLOTS").split("\n")
-        out = []
-        i = 0
-        while i + 3 < len(lines):
-            start, end, _host, port = lines[i : i + 4]
-            out.append((int(start), int(end), int(port)))
-            i += 5
-            # skip replica triples (none in these clusters), then the separator
-            while i < len(lines) and not lines[i].strip().isdigit():
-                i += 1
-        return out
+    def primaries(self) -> list[RedisServer]:
+        """The live servers ``CLUSTER NODES`` lists as primaries."""
+        ports = set()
+        for line in self.alive()[0].cli("CLUSTER", "NODES").splitlines():
+            fields = line.split()
+            if "master" in fields[2].split(",") and "fail" not in fields[2]:
+                ports.add(int(fields[1].split("@")[0].rpartition(":")[2]))
+        return [s for s in self.servers if s.port in ports]
 
     def other_than(self, *servers: RedisServer) -> RedisServer:
         return next(s for s in self.servers if s not in servers)
