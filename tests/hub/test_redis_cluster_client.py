@@ -3,7 +3,8 @@ RedisClusterClient against a real three-primary Redis Cluster on loopback
 (``tests/support/redis_cluster.py``): commands reach the primary owning
 their slot; a migrated slot's MOVED is followed and the map updated; ASK
 during a migration; a killed primary makes its slots fail fast, with one
-warning, while the other shards keep working. ``redis-cli`` on each
+warning, while the other shards keep working; TLS and an ACL user apply to
+every node. ``redis-cli`` on each
 server is the independent check.
 """
 
@@ -211,3 +212,46 @@ class KilledPrimaryTests(ClusterCase):
         about_dead = [line for line in self.warnings() if str(dead.port) in line]
         self.assertEqual(len(about_dead), 1, self.warnings())
         self.assertFalse(client.connected)
+
+
+class TlsAndAclTests(ClusterCase):
+    @defer.inlineCallbacks
+    def test_tls_and_an_acl_user_apply_to_every_node_and_a_wrong_password_says_so(self) -> None:
+        from tests.support.tls import self_signed
+
+        directory = tempfile.mkdtemp(prefix="ratchetpy-cluster-test-")
+        self.addCleanup(shutil.rmtree, directory, True)
+        cert, key = self_signed(directory)
+        cluster = RedisCluster(Path(directory), password="admin-pw", tls=(cert, key)).start()
+        self.addCleanup(cluster.stop)
+        for server in cluster.servers:
+            server.cli("ACL", "SETUSER", "app", "on", ">app-pw", "~*", "&*", "+@all")
+        url = cluster.url.replace(":admin-pw@", "app:app-pw@")
+        self.assertTrue(url.startswith("rediss+cluster://app:app-pw@"))
+        config = RedisConfig.from_url(url)
+        client = RedisClusterClient(config, self.reactor, min_refresh=0.2)
+        client.startService()
+        self.addCleanup(client.stopService)
+        yield wait_for(self.reactor, lambda: client.connected)
+        # the map gave each node's TLS port
+        self.assertEqual(
+            client.slots.primaries(), {("127.0.0.1", cluster.tls_ports[s.port]) for s in cluster.servers}
+        )
+        for server in cluster.servers:
+            key_name = key_on(cluster, server, "tls")
+            yield client.execute("SET", key_name, "secure")
+            self.assertEqual(server.cli("GET", key_name), "secure")
+        # connected as the ACL user, to every node
+        for server in cluster.servers:
+            self.assertIn("user=app", server.cli("CLIENT", "LIST"))
+        wrong = RedisClusterClient(
+            RedisConfig.from_url(url.replace("app-pw", "nope")), self.reactor, min_refresh=0.2
+        )
+        wrong.startService()
+        self.addCleanup(wrong.stopService)
+        yield wait_for(self.reactor, lambda: any(n.stats.outages for n in wrong.nodes.values()))
+        self.assertFalse(wrong.connected)
+        refused = [line for line in self.warnings() if "refused the connection's setup" in line]
+        self.assertTrue(refused, self.warnings())
+        self.assertIn("check the URL's user, password and db", refused[0])
+        self.assertNotIn("nope", "\n".join(self.warnings()))

@@ -33,8 +33,19 @@ __all__ = ["RedisCluster"]
 class RedisCluster:
     """Three ``redis-server --cluster-enabled yes`` primaries (see the module docs)."""
 
-    def __init__(self, directory: Path, *extra: str, primaries: int = 3, replicas: int = 0) -> None:
+    def __init__(
+        self,
+        directory: Path,
+        *extra: str,
+        primaries: int = 3,
+        replicas: int = 0,
+        password: str | None = None,
+        tls: tuple[str, str] | None = None,
+    ) -> None:
         self.directory = Path(directory)
+        self.password = password
+        self.tls = tls
+        self.tls_ports: dict[int, int] = {}
         self.extra = extra
         self.replicas = replicas
         self.count = primaries * (1 + replicas)
@@ -50,12 +61,27 @@ class RedisCluster:
 
     @property
     def url(self) -> str:
-        return "redis+cluster://" + ",".join(f"127.0.0.1:{s.port}" for s in self.servers)
+        """The cluster's URL (with the password; over TLS when started with ``tls``)."""
+        auth = f":{self.password}@" if self.password is not None else ""
+        if self.tls is not None:
+            hosts = ",".join(f"127.0.0.1:{self.tls_ports[s.port]}" for s in self.servers)
+            return f"rediss+cluster://{auth}{hosts}?ssl_ca_certs={self.tls[0]}"
+        return f"redis+cluster://{auth}" + ",".join(f"127.0.0.1:{s.port}" for s in self.servers)
 
     def start(self) -> RedisCluster:
         try:
             for _ in range(self.count):
                 port = free_port()
+                options: list[str] = []
+                if self.password is not None:
+                    options += ["--requirepass", self.password, "--masterauth", self.password]
+                if self.tls is not None:
+                    cert, key = self.tls
+                    self.tls_ports[port] = free_port()
+                    options += ["--tls-port", str(self.tls_ports[port]), "--tls-cert-file", cert,
+                                "--tls-key-file", key, "--tls-ca-cert-file", cert,
+                                "--tls-auth-clients", "no", "--tls-cluster", "yes",
+                                "--tls-replication", "yes"]  # fmt: skip
                 self.servers.append(
                     RedisServer(
                         self.directory,
@@ -66,13 +92,16 @@ class RedisCluster:
                         "--cluster-node-timeout", "2000",
                         # replicas sync at once (a replica that never synced cannot fail over)
                         "--repl-diskless-sync-delay", "0",
+                        *options,
                         *self.extra,
                         port=port,
                     ).start()
                 )  # fmt: skip
+                self.servers[-1].cli.password = self.password
             assert REDIS_CLI is not None
+            auth = ["-a", self.password, "--no-auth-warning"] if self.password is not None else []
             created = subprocess.run(
-                [REDIS_CLI, "--cluster", "create", *(f"127.0.0.1:{s.port}" for s in self.servers),
+                [REDIS_CLI, *auth, "--cluster", "create", *(f"127.0.0.1:{s.port}" for s in self.servers),
                  "--cluster-replicas", str(self.replicas), "--cluster-yes"],
                 capture_output=True, text=True, timeout=seconds(30),
             )  # fmt: skip
