@@ -139,6 +139,7 @@ class Subscriber(RedisLink):
 
     on_refused: Callable[[bytes, RedisReplyError], object] | None = None
     on_server_unsubscribe: Callable[[bytes], object] | None = None
+    _moved_logged = False
 
     role = "pubsub"
 
@@ -283,12 +284,18 @@ class Subscriber(RedisLink):
                     ", ..." if len(names) > 5 else ""
                 )
                 error: Any = failure.value
-                followed = self.on_refused is not None and error.code == "MOVED"
+                moved = error.code == "MOVED"
                 if subscribing and self.on_refused is not None:
                     for name in names:
                         self._hook2(self.on_refused, name, error)
-                (_log.debug if followed else _log.error)(
-                    "Redis refused {command} {what} {channels}: {message}",
+                # MOVED: followed by the owner (ClusterSubscriber), or a cluster
+                # node behind a plain URL, which is worth one line, not one per channel
+                quiet = moved and (self.on_refused is not None or self._moved_logged)
+                if moved and not quiet:
+                    self._moved_logged = True
+                (_log.debug if quiet else _log.error)(
+                    "Redis refused {command} {what} {channels}: {message}"
+                    + (" (a Redis Cluster node: use a redis+cluster:// URL)" if moved else ""),
                     command=command.decode(),
                     what=kind.name,
                     channels=shown,

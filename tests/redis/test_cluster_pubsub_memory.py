@@ -131,3 +131,25 @@ def test_unsubscribing_the_last_callback_unsubscribes_on_the_shard() -> None:
     s.sub.unsubscribe("foo", s.record, sharded=True)
     assert s.pubsub(7003).commands() == [[b"SUNSUBSCRIBE", b"foo"]]
     assert s.sub.channels(sharded=True) == [b"{foo}:b"]
+
+
+def test_a_plain_subscriber_at_a_cluster_node_says_so_once_not_per_channel(
+    logged: list[dict[str, Any]],
+) -> None:
+    from twisted.logger import formatEvent
+
+    from tests.redis.test_pubsub_memory import make
+
+    subscriber, endpoint, _ = make()
+    subscriber.startService()
+    endpoint.last.commands()
+    endpoint.last.reply("PONG")
+    refused = [subscriber.subscribe(name, lambda c, m: None, sharded=True) for name in ("foo", "bar", "c")]
+    assert endpoint.last.commands() == [[b"SSUBSCRIBE", n] for n in (b"foo", b"bar", b"c")]
+    for slot in (12182, 5061, 7365):
+        endpoint.last.reply(RedisReplyError(f"MOVED {slot} 127.0.0.1:7002"))
+    for d in refused:
+        d.addErrback(lambda f: None)
+    errors = [formatEvent(e) for e in logged if e.get("log_level") == LogLevel.error]
+    assert len(errors) == 1, errors
+    assert "MOVED" in errors[0] and "use a redis+cluster:// URL" in errors[0]
