@@ -227,3 +227,26 @@ def test_on_usable_runs_when_every_primary_is_up_and_when_one_comes_back() -> No
     fake.reactor.advance(1.0)  # its backoff
     fake.set_up(fake.last(7002))
     assert calls == [1, 1]
+
+
+def test_metrics_of_a_cluster_backplane_sum_its_nodes() -> None:
+    from prometheus_client import generate_latest
+
+    from ratchetpy.hub import Hub
+    from ratchetpy.hub.metrics import metrics_registry
+    from ratchetpy.hub.redis_backplane import RedisBackplane
+    from tests.hub.test_metrics import samples, value
+
+    fake = FakeCluster().start()
+    hub = Hub()
+    backplane = RedisBackplane(hub, fake.client.config, fake.reactor, client=fake.client)
+    assert backplane.sharded and backplane.subscriber.cluster is fake.client  # type: ignore[union-attr]
+    for key, port in (("bar", 7001), ("c", 7002), ("foo", 7003)):
+        got = fake.client.execute("GET", key)
+        fake.last(port).commands()
+        fake.last(port).reply(RedisReplyError("ERR test"))
+        error_of(got)
+    parsed = samples(generate_latest(metrics_registry(hub.counters, hub)))
+    assert value(parsed, "ratchetpy_redis_commands_total", role="commands", outcome="errors") == 3
+    assert value(parsed, "ratchetpy_redis_commands_total", role="commands", outcome="commands") == 4  # + CLUSTER SHARDS
+    assert value(parsed, "ratchetpy_redis_connected", role="commands") == 1
