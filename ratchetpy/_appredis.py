@@ -74,13 +74,15 @@ class AppRedis:
         Args:
             redis: a ``redis://``, ``rediss://`` (TLS) or ``unix://`` URL
                 (``?prefix=`` keeps apps sharing one Redis apart; see
-                ``ratchetpy.redis.url`` for every option), or a
-                ``RedisConfig``.
+                ``ratchetpy.redis.url`` for every option), a Redis Cluster's
+                ``redis+cluster://HOST:PORT[,HOST:PORT...]`` (or
+                ``?cluster=1``), or a ``RedisConfig``.
             presence_ttl: seconds before a dead process's presence expires
                 (default ``DEFAULT_PRESENCE_TTL``, 30).
             ack_timeout: seconds to wait for other processes' answers
                 (default ``DEFAULT_ACK_TIMEOUT``, 2).
-            sharded: sharded pub/sub (SPUBLISH/SSUBSCRIBE) for Redis Cluster.
+            sharded: sharded pub/sub (SPUBLISH/SSUBSCRIBE) on one Redis
+                server; always on for a Redis Cluster URL.
 
         Returns:
             The ``RedisBackplane`` (also ``app.backplane``; its ``counters``

@@ -23,6 +23,7 @@ The one exception hierarchy of ratchetpy.
     │   │   ├── RedisTimeout            no reply in time (the connection is dropped)
     │   │   └── RedisProtocolError      the server sent bytes that are not RESP
     │   └── RedisReplyError         the server answered with an error reply
+    │       └── RedisClusterError       a Redis Cluster cannot run it now (CLUSTERDOWN, CROSSSLOT, ...)
     ├── SessionError            a PHP session could not be read (ratchetpy.session)
     │   └── SessionDataError        malformed, truncated, tampered or oversized data
     ├── ClientError             a WebSocket client could not connect (ratchetpy.client)
@@ -87,6 +88,7 @@ __all__ = [
     "RedisTimeout",
     "RedisProtocolError",
     "RedisReplyError",
+    "RedisClusterError",
 ]
 
 
@@ -362,3 +364,20 @@ class RedisReplyError(RedisError):
         self.message = message
         first = message.split(" ", 1)[0]
         self.code = first if first.isupper() else "ERR"
+
+
+class RedisClusterError(RedisReplyError):
+    """
+    A Redis Cluster could not run the command: it is down or reconfiguring
+    (``CLUSTERDOWN``, ``TRYAGAIN``: the client refreshes its slot map and
+    fails at once rather than waiting), a redirection led to another
+    redirection, or the command's keys lie in different slots
+    (``CROSSSLOT``; the message names the keys and their slots).
+
+    ``code`` is the cluster's reply code (``CLUSTERDOWN``, ``TRYAGAIN``,
+    ``CROSSSLOT``, ``MOVED``, ``ASK``).
+    """
+
+    def __init__(self, message: str, code: str) -> None:
+        super().__init__(message)
+        self.code = code

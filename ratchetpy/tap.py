@@ -147,7 +147,8 @@ class Options(usage.Options):
          f"{PUSH_KEY_ENV} in the environment, which ps cannot show)."],
         ["redis", None, None,
          "Redis URL making the hub (push, channels, the chat, presence, stats) span every "
-         "process using it, e.g. redis://127.0.0.1:6379/0?prefix=chat: (with a password: "
+         "process using it, e.g. redis://127.0.0.1:6379/0?prefix=chat:, or a Redis Cluster: "
+         "redis+cluster://HOST:PORT,HOST:PORT (with a password: "
          f"better redis in --config, or {REDIS_URL_ENV} in the environment, which ps cannot show)."],
         ["workers", None, None,
          "Run N server processes on the same --listen ports (or 'auto': one per CPU); a "

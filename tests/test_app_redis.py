@@ -50,7 +50,7 @@ def test_use_redis_attaches_a_backplane_to_the_hub():
 @pytest.mark.parametrize(
     "args, kwargs, expected",
     [
-        (("http://u:hunter22@host",), {}, "must start with redis://, rediss:// (TLS) or unix://; e.g. redis://127.0.0.1:6379/0"),
+        (("http://u:hunter22@host",), {}, "must start with redis://, rediss:// (TLS), unix:// or redis+cluster:// (a Redis Cluster); e.g. redis://127.0.0.1:6379/0"),
         (("redis://:hunter22@host:0",), {}, "port must be 1-65535"),
         ((6379,), {}, "use_redis takes a Redis URL (e.g. redis://127.0.0.1:6379/0) or a RedisConfig, not int"),
         (("redis://h",), {"presence_ttl": 0}, "use_redis(presence_ttl=...) must be a positive number of seconds"),

@@ -57,8 +57,17 @@ Failure modes, and what happens:
 - **A subscriber too slow for Redis** (a paused or overloaded node): Redis
   closes its pub/sub connection at ``client-output-buffer-limit pubsub``;
   the node reconnects and subscribes again like after an outage.
-- **A Redis Cluster node** (MOVED/ASK/CROSSSLOT replies): not supported
-  yet; said once, at error level (README, "Redis Cluster").
+- **A Redis Cluster** (``redis+cluster://`` or ``?cluster=1``): commands
+  go to the primary owning each key's slot (``RedisClusterClient``) and
+  every channel, the node channels included, is a shard channel
+  (SPUBLISH/SSUBSCRIBE on the slot's owner, ``ClusterSubscriber``), so
+  PUBLISH's count of receivers stays exact. What happens when slots move
+  or a primary dies is written next to the code that handles it
+  (``ratchetpy.redis.cluster``, ``ratchetpy.redis.cluster_pubsub``) and in
+  ``docs/scaling-cluster.md``.
+- **A plain URL pointed at a Redis Cluster node** (MOVED/ASK/CROSSSLOT/
+  CLUSTERDOWN replies): said once, at error level: "this is a Redis
+  Cluster node: use redis+cluster://HOST:PORT".
 """
 
 from __future__ import annotations
@@ -72,8 +81,8 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 
 from ..exceptions import RedisError, RedisReplyError
-from ..redis.client import RedisClient
-from ..redis.pubsub import Subscriber
+from ..redis.cluster import CommandClient
+from ..redis.connections import AnySubscriber, connections
 from ..redis.url import RedisConfig
 from ..server.ids import node_of
 from ..websocket.broadcast import PreparedMessage, prepare
@@ -114,8 +123,8 @@ class RedisBackplane(PresenceMixin, MultiService):
         presence_ttl: seconds before a dead node's presence expires.
         ack_timeout: seconds to wait for other nodes' answers.
         sharded: use sharded pub/sub (SPUBLISH/SSUBSCRIBE, Redis 7) for
-            channels and users; the groundwork for Redis Cluster, which is
-            not supported yet (no MOVED/ASK routing).
+            channels and users (always on for a Redis Cluster config, where
+            the node channels are shard channels too).
 
     Attributes:
         counters: ``published``, ``received``, ``delivered_remote``,
@@ -133,8 +142,8 @@ class RedisBackplane(PresenceMixin, MultiService):
         presence_ttl: float = DEFAULT_PRESENCE_TTL,
         ack_timeout: float = DEFAULT_ACK_TIMEOUT,
         sharded: bool = False,
-        client: RedisClient | None = None,
-        subscriber: Subscriber | None = None,
+        client: CommandClient | None = None,
+        subscriber: AnySubscriber | None = None,
     ) -> None:
         super().__init__()  # type: ignore[no-untyped-call]  # Twisted's, unannotated
         if isinstance(config, str):
@@ -145,11 +154,12 @@ class RedisBackplane(PresenceMixin, MultiService):
         self.names = Names(config.prefix or "ratchetpy:")
         self.presence_ttl = float(presence_ttl)
         self.ack_timeout = float(ack_timeout)
-        self.sharded = sharded
-        self.client = client or RedisClient(config, reactor)
-        self.subscriber = subscriber or Subscriber(
-            config, reactor, on_reconnect=self._reconnected, on_disconnect=self._disconnected
-        )
+        self.cluster = config.cluster
+        self.sharded = sharded or config.cluster
+        self.client, self.subscriber = connections(
+            config, reactor, on_reconnect=self._reconnected, on_disconnect=self._disconnected,
+            client=client, subscriber=subscriber,
+        )  # fmt: skip
         self.client.on_usable = self._client_usable
         self.client.setServiceParent(self)  # type: ignore[no-untyped-call]
         self.subscriber.setServiceParent(self)  # type: ignore[no-untyped-call]
@@ -171,7 +181,12 @@ class RedisBackplane(PresenceMixin, MultiService):
 
     def startService(self) -> None:
         super().startService()  # type: ignore[no-untyped-call]
-        self.subscriber.subscribe(self.names.node(self.node), self._on_node_message)
+        # In a cluster a classic PUBLISH counts only one cluster node's
+        # subscribers: the node channel is a shard channel there, so "no
+        # receiver" still means "that node is gone".
+        self.subscriber.subscribe(
+            self.names.node(self.node), self._on_node_message, sharded=self.cluster
+        ).addErrback(self._failed("subscribing to this node's channel", False))
         # Channels and users that already have local members (a backplane
         # added to a running hub).
         for channel in self.hub.channels():
@@ -202,17 +217,22 @@ class RedisBackplane(PresenceMixin, MultiService):
         def failed(failure: Failure) -> Any:
             self.counters["failures"] += 1
             error = failure.value
-            if isinstance(error, RedisReplyError) and error.code in _CLUSTER_REPLIES:
+            if (
+                not self.cluster
+                and isinstance(error, RedisReplyError)
+                and error.code in _CLUSTER_REPLIES
+            ):
                 if not self._cluster_logged:
                     self._cluster_logged = True
                     _log.error(
-                        "Redis backplane: {what} failed ({error}): {address} is a Redis Cluster "
-                        "node, and the backplane does not follow cluster redirections yet; "
-                        "presence and counted deliveries stay wrong until it is pointed at a "
-                        "single Redis server (or a primary with replicas)",
+                        "Redis backplane: {what} failed ({error}): {address}: this is a Redis "
+                        "Cluster node: use {suggested} (or add ?cluster=1) so the backplane "
+                        "follows the cluster's slots; until then presence and counted "
+                        "deliveries are wrong",
                         what=what,
                         error=failure.getErrorMessage(),
                         address=self.config.address,
+                        suggested=self.config.cluster_url,
                     )
                 return default
             if not self._outage_logged:
@@ -273,7 +293,7 @@ class RedisBackplane(PresenceMixin, MultiService):
     def _publish(self, name: str, envelope: Envelope) -> defer.Deferred[int]:
         self.counters["published"] += 1
         data = envelope.encode()
-        if self.sharded and not name.startswith(self.names.node("")):
+        if self.sharded and (self.cluster or not name.startswith(self.names.node(""))):
             return self.client.spublish(name, data)
         return self.client.publish(name, data)
 

@@ -28,7 +28,7 @@ from ..redis.scripts import Script
 from .names import Member
 
 if TYPE_CHECKING:
-    from ..redis.client import RedisClient
+    from ..redis.cluster import CommandClient
     from .envelope import Names
     from .hub import Hub
 
@@ -74,7 +74,7 @@ class PresenceMixin:
     """The presence half of ``RedisBackplane`` (see the module docs)."""
 
     if TYPE_CHECKING:
-        client: RedisClient
+        client: CommandClient
         names: Names
         hub: Hub
         presence_ttl: float

@@ -12,12 +12,17 @@ A Redis client for Twisted, the base of ratchetpy's scale-out.
   backoff (``Backoff``), AUTH/SELECT/CLIENT SETNAME, health PINGs, outage
   logging, ``RedisStats`` counters.
 - ``RedisProtocol`` (``protocol.py``): RESP2 through hiredis.
+- ``RedisClusterClient`` (``cluster.py``), ``ClusterSubscriber``
+  (``cluster_pubsub.py``), ``SlotMap`` (``cluster_map.py``): a Redis
+  Cluster (``redis+cluster://``): commands routed by slot, MOVED/ASK
+  followed, each channel subscribed on its slot's shard.
 
 Errors are ``RedisError`` and its subclasses in ``ratchetpy.exceptions``.
 The asyncio reactor is not needed: this is plain Twisted.
 """
 
 from ..exceptions import (
+    RedisClusterError,
     RedisError,
     RedisProtocolError,
     RedisReplyError,
@@ -26,6 +31,9 @@ from ..exceptions import (
 )
 from .backoff import Backoff
 from .client import RedisClient
+from .cluster import RedisClusterClient
+from .cluster_map import SlotMap
+from .cluster_pubsub import ClusterSubscriber
 from .link import RedisLink
 from .protocol import RedisProtocol
 from .pubsub import MessageCallback, Subscriber
@@ -36,8 +44,11 @@ from .url import RedisConfig, redact_url
 
 __all__ = [
     "Backoff",
+    "ClusterSubscriber",
     "MessageCallback",
     "RedisClient",
+    "RedisClusterClient",
+    "RedisClusterError",
     "RedisConfig",
     "RedisError",
     "RedisLink",
@@ -48,6 +59,7 @@ __all__ = [
     "RedisTimeout",
     "RedisUnavailable",
     "Script",
+    "SlotMap",
     "Subscriber",
     "hash_slot",
     "redact_url",

@@ -32,6 +32,13 @@ fire with True once Redis confirmed, with False when there is no
 connection now (the interest is kept, or dropped, all the same, and
 reconnection applies it), and fail with ``RedisReplyError`` when Redis
 refuses (an ACL that denies the channel); that is logged too.
+
+For Redis Cluster (``ClusterSubscriber`` keeps one ``Subscriber`` per
+shard): ``on_refused(channel, error)`` is told of every refused channel,
+on subscribing and on subscribing again after a reconnection (a ``MOVED``
+reply, which the owner follows, is then logged at debug level only), and
+``on_server_unsubscribe(channel)`` of every shard channel Redis
+unsubscribed by itself (its slot moved to another shard).
 """
 
 from __future__ import annotations
@@ -122,7 +129,17 @@ class Subscriber(RedisLink):
         on_disconnect: ``f(reason)`` when the usable connection is lost.
         batch_size: channels per SUBSCRIBE when subscribing again.
         endpoint, backoff: as for ``RedisLink``.
+
+    Attributes:
+        on_refused: ``f(channel, error)`` for each channel Redis refused
+            to subscribe (see the module docs).
+        on_server_unsubscribe: ``f(channel)`` for each shard channel Redis
+            unsubscribed by itself.
     """
+
+    on_refused: Callable[[bytes, RedisReplyError], object] | None = None
+    on_server_unsubscribe: Callable[[bytes], object] | None = None
+    _moved_logged = False
 
     role = "pubsub"
 
@@ -203,9 +220,14 @@ class Subscriber(RedisLink):
         if callbacks:
             return defer.succeed(True)
         del self._interest[kind][name]
+        subscribed = name in self._confirmed[kind] or name in self._inflight[kind]
         self._confirmed[kind].discard(name)
         if self._live is None:
             return defer.succeed(False)
+        if not subscribed:
+            # refused, or unsubscribed by Redis itself: nothing to undo (and a
+            # cluster node would answer MOVED for a slot it no longer has)
+            return defer.succeed(True)
         return self._send(kind, self._live, kind.unsubscribe, [name]).wait()
 
     def channels(self, *, sharded: bool = False, pattern: bool = False) -> list[bytes]:
@@ -261,8 +283,19 @@ class Subscriber(RedisLink):
                 shown = b", ".join(names[:5]).decode(errors="replace") + (
                     ", ..." if len(names) > 5 else ""
                 )
-                _log.error(
-                    "Redis refused {command} {what} {channels}: {message}",
+                error: Any = failure.value
+                moved = error.code == "MOVED"
+                if subscribing and self.on_refused is not None:
+                    for name in names:
+                        self._hook2(self.on_refused, name, error)
+                # MOVED: followed by the owner (ClusterSubscriber), or a cluster
+                # node behind a plain URL, which is worth one line, not one per channel
+                quiet = moved and (self.on_refused is not None or self._moved_logged)
+                if moved and not quiet:
+                    self._moved_logged = True
+                (_log.debug if quiet else _log.error)(
+                    "Redis refused {command} {what} {channels}: {message}"
+                    + (" (a Redis Cluster node: use a redis+cluster:// URL)" if moved else ""),
                     command=command.decode(),
                     what=kind.name,
                     channels=shown,
@@ -342,16 +375,32 @@ class Subscriber(RedisLink):
                 lambda f: _log.failure("Redis Subscriber hook {hook!r} failed", f, hook=hook)
             )
 
+    def _hook2(self, hook: Callable[[bytes, RedisReplyError], object], name: bytes, error: Any) -> None:
+        try:
+            hook(name, error)
+        except Exception:  # noqa: BLE001 - the owner's bug must not break the connection
+            _log.failure("Redis Subscriber hook {hook!r} failed", hook=hook)
+
     def _push(self, message: list[Any]) -> None:
         kind = _BY_MESSAGE.get(message[0])
         if kind is None:
             if message[0] == b"sunsubscribe" and len(message) > 1:
                 # Redis Cluster drops shard subscriptions whose slot moved away
                 self._confirmed[_SHARD].discard(message[1])
-                _log.warn(
-                    "Redis unsubscribed shard channel {channel} by itself (its cluster slot moved?)",
-                    channel=message[1],
-                )
+                if self.on_server_unsubscribe is not None:
+                    # the owner (ClusterSubscriber) subscribes on the slot's new shard
+                    _log.info(
+                        "Redis unsubscribed shard channel {channel} by itself (its cluster slot "
+                        "moved); subscribing on the slot's new owner",
+                        channel=message[1],
+                    )
+                    self._hook(self.on_server_unsubscribe, message[1])
+                else:
+                    _log.warn(
+                        "Redis unsubscribed shard channel {channel} by itself (its cluster slot "
+                        "moved?); use a redis+cluster:// URL to follow it",
+                        channel=message[1],
+                    )
             return
         self.stats.messages += 1
         if kind is _PATTERN:

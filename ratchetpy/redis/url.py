@@ -7,6 +7,14 @@
     redis://[[user]:password@]host[:port][/db][?option=value&...]
     rediss://...                      TLS (certificate verified by default)
     unix:///path/to/redis.sock[?db=N&password=...&...]
+    redis+cluster://[[user]:password@]host:port[,host:port...][?option=value&...]
+    rediss+cluster://...              a Redis Cluster over TLS
+
+A Redis Cluster is given by one or more *seed* nodes, comma separated
+(``redis+cluster://``, or ``?cluster=1`` on a ``redis://`` URL): the
+client asks them for the slot map and connects to every primary itself
+(``ratchetpy.redis.cluster``). A cluster has only database 0, so a path
+or ``db`` other than 0 is refused; ``unix://`` cannot be a cluster.
 
 Options (query parameters; the names in brackets are redis-py's, accepted
 so an existing ``REDIS_URL`` works unchanged):
@@ -25,6 +33,9 @@ so an existing ``REDIS_URL`` works unchanged):
     commands that may wait for replies at once (default 1000)
 ``client_name``
     the CLIENT SETNAME of each connection (default ``ratchetpy``; empty: none)
+``cluster``
+    ``1`` (or ``yes``/``true``): the URL's hosts are Redis Cluster seed
+    nodes, as with ``redis+cluster://`` (default 0)
 ``password``, ``username``
     unix:// only (TCP URLs carry them in the authority part)
 ``ssl_ca_certs``, ``ssl_cert_reqs`` (``required`` or ``none``), ``ssl_certfile``, ``ssl_keyfile``, ``ssl_server_name``
@@ -50,6 +61,7 @@ __all__ = ["RedisConfig", "redact_url", "DEFAULT_PORT"]
 
 DEFAULT_PORT = 6379
 SCHEMES = ("redis", "rediss", "unix")
+CLUSTER_SCHEMES = ("redis+cluster", "rediss+cluster")
 
 _ALIASES = {
     "socket_timeout": "timeout",
@@ -71,6 +83,7 @@ _OPTIONS = (
     "ssl_certfile",
     "ssl_keyfile",
     "ssl_server_name",
+    "cluster",
 )
 _TLS_OPTIONS = frozenset(o for o in _OPTIONS if o.startswith("ssl_"))
 
@@ -119,6 +132,9 @@ class RedisConfig:
         health_interval: seconds between PINGs on each connection (0: none).
         max_pending: commands that may wait for their replies at once.
         client_name: CLIENT SETNAME of each connection ("" sends none).
+        cluster: the hosts are Redis Cluster seed nodes (``RedisClusterClient``).
+        seeds: with ``cluster``: every seed node as ``(host, port)``; the
+            first is also ``host``/``port``.
     """
 
     host: str = "127.0.0.1"
@@ -139,9 +155,23 @@ class RedisConfig:
     health_interval: float = 5.0
     max_pending: int = 1000
     client_name: str = "ratchetpy"
+    cluster: bool = False
+    seeds: tuple[tuple[str, int], ...] = ()
 
     def __post_init__(self) -> None:
+        if self.cluster and not self.seeds:
+            object.__setattr__(self, "seeds", ((self.host, self.port),))
         where = self.address
+        if self.cluster and self.unix_path is not None:
+            raise ConfigurationError(
+                f"Redis URL {where}: a Redis Cluster is reached over TCP; give its nodes as "
+                "redis+cluster://HOST:PORT[,HOST:PORT...]"
+            )
+        if self.cluster and self.db != 0:
+            raise ConfigurationError(
+                f"Redis URL {where}: a Redis Cluster has only database 0, not {self.db}; "
+                "keep apps apart with ?prefix= instead"
+            )
         if self.unix_path is None and not self.host:
             raise ConfigurationError(f"Redis URL {where} has no host")
         if not 0 < self.port < 65536:
@@ -193,8 +223,20 @@ class RedisConfig:
         if self.unix_path is not None:
             return f"unix://{auth}{self.unix_path}?db={self.db}"
         scheme = "rediss" if self.tls else "redis"
-        host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"{scheme}://{auth}{host}:{self.port}/{self.db}"
+        if self.cluster:
+            hosts = ",".join(_hostport(host, port) for host, port in self.seeds)
+            return f"{scheme}+cluster://{auth}{hosts}"
+        return f"{scheme}://{auth}{_hostport(self.host, self.port)}/{self.db}"
+
+    @property
+    def cluster_url(self) -> str:
+        """``redis+cluster://host:port`` for this server, without credentials (for hints)."""
+        scheme = "rediss+cluster" if self.tls else "redis+cluster"
+        return f"{scheme}://{_hostport(self.host, self.port)}"
+
+    def node(self, host: str, port: int) -> RedisConfig:
+        """This config for one node of the cluster (``cluster`` off, same TLS, ACL and timeouts)."""
+        return replace(self, host=host, port=port, cluster=False, seeds=())
 
     def with_options(self, **changes: object) -> RedisConfig:
         """A copy with ``changes`` applied (checked like the original)."""
@@ -209,6 +251,7 @@ class RedisConfig:
             ConfigurationError: naming what is wrong; never showing the password.
         """
         where = redact_url(url)
+        url, seeds = _split_seeds(url, where)
         try:
             parts = urlsplit(url)
             port = parts.port
@@ -217,9 +260,13 @@ class RedisConfig:
                 f"Redis URL {where} is not valid (the port must be a number 1-65535)"
             ) from None
         scheme = parts.scheme.lower()
+        cluster = scheme in CLUSTER_SCHEMES
+        if cluster:
+            scheme = scheme.partition("+")[0]
         if scheme not in SCHEMES:
             raise ConfigurationError(
-                f"Redis URL {where} must start with redis://, rediss:// (TLS) or unix://"
+                f"Redis URL {where} must start with redis://, rediss:// (TLS), unix:// or "
+                "redis+cluster:// (a Redis Cluster)"
             )
         options: dict[str, str] = {}
         for name, value in parse_qsl(parts.query, keep_blank_values=True, strict_parsing=False):
@@ -261,12 +308,58 @@ class RedisConfig:
             )
         for name, value in options.items():
             fields.update(_option(name, value, where))
+        if cluster:
+            fields["cluster"] = True
+        if seeds and not fields.get("cluster"):
+            raise ConfigurationError(
+                f"Redis URL {where} names several hosts: that is a Redis Cluster; write "
+                "redis+cluster://HOST:PORT,HOST:PORT (or add ?cluster=1)"
+            )
+        if fields.get("cluster") and "host" in fields:
+            fields["seeds"] = ((fields["host"], fields["port"]), *seeds)
         if fields.get("username") == "":
             fields["username"] = None
         return cls(**fields)  # type: ignore[arg-type]
 
 
+def _hostport(host: str, port: int) -> str:
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def _split_seeds(url: str, where: str) -> tuple[str, tuple[tuple[str, int], ...]]:
+    """``url`` with only its first host, and the other hosts of a comma list."""
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        return url, ()
+    end = min((i for i in (rest.find("/"), rest.find("?"), rest.find("#")) if i != -1), default=len(rest))
+    netloc, tail = rest[:end], rest[end:]
+    userinfo, at, hosts = netloc.rpartition("@")
+    if "," not in hosts:
+        return url, ()
+    first, *others = hosts.split(",")
+    seeds = []
+    for other in others:
+        try:
+            parts = urlsplit(f"//{other}")
+            port = parts.port
+        except ValueError:
+            raise ConfigurationError(
+                f"Redis URL {where}: seed node {other!r} is not HOST:PORT (port 1-65535)"
+            ) from None
+        if not parts.hostname:
+            raise ConfigurationError(f"Redis URL {where}: an empty seed node in the host list")
+        seeds.append((unquote(parts.hostname), DEFAULT_PORT if port is None else port))
+    return f"{scheme}://{userinfo}{at}{first}{tail}", tuple(seeds)
+
+
 def _option(name: str, value: str, where: str) -> dict[str, object]:
+    if name == "cluster":
+        flag = value.lower()
+        if flag not in ("1", "0", "yes", "no", "true", "false", "on", "off"):
+            raise ConfigurationError(
+                f"Redis URL {where}: cluster must be 1 or 0, not {value!r}"
+            )
+        return {"cluster": flag in ("1", "yes", "true", "on")}
     if name in ("timeout", "connect_timeout", "health_interval"):
         try:
             return {name: float(value)}

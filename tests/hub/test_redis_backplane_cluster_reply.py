@@ -1,6 +1,7 @@
 """
-A backplane pointed at a Redis Cluster node: cluster redirections (MOVED,
-ASK, CROSSSLOT) are named as such, in one error line, apart from outages.
+A backplane given a plain URL of a Redis Cluster node: cluster
+redirections (MOVED, ASK, CROSSSLOT) are named as such, in one error line
+saying to use redis+cluster://, apart from outages.
 Fakes for the client and subscriber (``tests/hub/test_relay.py``).
 """
 
@@ -9,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from twisted.internet.defer import fail, succeed
-from twisted.logger import LogLevel, globalLogPublisher
+from twisted.logger import LogLevel, formatEvent, globalLogPublisher
 
 from ratchetpy.exceptions import RedisReplyError, RedisUnavailable
 from tests.hub.test_relay import redis_hub
@@ -39,8 +40,10 @@ def test_a_moved_reply_is_logged_once_as_a_cluster_node_not_as_an_outage(redis_h
         for e in logged
         if e.get("log_namespace") == "ratchetpy.hub.redis"
     ]
-    cluster = [level for level, text in texts if "is a Redis Cluster node" in text]
+    cluster = [level for level, text in texts if "this is a Redis Cluster node: use {suggested}" in text]
     assert cluster == [LogLevel.error]
+    said = [formatEvent(e) for e in logged if "Redis Cluster node" in e.get("log_format", "")]
+    assert "use redis+cluster://" in said[0], said
     # an outage afterwards is still reported as one
     assert [level for level, text in texts if "degraded" in text] == [LogLevel.warn]
     assert backplane.counters["failures"] >= 3

@@ -1,7 +1,8 @@
 """
 What the hub's Redis layout does on a real Redis Cluster (three masters on
-loopback, ``redis-cli --cluster create``), where ratchetpy talks to one
-cluster node per connection and follows no MOVED/ASK redirection:
+loopback, ``redis-cli --cluster create``), and what a backplane given a
+plain ``redis://`` URL of one cluster node does (it follows no MOVED/ASK
+redirection; ``redis+cluster://`` does: test_redis_cluster_backplane.py):
 
 - every key and channel of one hub channel is in one hash slot, the slot
   Redis itself computes (``CLUSTER KEYSLOT``), so SPUBLISH/SSUBSCRIBE and the
@@ -10,7 +11,7 @@ cluster node per connection and follows no MOVED/ASK redirection:
 - classic pub/sub reaches subscribers on every cluster node, so two nodes
   of a hub connected to different cluster nodes still deliver each other's
   publications and pushes, while presence writes get MOVED: the backplane
-  says so once, in a line naming the cause (README, "Redis Cluster").
+  says once "this is a Redis Cluster node: use redis+cluster://HOST:PORT".
 """
 
 from __future__ import annotations
@@ -24,8 +25,8 @@ import pytest
 from ratchetpy.hub.envelope import Names
 from ratchetpy.redis.slots import hash_slot
 from tests.hub.test_redis_backplane import Node, eventually
-from tests.support.processes import free_port
-from tests.support.redis import REDIS_CLI, RedisServer, unique
+from tests.support.redis import REDIS_CLI, unique
+from tests.support.redis_cluster import RedisCluster
 from tests.support.timing import seconds
 
 pytestmark = pytest.mark.slow
@@ -33,37 +34,8 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture
 def redis_cluster(tmp_path: Path):
-    servers: list[RedisServer] = []
-    try:
-        for _ in range(3):
-            port = free_port()
-            config = tmp_path / f"nodes-{port}.conf"
-            servers.append(
-                RedisServer(
-                    tmp_path,
-                    "--cluster-enabled",
-                    "yes",
-                    "--cluster-config-file",
-                    str(config),
-                    # its own bus port (default: port + 10000, maybe taken or over 65535)
-                    "--cluster-port",
-                    str(free_port()),
-                    port=port,
-                ).start()
-            )
-        assert REDIS_CLI is not None
-        created = subprocess.run(
-            [REDIS_CLI, "--cluster", "create", *(f"127.0.0.1:{s.port}" for s in servers),
-             "--cluster-replicas", "0", "--cluster-yes"],
-            capture_output=True, text=True, timeout=seconds(30),
-        )  # fmt: skip
-        assert created.returncode == 0, created.stdout + created.stderr
-        for server in servers:
-            assert eventually(lambda s=server: "cluster_state:ok" in s.cli("CLUSTER", "INFO"), 15)
-        yield servers
-    finally:
-        for server in servers:
-            server.kill()
+    with RedisCluster(tmp_path) as cluster:
+        yield cluster.servers
 
 
 def test_a_channel_keeps_its_keys_in_the_slot_redis_computes_and_only_its_owner_takes_spublish(
@@ -98,7 +70,7 @@ def test_a_channel_keeps_its_keys_in_the_slot_redis_computes_and_only_its_owner_
     assert len(stats) == 1
 
 
-def test_hub_nodes_on_different_cluster_nodes_deliver_but_presence_is_refused_with_a_clear_line(
+def test_a_plain_url_at_a_cluster_node_delivers_and_says_once_to_use_redis_cluster(
     redis_cluster, tmp_path
 ):
     prefix = unique("cl") + ":"
@@ -121,8 +93,9 @@ def test_hub_nodes_on_different_cluster_nodes_deliver_but_presence_is_refused_wi
             # counts only the receiving cluster node's subscribers).
             a.api("POST", "", {"client": id_b, "data": "pushed"})
             assert on_b.recv(timeout=seconds(5)) == "pushed"
-        for node in (a, b):
-            assert eventually(lambda n=node: "is a Redis Cluster node" in n.text()), node.text()
+        for node, server in ((a, redis_cluster[0]), (b, redis_cluster[2])):
+            hint = f"this is a Redis Cluster node: use redis+cluster://127.0.0.1:{server.port}"
+            assert eventually(lambda n=node, h=hint: h in n.text()), node.text()
             assert node.text().count("is a Redis Cluster node") == 1, node.text()
             assert "MOVED" in node.text()
     finally:
