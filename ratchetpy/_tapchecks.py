@@ -72,6 +72,13 @@ CONFIG_KEYS = (
     "redis",
     "workers",
     "chat-history",
+    # sessions (ratchetpy._tapsession)
+    "session-handler",
+    "session-name",
+    "session-serializer",
+    "session-gc-maxlifetime",
+    "session-user-key",
+    "laravel-key",
 )
 """Keys an ``--config`` ini file may set (in ``[ratchetpy]``), the flags' names."""
 

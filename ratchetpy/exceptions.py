@@ -24,7 +24,8 @@ The one exception hierarchy of ratchetpy.
     │   │   └── RedisProtocolError      the server sent bytes that are not RESP
     │   └── RedisReplyError         the server answered with an error reply
     ├── SessionError            a PHP session could not be read (ratchetpy.session)
-    │   └── SessionDataError        malformed, truncated, tampered or oversized data
+    │   ├── SessionDataError        malformed, truncated, tampered or oversized data
+    │   └── SessionStoreUnavailable the session store is down or did not answer in time
     └── ClientError             a WebSocket client could not connect (ratchetpy.client)
 
 ``ComponentError`` and ``ConfigurationError`` also derive from the builtin
@@ -43,6 +44,7 @@ __all__ = [
     "RatchetError",
     "SessionError",
     "SessionDataError",
+    "SessionStoreUnavailable",
     "ClientError",
     "ComponentError",
     "ConfigurationError",
@@ -175,6 +177,14 @@ class SessionDataError(SessionError, ValueError):
 
     The SessionProvider turns it into an empty session and a log line; it
     never reaches the client.
+    """
+
+
+class SessionStoreUnavailable(SessionError):
+    """
+    The session store (Redis, memcached, the files) could not be read now:
+    down, unreachable or too slow. The SessionProvider gives the connection
+    an empty session and logs it once per outage.
     """
 
 
