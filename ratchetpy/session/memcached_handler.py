@@ -71,7 +71,7 @@ def parse_memcached_address(address: str) -> tuple[str, int]:
     if text.startswith("["):
         host, _, rest = text[1:].partition("]")
         port_text = rest[1:] if rest.startswith(":") else ""
-    elif text.count(":") == 1:
+    elif text.count(":") == 1 or (text.count(":") == 2 and text.split(":")[1].isdigit()):
         host, _, port_text = text.partition(":")
     else:
         host, port_text = text, ""
