@@ -1,0 +1,183 @@
+"""
+PHP's session encodings (``session.serialize_handler``), decoded.
+
+``php`` (PHP's default)
+    ``name|<serialized value>`` for each ``$_SESSION`` key, one after the
+    other. A name is everything up to the first ``|`` (PHP refuses to encode
+    a key containing ``|`` and skips integer keys). PHP 5's ``!name|``
+    marker for an unset key is gone since PHP 7: like PHP 7 and 8, a ``!``
+    is just part of the name.
+``php_binary``
+    ``<length byte><name><serialized value>`` for each key. As in PHP 7
+    and 8, the length byte's high bit is ignored (PHP 5 used it to mark an
+    unset key) and names over 127 bytes are never written (PHP skips them).
+``php_serialize``
+    ``serialize($_SESSION)``: one array.
+
+The values of one session share one reference numbering (an ``r:`` in one
+key's value may point into an earlier key's), as PHP decodes them. Keys of
+the returned dict are always ``str``: the integer keys ``php_serialize`` can
+hold become their decimal strings, which is how PHP treats them too
+(``$_SESSION[5]`` and ``$_SESSION["5"]`` are one key), so a session reads
+the same whichever serializer wrote it. Names that are not UTF-8 are
+refused. Values follow :mod:`ratchetpy.session.serialize`.
+
+Auto-detection (:func:`detect_serializer`, and :func:`decode_session` with
+no serializer) tries, in this order, and takes the first that decodes the
+whole data: ``php_serialize`` when the data starts with ``a:``, then
+``php``, then ``php_binary``. It is right for everything PHP writes, with
+one theoretical ambiguity: a ``php`` session whose first key name starts
+with ``a:<digits>:{`` and which happens to be, as a whole, one valid
+serialized array, or a ``php_binary`` session that also parses as ``php``
+(its first name would have to be exactly as long as the byte before it
+says and be followed by ``|``-free text ending in ``|`` and a value). Give
+the serializer explicitly to rule these out.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ratchetpy.exceptions import ConfigurationError, SessionDataError
+from ratchetpy.session.serialize import Unserializer
+
+__all__ = ["SERIALIZERS", "decode_session", "detect_serializer"]
+
+#: The ``session.serialize_handler`` values this module decodes.
+SERIALIZERS = ("php", "php_binary", "php_serialize")
+
+_MAX_SIZE = 16 * 1024 * 1024
+_PS_DELIMITER = 0x7C  # "|"
+_PS_BIN_MAX = 127
+
+
+def _name(raw: bytes, at: int) -> str:
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise SessionDataError(f"session key {raw!r} at byte {at} is not UTF-8") from None
+
+
+def _decode_php(data: bytes, max_depth: int) -> dict[str, Any]:
+    reader = Unserializer(data, max_depth=max_depth, max_size=_MAX_SIZE)
+    session: dict[str, Any] = {}
+    pos = 0
+    while pos < len(data):
+        bar = data.find(b"|", pos)
+        if bar < 0:
+            raise SessionDataError(f"php session: no '|' after the key name at byte {pos}")
+        name = _name(data[pos:bar], pos)
+        session[name], pos = reader.read(bar + 1)
+    return session
+
+
+def _decode_php_binary(data: bytes, max_depth: int) -> dict[str, Any]:
+    reader = Unserializer(data, max_depth=max_depth, max_size=_MAX_SIZE)
+    session: dict[str, Any] = {}
+    pos = 0
+    while pos < len(data):
+        length = data[pos] & _PS_BIN_MAX
+        start = pos + 1
+        if start + length >= len(data):
+            raise SessionDataError(
+                f"php_binary session: key length {length} at byte {pos} runs past the end"
+            )
+        name = _name(data[start : start + length], start)
+        session[name], pos = reader.read(start + length)
+    return session
+
+
+def _decode_php_serialize(data: bytes, max_depth: int) -> dict[str, Any]:
+    value, end = Unserializer(data, max_depth=max_depth, max_size=_MAX_SIZE).read(0)
+    if end != len(data):
+        raise SessionDataError(
+            f"php_serialize session: {len(data) - end} unexpected bytes after the array "
+            f"at byte {end}"
+        )
+    if isinstance(value, list):
+        return {str(index): item for index, item in enumerate(value)}
+    if not isinstance(value, dict):
+        raise SessionDataError(
+            f"php_serialize session: expected an array, got {type(value).__name__}"
+        )
+    session: dict[str, Any] = {}
+    for key, item in value.items():
+        session[_name(key, 0) if isinstance(key, bytes) else str(key)] = item
+    return session
+
+
+_DECODERS = {
+    "php": _decode_php,
+    "php_binary": _decode_php_binary,
+    "php_serialize": _decode_php_serialize,
+}
+
+
+def _check_serializer(serializer: str) -> None:
+    if serializer not in _DECODERS:
+        raise ConfigurationError(
+            f"unknown session serializer {serializer!r}: use one of {', '.join(SERIALIZERS)}"
+        )
+
+
+def _detect(data: bytes, max_depth: int) -> tuple[str, dict[str, Any]]:
+    if not data:
+        return "php", {}
+    candidates = (
+        ("php_serialize", "php", "php_binary")
+        if data.startswith(b"a:")
+        else (
+            "php",
+            "php_binary",
+        )
+    )
+    problems: list[str] = []
+    for name in candidates:
+        try:
+            return name, _DECODERS[name](data, max_depth)
+        except SessionDataError as exc:
+            problems.append(f"{name}: {exc}")
+    raise SessionDataError(
+        "session data is in none of PHP's session formats (" + "; ".join(problems) + ")"
+    )
+
+
+def detect_serializer(data: bytes, *, max_depth: int = 64) -> str:
+    """
+    The ``session.serialize_handler`` that wrote ``data`` (see the module
+    docstring for how it decides); ``"php"`` for empty data.
+
+    Raises:
+        SessionDataError: no serializer decodes the data; the message says
+            why for each.
+    """
+    return _detect(bytes(data), max_depth)[0]
+
+
+def decode_session(
+    data: bytes, serializer: str | None = None, *, max_depth: int = 64
+) -> dict[str, Any]:
+    """
+    Decode the contents of a PHP session (a ``sess_<id>`` file, a Redis or
+    memcached value) into ``{key: value}``.
+
+    Args:
+        data: the stored bytes; empty data is an empty session.
+        serializer: ``"php"``, ``"php_binary"`` or ``"php_serialize"``
+            (PHP's ``session.serialize_handler``), or ``None`` to detect it.
+        max_depth: the deepest nesting of arrays/objects accepted.
+
+    Raises:
+        ConfigurationError: ``serializer`` is not one of :data:`SERIALIZERS`.
+        SessionDataError: the data is malformed, truncated or over the limits.
+    """
+    if serializer is not None:
+        _check_serializer(serializer)
+    if len(data) > _MAX_SIZE:
+        raise SessionDataError(f"session data is {len(data)} bytes, over the limit of {_MAX_SIZE}")
+    data = bytes(data)
+    if serializer is None:
+        return _detect(data, max_depth)[1]
+    if not data:
+        return {}
+    return _DECODERS[serializer](data, max_depth)
