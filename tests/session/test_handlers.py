@@ -33,6 +33,7 @@ from ratchetpy.session.redis_handler import redis_url_from_save_path
 from ratchetpy.session.spec import LARAVEL_REDIS_PREFIX
 from tests.support.processes import free_port
 from tests.support.timing import seconds
+from tests.session.tempdirs import TempDirCase
 
 GOOD = "k3j4h5g6f7d8s9a0q1w2e3r4t5"
 
@@ -143,12 +144,12 @@ def test_read_file_waits_briefly_for_phps_lock_then_reads(tmp_path):
     assert len(slept) == 10  # bounded: it never waits for the PHP request to end
 
 
-class FilesHandlerThreadTests(unittest.TestCase):
+class FilesHandlerThreadTests(TempDirCase):
     """Reads go through the reactor's thread pool, never on the reactor thread."""
 
     @defer.inlineCallbacks
     def test_read_and_read_record(self):
-        directory = self.mktemp()
+        directory = self.temp_dir()
         os.makedirs(os.path.join(directory, "k", "3"))
         with open(os.path.join(directory, "k", "3", f"sess_{GOOD}"), "wb") as f:
             f.write(b"user|s:3:\"bob\";")
@@ -163,7 +164,7 @@ class FilesHandlerThreadTests(unittest.TestCase):
     @defer.inlineCallbacks
     def test_read_refuses_a_hostile_id(self):
         with self.assertRaises(SessionDataError):
-            yield FilesHandler(self.mktemp()).read("../../etc/passwd/aaaaaaaaaaaa")
+            yield FilesHandler(self.temp_dir()).read("../../etc/passwd/aaaaaaaaaaaa")
 
 
 def test_null_handler_has_nothing():

@@ -1,0 +1,369 @@
+"""
+Sessions written by real PHP, read by a real server over loopback.
+
+One php-cli process writes a session for every store × serializer
+(``session.save_handler`` files, files with ``2;/path`` subdirectories,
+phpredis's redis, php-memcached's memcached, plus Symfony's ``sf_s`` Redis
+keys written from ``session_encode()``; ``session.serialize_handler`` php,
+php_binary and php_serialize) with UTF-8 strings, nested arrays, an object
+with private and protected properties, a float, references and the Symfony
+bag layout. An ``App`` serves one route per store; the ``websockets``
+client connects with ``Cookie: PHPSESSID=<id>`` and the component sends
+back what ``conn.session`` holds.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import string
+import time
+from typing import Any
+
+from twisted.internet import defer, threads
+from twisted.trial import unittest
+from websockets.sync.client import connect
+
+from ratchetpy import MessageComponentInterface
+from ratchetpy.app import App
+from ratchetpy.session import FilesHandler, MemcachedHandler, RedisHandler
+from ratchetpy.session.serialize import PhpCustomObject, PhpEnum, PhpObject
+from tests.support.loopback import start_app
+from tests.support.memcached import shared_memcached
+from tests.support.php import require_php, run_php
+from tests.support.processes import free_port
+from tests.support.redis import RedisServer, require_redis, shared_redis, unique
+from tests.support.timing import seconds
+from tests.session.tempdirs import TempDirCase
+
+SERIALIZERS = ("php", "php_binary", "php_serialize")
+STORES = ("files", "files2", "redis", "symfony", "memcached")
+
+WRITER = r"""<?php
+// Writes one session per (store, serializer) listed on stdin; prints nothing else.
+class Account {
+    public $name = 'alice';
+    protected $role = 'admin';
+    private $secret = 'hunter2';
+    public $tags = ['a', 'b'];
+}
+$jobs = json_decode(stream_get_contents(STDIN), true);
+foreach ($jobs as $job) {
+    ini_set('session.serialize_handler', $job['serializer']);
+    $symfony = $job['store'] === 'symfony';
+    ini_set('session.save_handler', $symfony ? 'files' : $job['handler']);
+    ini_set('session.save_path', $symfony ? $job['scratch'] : $job['save_path']);
+    session_id($job['id']);
+    if (!session_start()) { fwrite(STDERR, "session_start failed for " . json_encode($job)); exit(1); }
+    $_SESSION['name'] = 'Zoë 👋 ' . $job['store'];
+    $_SESSION['nested'] = ['level1' => ['level2' => [1, 2, 3]], 'mixed' => [1.5, true, null, 'x']];
+    $_SESSION['account'] = new Account();
+    $_SESSION['same_account'] = $_SESSION['account'];
+    $_SESSION['pi'] = 3.14159;
+    $_SESSION['big'] = PHP_INT_MAX;
+    $_SESSION['target'] = ['shared' => 1];
+    $_SESSION['alias'] = &$_SESSION['target'];
+    $_SESSION['_sf2_attributes'] = ['user' => 'bob', 'roles' => ['ROLE_ADMIN']];
+    $_SESSION['_sf2_flashes'] = ['notice' => ['Saved!']];
+    $_SESSION['_sf2_meta'] = ['u' => time(), 'c' => time() - 60, 'l' => 0];
+    if ($symfony) {
+        // Symfony's RedisSessionHandler stores what session_encode() gives.
+        $data = session_encode();
+        session_abort();
+        $redis = new Redis();
+        $redis->connect('127.0.0.1', $job['redis_port']);
+        $redis->select($job['redis_db']);
+        $redis->setex('sf_s' . $job['id'], 600, $data);
+    } else {
+        session_write_close();
+    }
+    $_SESSION = [];
+}
+"""
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, PhpObject):
+        return {"__class__": value.class_name, **{str(k): v for k, v in value.properties.items()}}
+    if isinstance(value, (PhpCustomObject, PhpEnum)):
+        return repr(value)
+    if isinstance(value, bytes):
+        return {"__bytes__": value.hex()}
+    raise TypeError(type(value).__name__)
+
+
+class Report(MessageComponentInterface):
+    """Sends what ``conn.session`` holds, as JSON, then stays quiet."""
+
+    def on_open(self, conn: Any) -> None:
+        session = conn.session
+        raw = session.raw
+        report = {
+            "status": session.status,
+            "id": session.get_id(),
+            "name": session.get("name"),
+            "nested": session.get("nested"),
+            "account": session.get("account"),
+            "same_account": raw.get("same_account") is raw.get("account") and "account" in raw,
+            "alias_is_target": raw.get("alias") is raw.get("target") and "target" in raw,
+            "pi": session.get("pi"),
+            "big": session.get("big"),
+            "user": session.get("user"),
+            "roles": session.get("roles"),
+            "flashes": session.flashes,
+            "created": session.get_metadata_bag().get_created(),
+        }
+        conn.send(json.dumps(report, default=_plain))
+
+    def on_message(self, conn: Any, msg: Any) -> None:
+        pass
+
+    def on_close(self, conn: Any) -> None:
+        pass
+
+    def on_error(self, conn: Any, exc: Exception) -> None:
+        conn.close(1011)
+
+
+def new_id() -> str:
+    alphabet = string.ascii_lowercase + string.digits
+    return "".join(secrets.choice(alphabet) for _ in range(32))
+
+
+def ask(port: int, path: str, cookie: str | None) -> dict[str, Any]:
+    """Connect (blocking; run in a thread) with the cookie and return the report."""
+    headers = {"Cookie": cookie} if cookie is not None else {}
+    with connect(
+        f"ws://127.0.0.1:{port}{path}", additional_headers=headers, open_timeout=seconds(10)
+    ) as ws:
+        return json.loads(ws.recv(timeout=seconds(10)))  # type: ignore[no-any-return]
+
+
+class PhpWrittenSessionsTests(TempDirCase):
+    """Every store × serializer, written by PHP, read through the App."""
+
+    timeout = 120
+
+    def setUp(self) -> None:
+        require_php("session", "redis", "memcached")
+        require_redis()
+        from twisted.internet import reactor
+
+        self.reactor = reactor
+        self.redis = shared_redis()
+        redis_port = int(self.redis.url.rsplit(":", 1)[1].split("/")[0])
+        redis_db = int(self.redis.url.rsplit("/", 1)[1] or 0)
+        mc_host, mc_port = shared_memcached()
+        base = self.temp_dir()
+        self.flat = os.path.join(base, "flat")
+        self.deep = os.path.join(base, "deep")
+        scratch = os.path.join(base, "scratch")
+        for directory in (self.flat, self.deep, scratch):
+            os.makedirs(directory)
+        self.prefix = unique("sess").replace(":", "_") + "_"
+        save_paths = {
+            "files": ("files", self.flat),
+            "files2": ("files", f"2;{self.deep}"),
+            "redis": ("redis", f"tcp://127.0.0.1:{redis_port}?database={redis_db}&prefix={self.prefix}"),
+            "symfony": ("files", scratch),
+            "memcached": ("memcached", f"{mc_host}:{mc_port}"),
+        }
+        self.ids: dict[tuple[str, str], str] = {}
+        jobs = []
+        for store in STORES:
+            for serializer in SERIALIZERS:
+                sid = new_id()
+                self.ids[store, serializer] = sid
+                if store == "files2":
+                    # PHP's N;/path form never creates the levels: the site does.
+                    os.makedirs(os.path.join(self.deep, sid[0], sid[1]), exist_ok=True)
+                handler, save_path = save_paths[store]
+                jobs.append(
+                    {
+                        "store": store,
+                        "serializer": serializer,
+                        "id": sid,
+                        "handler": handler,
+                        "save_path": save_path,
+                        "scratch": scratch,
+                        "redis_port": redis_port,
+                        "redis_db": redis_db,
+                    }
+                )
+        run_php(
+            WRITER,
+            ini={"session.gc_probability": "0", "session.use_strict_mode": "0", "session.use_cookies": "0"},
+            stdin=json.dumps(jobs).encode(),
+            timeout=60,
+        )
+        for sid in [self.ids["redis", s] for s in SERIALIZERS]:
+            self.addCleanup(self.redis.cli, "DEL", f"{self.prefix}{sid}")
+        for sid in [self.ids["symfony", s] for s in SERIALIZERS]:
+            self.addCleanup(self.redis.cli, "DEL", f"sf_s{sid}")
+        self.app = App("127.0.0.1", 0, reactor=reactor, shutdown_timeout=seconds(5), log_connections=False)
+        report = Report()
+        self.app.route("/files", report, ["*"], session=FilesHandler(self.flat))
+        self.app.route("/files2", report, ["*"], session=f"files:2;{self.deep}")
+        self.app.route("/redis", report, ["*"], session=f"{self.redis.url}?prefix={self.prefix}")
+        self.app.route("/symfony", report, ["*"], session=RedisHandler(self.redis.url))
+        self.app.route("/memcached", report, ["*"], session=MemcachedHandler(mc_host, mc_port))
+        for serializer in SERIALIZERS:
+            self.app.route(
+                f"/files-{serializer}", report, ["*"],
+                session={"handler": FilesHandler(self.flat), "serializer": serializer},
+            )
+        self.port = start_app(self, self.app)
+
+    def check(self, report: dict[str, Any], store: str, sid: str) -> None:
+        where = f"{store} {sid}"
+        self.assertEqual(report["status"], "found", where)
+        self.assertEqual(report["id"], sid)
+        self.assertEqual(report["name"], f"Zoë 👋 {store}")
+        self.assertEqual(
+            report["nested"], {"level1": {"level2": [1, 2, 3]}, "mixed": [1.5, True, None, "x"]}
+        )
+        self.assertEqual(
+            report["account"],
+            {"__class__": "Account", "name": "alice", "role": "admin", "secret": "hunter2", "tags": ["a", "b"]},
+        )
+        self.assertTrue(report["same_account"], where)
+        self.assertTrue(report["alias_is_target"], where)
+        self.assertEqual((report["pi"], report["big"]), (3.14159, 2**63 - 1))
+        self.assertEqual((report["user"], report["roles"]), ("bob", ["ROLE_ADMIN"]))
+        self.assertEqual(report["flashes"], {"notice": ["Saved!"]})
+        self.assertLess(abs(report["created"] - (time.time() - 60)), 120)
+
+    @defer.inlineCallbacks
+    def test_every_store_and_serializer_auto_detected(self):
+        def talk() -> dict[tuple[str, str], dict[str, Any]]:
+            return {
+                (store, serializer): ask(self.port, f"/{store}", f"lang=fr; PHPSESSID={sid}")
+                for (store, serializer), sid in self.ids.items()
+            }
+
+        reports = yield threads.deferToThread(talk)
+        for (store, serializer), report in reports.items():
+            self.check(report, f"{store}", self.ids[store, serializer])
+
+    @defer.inlineCallbacks
+    def test_serializer_given(self):
+        def talk() -> list[tuple[str, dict[str, Any]]]:
+            return [
+                (s, ask(self.port, f"/files-{s}", f"PHPSESSID={self.ids['files', s]}")) for s in SERIALIZERS
+            ]
+
+        for serializer, report in (yield threads.deferToThread(talk)):
+            self.check(report, "files", self.ids["files", serializer])
+
+    @defer.inlineCallbacks
+    def test_the_wrong_serializer_gives_an_empty_session(self):
+        sid = self.ids["files", "php_serialize"]
+        report = yield threads.deferToThread(ask, self.port, "/files-php_binary", f"PHPSESSID={sid}")
+        self.assertEqual((report["status"], report["name"]), ("invalid", None))
+
+    @defer.inlineCallbacks
+    def test_missing_expired_corrupt_and_hostile(self):
+        sid = self.ids["files", "php"]
+        path = os.path.join(self.flat, f"sess_{sid}")
+        old = time.time() - 1441  # past PHP's default session.gc_maxlifetime
+        expired = self.ids["files", "php_binary"]
+        os.utime(os.path.join(self.flat, f"sess_{expired}"), (old, old))
+        with open(path, "wb") as f:
+            f.write(b'name|s:99:"truncated')
+        corrupt_key = new_id()
+        self.redis.cli("SET", f"{self.prefix}{corrupt_key}", "not a session at all")
+        wrong_type = new_id()
+        self.redis.cli("HSET", f"{self.prefix}{wrong_type}", "a", "b")
+        self.addCleanup(self.redis.cli, "DEL", f"{self.prefix}{corrupt_key}", f"{self.prefix}{wrong_type}")
+
+        def talk() -> list[str]:
+            cases = [
+                ("/files", f"PHPSESSID={new_id()}"),
+                ("/files", f"PHPSESSID={expired}"),
+                ("/files", f"PHPSESSID={sid}"),
+                ("/files", "PHPSESSID=../../../../etc/passwd"),
+                ("/files2", "PHPSESSID=" + "a" * 300),
+                ("/redis", f"PHPSESSID={corrupt_key}"),
+                ("/redis", f"PHPSESSID={wrong_type}"),
+                ("/memcached", "PHPSESSID=abc def\tghi jkl mno pqr stu"),
+                ("/files", None),
+            ]
+            return [ask(self.port, path, cookie)["status"] for path, cookie in cases]
+
+        statuses = yield threads.deferToThread(talk)
+        self.assertEqual(
+            statuses,
+            ["missing", "expired", "invalid", "invalid", "invalid", "invalid", "invalid", "invalid", "no-cookie"],
+        )
+
+
+class StoreOutageTests(TempDirCase):
+    """A Redis that goes away: empty sessions at once, the server keeps serving, and it comes back."""
+
+    timeout = 120
+
+    @defer.inlineCallbacks
+    def test_redis_down_then_back(self):
+        require_php("session", "redis")
+        require_redis()
+        from twisted.internet import reactor
+
+        server = RedisServer(self.temp_dir()).start()
+        self.addCleanup(server.kill)
+        sid = new_id()
+        port_of_redis = int(server.url.rsplit(":", 1)[1].split("/")[0])
+        run_php(
+            "<?php session_id($argv[1]); session_start(); $_SESSION['name'] = 'carol'; session_write_close();",
+            ini={
+                "session.save_handler": "redis",
+                "session.save_path": f"tcp://127.0.0.1:{port_of_redis}",
+                "session.serialize_handler": "php_serialize",
+            },
+            args=[sid],
+        )
+        app = App("127.0.0.1", 0, reactor=reactor, shutdown_timeout=seconds(5), log_connections=False)
+        app.route("/s", Report(), ["*"], session={"handler": server.url, "load_timeout": seconds(5)})
+        port = start_app(self, app)
+        cookie = f"PHPSESSID={sid}"
+        first = yield threads.deferToThread(ask, port, "/s", cookie)
+        self.assertEqual((first["status"], first["name"]), ("found", "carol"))
+        yield threads.deferToThread(server.kill)
+        started = time.monotonic()
+        down = yield threads.deferToThread(ask, port, "/s", cookie)
+        self.assertEqual((down["status"], down["name"]), ("unavailable", None))
+        self.assertLess(time.monotonic() - started, seconds(4))  # failed fast, not load_timeout
+        server.start()  # same port, empty (no persistence): PHP writes again
+        run_php(
+            "<?php session_id($argv[1]); session_start(); $_SESSION['name'] = 'carol'; session_write_close();",
+            ini={
+                "session.save_handler": "redis",
+                "session.save_path": f"tcp://127.0.0.1:{port_of_redis}",
+            },
+            args=[sid],
+        )
+        for _ in range(int(seconds(20) / 0.2)):
+            back = yield threads.deferToThread(ask, port, "/s", cookie)
+            if back["status"] == "found":
+                break
+            yield deferLater(reactor, 0.2)
+        self.assertEqual((back["status"], back["name"]), ("found", "carol"))
+
+    @defer.inlineCallbacks
+    def test_memcached_never_reachable_gives_empty_sessions_within_load_timeout(self):
+        from twisted.internet import reactor
+
+        app = App("127.0.0.1", 0, reactor=reactor, shutdown_timeout=seconds(5), log_connections=False)
+        app.route("/m", Report(), ["*"], session={"handler": f"memcached:127.0.0.1:{free_port()}", "load_timeout": 0.5})
+        port = start_app(self, app)
+        report = yield threads.deferToThread(ask, port, "/m", f"PHPSESSID={new_id()}")
+        self.assertEqual(report["status"], "unavailable")
+        # the server keeps serving: a client without a session opens at once
+        plain = yield threads.deferToThread(ask, port, "/m", None)
+        self.assertEqual(plain["status"], "no-cookie")
+
+
+def deferLater(reactor: Any, delay: float) -> defer.Deferred[None]:
+    from twisted.internet import task
+
+    return task.deferLater(reactor, delay, lambda: None)
