@@ -31,9 +31,9 @@ from ratchetpy.session.handlers import _read_file, parse_save_path
 from ratchetpy.session.memcached_handler import parse_memcached_address
 from ratchetpy.session.redis_handler import redis_url_from_save_path
 from ratchetpy.session.spec import LARAVEL_REDIS_PREFIX
+from tests.session.tempdirs import TempDirCase
 from tests.support.processes import free_port
 from tests.support.timing import seconds
-from tests.session.tempdirs import TempDirCase
 
 GOOD = "k3j4h5g6f7d8s9a0q1w2e3r4t5"
 

@@ -22,20 +22,19 @@ import time
 from typing import Any
 
 from twisted.internet import defer, threads
-from twisted.trial import unittest
 from websockets.sync.client import connect
 
 from ratchetpy import MessageComponentInterface
 from ratchetpy.app import App
 from ratchetpy.session import FilesHandler, MemcachedHandler, RedisHandler
 from ratchetpy.session.serialize import PhpCustomObject, PhpEnum, PhpObject
+from tests.session.tempdirs import TempDirCase
 from tests.support.loopback import start_app
 from tests.support.memcached import shared_memcached
 from tests.support.php import require_php, run_php
 from tests.support.processes import free_port
 from tests.support.redis import RedisServer, require_redis, shared_redis, unique
 from tests.support.timing import seconds
-from tests.session.tempdirs import TempDirCase
 
 SERIALIZERS = ("php", "php_binary", "php_serialize")
 STORES = ("files", "files2", "redis", "symfony", "memcached")
