@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from twisted.application.internet import ClientService
+from twisted.application.internet import ClientService, backoffPolicy
 from twisted.internet import defer
 from twisted.internet.endpoints import TCP4ClientEndpoint, TCP6ClientEndpoint
 from twisted.internet.protocol import Factory
@@ -131,6 +131,7 @@ class MemcachedHandler(SessionHandler):
         self._service: ClientService | None = None
         self.protocol: _Protocol | None = None
         self._ever_connected = False
+        self._first_failed = False
 
     def start(self, reactor: Any) -> None:
         if self._service is not None:
@@ -140,7 +141,9 @@ class MemcachedHandler(SessionHandler):
         endpoint = endpoint_class(reactor, self.host, self.port, timeout=self.timeout)
         factory = Factory.forProtocol(self._build)
         factory.noisy = False
-        self._service = ClientService(endpoint, factory, clock=reactor)
+        # Back within 5 s of memcached's return (Twisted's default waits up to a minute).
+        retry = backoffPolicy(initialDelay=0.5, maxDelay=5.0)
+        self._service = ClientService(endpoint, factory, retryPolicy=retry, clock=reactor)
         self._service.startService()
 
     def stop(self) -> defer.Deferred[None]:
@@ -181,14 +184,35 @@ class MemcachedHandler(SessionHandler):
         protocol = self.protocol
         if protocol is not None and protocol.connected and not protocol._disconnected:
             return self._get(protocol, keys)
-        if self._ever_connected:
+        if self._ever_connected or self._first_failed:
             return defer.fail(
                 SessionStoreUnavailable(f"memcached at {self.host}:{self.port} is unreachable (reconnecting)")
             )
         # The first connection is still being made: wait for it (the
-        # provider's load_timeout bounds the wait).
-        waited: defer.Deferred[Any] = self._service.whenConnected()
-        return waited.addCallback(lambda p: self._get(p, keys))
+        # provider's load_timeout bounds the wait); if it fails, reads fail
+        # fast from then on, as during any outage.
+        waited: defer.Deferred[Any] = self._service.whenConnected(failAfterFailures=1)
+        # Fired from the reactor, not from inside ClientService's state
+        # machine, so that what runs next may stop the service.
+        relayed: defer.Deferred[Any] = defer.Deferred(lambda _: waited.cancel())
+
+        def relay(result: Any) -> None:
+            if not relayed.called:
+                if isinstance(result, Failure):
+                    relayed.errback(result)
+                else:
+                    relayed.callback(result)
+
+        waited.addBoth(lambda result: self._reactor.callLater(0, relay, result) and None)
+        return relayed.addCallbacks(lambda p: self._get(p, keys), self._first_attempt_failed)
+
+    def _first_attempt_failed(self, failure: Failure) -> Failure:
+        if failure.check(defer.CancelledError):
+            return failure
+        self._first_failed = True
+        raise SessionStoreUnavailable(
+            f"memcached at {self.host}:{self.port} is unreachable ({failure.getErrorMessage()})"
+        )
 
     def _get(self, protocol: MemCacheProtocol, keys: list[bytes]) -> defer.Deferred[SessionRecord | None]:
         asked: defer.Deferred[Any] = protocol.getMultiple(keys)

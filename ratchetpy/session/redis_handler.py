@@ -29,7 +29,13 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 from twisted.internet import defer
 from twisted.python.failure import Failure
 
-from ..exceptions import ConfigurationError, RedisError, SessionDataError, SessionStoreUnavailable
+from ..exceptions import (
+    ConfigurationError,
+    RedisError,
+    RedisReplyError,
+    SessionDataError,
+    SessionStoreUnavailable,
+)
 from ..redis.client import RedisClient
 from ..redis.url import RedisConfig
 from .handlers import DEFAULT_MAX_SESSION_SIZE, SessionHandler, SessionRecord, check_session_id
@@ -186,9 +192,10 @@ class RedisHandler(SessionHandler):
             self.start(self._reactor or _global_reactor())
         client = self.client
         assert client is not None
-        if not client.connected and not self._ever_usable and self._own:
+        if not client.connected and not self._ever_usable and self._own and client.outage_started is None:
             # Still making the first connection: wait for it (the provider's
-            # load_timeout bounds the wait).
+            # load_timeout bounds the wait). Once an attempt failed, reads
+            # fail fast like during any outage.
             waiter: defer.Deferred[None] = defer.Deferred(
                 lambda d: self._waiting.remove(d) if d in self._waiting else None
             )
@@ -220,8 +227,6 @@ def _unavailable(failure: Failure) -> Failure:
     error = failure.value
     if isinstance(error, RedisError):
         # WRONGTYPE and the like are errors of the data, not of the server.
-        from ..exceptions import RedisReplyError
-
         if isinstance(error, RedisReplyError):
             raise SessionDataError(f"Redis refused the read: {error}")
         raise SessionStoreUnavailable(str(error))

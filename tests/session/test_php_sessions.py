@@ -17,7 +17,9 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import socket
 import string
+import subprocess
 import time
 from typing import Any
 
@@ -30,7 +32,7 @@ from ratchetpy.session import FilesHandler, MemcachedHandler, RedisHandler
 from ratchetpy.session.serialize import PhpCustomObject, PhpEnum, PhpObject
 from tests.session.tempdirs import TempDirCase
 from tests.support.loopback import start_app
-from tests.support.memcached import shared_memcached
+from tests.support.memcached import MEMCACHED, require_memcached, shared_memcached
 from tests.support.php import require_php, run_php
 from tests.support.processes import free_port
 from tests.support.redis import RedisServer, require_redis, shared_redis, unique
@@ -349,6 +351,42 @@ class StoreOutageTests(TempDirCase):
         self.assertEqual((back["status"], back["name"]), ("found", "carol"))
 
     @defer.inlineCallbacks
+    def test_memcached_down_then_back(self):
+        require_php("session", "memcached")
+        require_memcached()
+        from twisted.internet import reactor
+
+        port = free_port()
+        cache = PrivateMemcached(port)
+        self.addCleanup(cache.kill)
+        sid = new_id()
+        write = (
+            "<?php session_id($argv[1]); session_start(); $_SESSION['name'] = 'dave'; session_write_close();"
+        )
+        ini = {"session.save_handler": "memcached", "session.save_path": f"127.0.0.1:{port}"}
+        run_php(write, ini=ini, args=[sid])
+        app = App("127.0.0.1", 0, reactor=reactor, shutdown_timeout=seconds(5), log_connections=False)
+        app.route("/m", Report(), ["*"], session={"handler": f"memcached:127.0.0.1:{port}", "load_timeout": seconds(5)})
+        ws_port = start_app(self, app)
+        cookie = f"PHPSESSID={sid}"
+        first = yield threads.deferToThread(ask, ws_port, "/m", cookie)
+        self.assertEqual((first["status"], first["name"]), ("found", "dave"))
+        yield threads.deferToThread(cache.kill)
+        yield deferLater(reactor, 0.1)  # the handler sees the connection go
+        started = time.monotonic()
+        down = yield threads.deferToThread(ask, ws_port, "/m", cookie)
+        self.assertEqual(down["status"], "unavailable")
+        self.assertLess(time.monotonic() - started, seconds(4))  # failed fast, not load_timeout
+        cache.start()
+        run_php(write, ini=ini, args=[sid])
+        for _ in range(int(seconds(20) / 0.2)):
+            back = yield threads.deferToThread(ask, ws_port, "/m", cookie)
+            if back["status"] == "found":
+                break
+            yield deferLater(reactor, 0.2)
+        self.assertEqual((back["status"], back["name"]), ("found", "dave"))
+
+    @defer.inlineCallbacks
     def test_memcached_never_reachable_gives_empty_sessions_within_load_timeout(self):
         from twisted.internet import reactor
 
@@ -360,6 +398,37 @@ class StoreOutageTests(TempDirCase):
         # the server keeps serving: a client without a session opens at once
         plain = yield threads.deferToThread(ask, port, "/m", None)
         self.assertEqual(plain["status"], "no-cookie")
+
+
+class PrivateMemcached:
+    """A memcached of this test's own on ``port``, which it may kill and start again."""
+
+    def __init__(self, port: int) -> None:
+        self.port = port
+        self.process: subprocess.Popen[bytes] | None = None
+        self.start()
+
+    def start(self) -> None:
+        assert MEMCACHED is not None
+        self.process = subprocess.Popen(
+            [MEMCACHED, "-l", "127.0.0.1", "-p", str(self.port), "-U", "0", "-m", "16"]
+            + (["-u", "root"] if os.getuid() == 0 else []),
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + seconds(10)
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", self.port), 0.2).close()
+                return
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise AssertionError("memcached did not start") from None
+                time.sleep(0.05)
+
+    def kill(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(timeout=seconds(10))
 
 
 def deferLater(reactor: Any, delay: float) -> defer.Deferred[None]:
