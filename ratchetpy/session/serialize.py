@@ -304,7 +304,7 @@ class Unserializer:
     def _value(self, pos: int, depth: int) -> tuple[Any, int]:
         data = self._data
         tag = data[pos : pos + 2]
-        if len(tag) < 2:
+        if len(tag) < 2 and (not tag or tag in b"NbidsSarROCE"):
             raise self._fail("truncated, expected a value", pos)
         if tag == b"R:":
             return self._reference(pos)
