@@ -16,6 +16,7 @@ PHP sessions in ratchetpy: Ratchet's ``SessionProvider`` and what it reads
 
 from __future__ import annotations
 
+from .formats import SERIALIZERS, decode_session, detect_serializer
 from .handlers import (
     FilesHandler,
     NativeFileSessionHandler,
@@ -28,6 +29,7 @@ from .handlers import (
 from .memcached_handler import MemcachedHandler, MemcachedSessionHandler, MemcacheSessionHandler
 from .provider import SessionProvider
 from .redis_handler import RedisHandler, RedisSessionHandler
+from .serialize import PhpCustomObject, PhpEnum, PhpObject, unserialize
 from .session import FlashBag, MetadataBag, Session
 from .spec import handler_from_spec
 
@@ -40,13 +42,20 @@ __all__ = [
     "MetadataBag",
     "NativeFileSessionHandler",
     "NullSessionHandler",
+    "PhpCustomObject",
+    "PhpEnum",
+    "PhpObject",
     "RedisHandler",
     "RedisSessionHandler",
+    "SERIALIZERS",
     "Session",
     "SessionHandler",
     "SessionProvider",
     "SessionRecord",
     "check_session_id",
+    "decode_session",
+    "detect_serializer",
     "handler_from_spec",
     "is_session_id",
+    "unserialize",
 ]
