@@ -286,3 +286,23 @@ def test_with_ws_peer_the_handshake_completes_after_loading():
     events = peer.pump()
     assert events[0].status_code == 101
     assert app.sessions[0].get("name") == "zo"
+
+
+def test_app_route_session_forms_and_stop(tmp_path):
+    from ratchetpy import App
+    from ratchetpy.http.origin import OriginCheck
+
+    reactor = MemoryReactorClock()
+    app = App("localhost", 0, reactor=reactor)
+    handler = ControlledHandler()
+    routed = app.route("/a", Recorder(), session=handler)
+    assert isinstance(routed, OriginCheck) and isinstance(routed.component, SessionProvider)
+    assert isinstance(routed.component.component, WsServer)
+    assert routed.component.component in app.ws_servers  # counted in the App's hub
+    open_any = app.route("/b", Recorder(), ["*"], session={"handler": f"files:{tmp_path}", "serializer": "php"})
+    assert isinstance(open_any, SessionProvider) and open_any.serializer == "php"
+    assert open_any.handler.directory == str(tmp_path)
+    with pytest.raises(ConfigurationError, match="needs a 'handler'"):
+        app.route("/c", Recorder(), session={"serializer": "php"})
+    app.stopService()
+    assert handler.stopped == 1
