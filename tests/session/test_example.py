@@ -30,10 +30,11 @@ LOGIN = Path(__file__).resolve().parents[2] / "examples" / "sessions" / "login.p
 class SessionsExampleTests(TempDirCase):
     timeout = 60
 
-    def start_php(self, directory: str) -> int:
+    def start_php(self, directory: str, ws_url: str = "ws://localhost:8080/sessDemo") -> int:
+        """``php -S`` serving login.php on a free port, its sessions in ``directory``; the port."""
         require_php("session")
         port = free_port()
-        env = dict(os.environ, SESSION_DIR=directory, WS_URL="ws://localhost:8080/sessDemo")
+        env = dict(os.environ, SESSION_DIR=directory, WS_URL=ws_url)
         process = subprocess.Popen(
             [str(PHP), "-S", f"127.0.0.1:{port}", str(LOGIN)],
             env=env,
