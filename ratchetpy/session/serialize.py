@@ -95,6 +95,10 @@ _CLASS_NAME = re.compile(rb"[A-Za-z0-9_\x80-\xff\\]+")
 _IDENTIFIER = re.compile(rb"[A-Za-z_\x80-\xff][A-Za-z0-9_\x80-\xff]*")
 _CANONICAL_INT = re.compile(r"0|-?[1-9][0-9]*")
 _HEX = b"0123456789abcdefABCDEF"
+# One match for the common values and keys; anything it does not take (and
+# every error) goes the step-by-step way, which says what is wrong where.
+_FAST_VALUE = re.compile(rb'i:([+-]?[0-9]{1,19});|s:([0-9]{1,10}):"|b:([01]);|N;')
+_FAST_KEY = re.compile(rb'i:([+-]?[0-9]{1,19});|s:([0-9]{1,10}):"')
 # Every digit count PHP could write for a length or a count; more is hostile.
 _MAX_DIGITS = 20
 # The fewest bytes one array element can take: an ``i:0;`` key and ``N;``.
@@ -303,6 +307,26 @@ class Unserializer:
 
     def _value(self, pos: int, depth: int) -> tuple[Any, int]:
         data = self._data
+        fast = _FAST_VALUE.match(data, pos)
+        if fast is not None:
+            group = fast.lastindex
+            value: Any = None
+            if group == 1:
+                value = int(fast.group(1))
+                if _INT64_MIN <= value <= _INT64_MAX:
+                    self._slots.append(value)
+                    return value, fast.end()
+            elif group == 2:
+                start = fast.end()
+                end = start + int(fast.group(2))
+                if data[end : end + 2] == b'";':
+                    value = _text_or_bytes(data[start:end])
+                    self._slots.append(value)
+                    return value, end + 2
+            else:
+                value = fast.group(3) == b"1" if group == 3 else None
+                self._slots.append(value)
+                return value, fast.end()
         tag = data[pos : pos + 2]
         if len(tag) < 2 and (not tag or tag in b"NbidsSarROCE"):
             raise self._fail("truncated, expected a value", pos)
@@ -310,7 +334,6 @@ class Unserializer:
             return self._reference(pos)
         slot = len(self._slots)
         self._slots.append(None)
-        value: Any
         if tag == b"N;":
             value, end = None, pos + 2
         elif tag == b"b:":
@@ -411,7 +434,19 @@ class Unserializer:
         return items, pos
 
     def _key(self, pos: int) -> tuple[Any, int]:
-        tag = self._data[pos : pos + 2]
+        data = self._data
+        fast = _FAST_KEY.match(data, pos)
+        if fast is not None:
+            if fast.lastindex == 1:
+                number = int(fast.group(1))
+                if _INT64_MIN <= number <= _INT64_MAX:
+                    return number, fast.end()
+            else:
+                start = fast.end()
+                end = start + int(fast.group(2))
+                if data[end : end + 2] == b'";':
+                    return _text_or_bytes(data[start:end]), end + 2
+        tag = data[pos : pos + 2]
         if tag == b"i:":
             digits, end = self._match(_INT, pos + 2, "an integer key")
             key = int(digits) if len(digits) <= 21 else None
