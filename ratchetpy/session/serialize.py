@@ -220,6 +220,7 @@ class Unserializer:
         self._max_depth = max_depth
         self._slots: list[Any] = []
         self._open: dict[int, _Array] = {}
+        self._budget = [len(self._data)]
 
     @property
     def data(self) -> bytes:
@@ -517,20 +518,24 @@ class Unserializer:
         # PHP numbers the values a Serializable's own (un)serialize() call
         # reads in the outer sequence. When the data is serialized values,
         # number them too; when it is anything else, PHP did not either.
-        if not raw or raw[1:2] not in (b":", b";"):
+        # Nested C: objects are read again at each level: a budget of the
+        # input's size keeps hostile nesting from multiplying the work.
+        if not raw or raw[1:2] not in (b":", b";") or len(raw) > self._budget[0]:
             return
+        self._budget[0] -= len(raw)
         nested = Unserializer.__new__(Unserializer)
         nested._data = raw
         nested._max_depth = self._max_depth - depth + 1
-        nested._slots = list(self._slots)
+        nested._slots = self._slots  # shared: PHP numbers them in one sequence
         nested._open = {}
+        nested._budget = self._budget
+        known = len(self._slots)
         pos = 0
         try:
             while pos < len(raw):
                 _, pos = nested._value(pos, 0)
         except SessionDataError:
-            return
-        self._slots = nested._slots
+            del self._slots[known:]
 
     def _enum(self, pos: int) -> tuple[PhpEnum, int]:
         start = pos

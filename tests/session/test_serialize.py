@@ -247,6 +247,23 @@ def test_php_builtin_classes_keep_references_numbered_right() -> None:
     assert value[6].properties[1][0] is shared
 
 
+def test_custom_object_data_that_is_partly_serialized_takes_no_numbers() -> None:
+    # "N;x" starts like serialized data but is not: nothing is numbered
+    value = unserialize(b'a:3:{i:0;C:1:"S":3:{N;x}i:1;O:8:"stdClass":0:{}i:2;r:3;}')
+    assert value[2] is value[1]
+
+
+def test_many_and_nested_custom_objects_decode() -> None:
+    count = 2000
+    body = b"".join(b'i:%d;C:1:"S":6:{a:0:{}}' % i for i in range(count))
+    value = unserialize(b"a:%d:{%s}" % (count, body))
+    assert value == [PhpCustomObject("S", b"a:0:{}")] * count
+    nested = b"N;"
+    for _ in range(60):
+        nested = b'C:1:"S":%d:{%s}' % (len(nested), nested)
+    assert unserialize(nested).class_name == "S"
+
+
 def test_unserializer_shares_numbers_across_reads() -> None:
     data = b'O:8:"stdClass":0:{}r:1;'
     reader = Unserializer(data)
