@@ -228,7 +228,9 @@ def test_every_tampered_field_is_refused(payloads: dict[str, str], cipher: str) 
         "value end": _rewrap(payload, value=_flip(fields["value"], -1)),
     }
     if cipher.endswith("cbc"):
-        tampered["mac"] = _rewrap(payload, mac=fields["mac"][:-1] + "0")
+        last = "1" if fields["mac"].endswith("0") else "0"
+        tampered["mac"] = _rewrap(payload, mac=fields["mac"][:-1] + last)
+        tampered["mac upper case"] = _rewrap(payload, mac=fields["mac"].upper())
         tampered["mac missing"] = _rewrap(payload, mac="")
         message = "the MAC is invalid"
     else:
