@@ -30,10 +30,13 @@ is, as a whole, one serialized array; otherwise the one of ``php`` and
 everything up to that ``|`` as one name), the one that finds more keys
 wins, and on a tie ``php_binary`` when the first byte is a control
 character (the length of a name under 32 bytes), else ``php``. This is
-right for everything PHP writes except sessions built to fool it: a
-``php`` session whose key names hold control bytes followed by serialized
-text, or whose first key starts with ``a:<digits>:{`` and which happens to
-be one valid serialized array as a whole. Give the serializer explicitly
+right for everything PHP writes except names no application uses: a
+``php`` session whose first key name starts with a control character
+(``"\x01|i:0;"`` is also the ``php_binary`` session ``{"|": 0}``), or whose
+names hold control bytes followed by serialized text, or whose first key
+starts with ``a:<digits>:{`` and which is one valid serialized array as a
+whole; a ``php_binary`` session whose first name is 32 bytes or longer and
+whose only ``|`` ends a name. Give the serializer explicitly
 (PHP's ``session.serialize_handler``) to rule these out.
 """
 

@@ -274,11 +274,16 @@ def _kept(names: list[bytes], serializer: str) -> dict[str, int]:
     }
 
 
+# Names starting with a control character are left out: a php session
+# "\x01|i:0;" is also the php_binary session {"|": 0}, and detection takes
+# php_binary there (see ratchetpy.session.formats).
 _NAMES = st.lists(
     st.one_of(
         st.text(st.characters(exclude_categories=("Cs",)), max_size=10),
-        st.sampled_from(["a:1", "a:1:{", "5", "-3", "05", "|", "a|b", "x" * 130, "\x01", "é"]),
-    ).map(str.encode),
+        st.sampled_from(["a:1", "a:1:{", "5", "-3", "05", "|", "a|b", "x" * 130, "é", "x\x01"]),
+    )
+    .filter(lambda name: not name or name[0] >= " ")
+    .map(str.encode),
     max_size=6,
 )
 
