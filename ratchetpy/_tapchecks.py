@@ -79,6 +79,7 @@ CONFIG_KEYS = (
     "session-gc-maxlifetime",
     "session-user-key",
     "laravel-key",
+    "laravel-cipher",
 )
 """Keys an ``--config`` ini file may set (in ``[ratchetpy]``), the flags' names."""
 

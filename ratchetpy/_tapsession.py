@@ -2,7 +2,8 @@
 """
 The ``twistd ratchetpy`` session flags: ``--session-handler``,
 ``--session-name``, ``--session-serializer``, ``--session-gc-maxlifetime``,
-``--session-user-key`` and ``--laravel-key`` (or ``RATCHETPY_LARAVEL_KEY``).
+``--session-user-key``, ``--laravel-key`` (or ``RATCHETPY_LARAVEL_KEY``) and
+``--laravel-cipher``.
 
 ``check_sessions`` checks them (each mistake is one line naming the flag
 and the fix) and leaves in ``options["session"]`` the ``App.route(...,
@@ -33,6 +34,7 @@ SESSION_FLAGS = (
     "session-gc-maxlifetime",
     "session-user-key",
     "laravel-key",
+    "laravel-cipher",
 )
 
 _FORMS = "e.g. files:/var/lib/php/sessions, redis://127.0.0.1:6379/0 or memcached:127.0.0.1:11211"
@@ -47,9 +49,9 @@ def check_sessions(options: usage.Options, key_source: str) -> None:
     spec = options["session-handler"]
     key = options["laravel-key"] or os.environ.get(LARAVEL_KEY_ENV) or None
     if spec is None:
-        others = [f for f in SESSION_FLAGS[1:-1] if options[f] is not None]
-        if others or options["laravel-key"]:
-            flag = others[0] if others else "laravel-key"
+        given = [f for f in SESSION_FLAGS[1:] if options[f] is not None]
+        if given:
+            flag = given[0]
             raise usage.UsageError(
                 f"--{flag} is set but --session-handler is not: add --session-handler ({_FORMS})"
             )
@@ -103,17 +105,28 @@ def check_sessions(options: usage.Options, key_source: str) -> None:
             )
         session_options["gc_maxlifetime"] = int(text)
     settings: dict[str, Any] = {"handler": handler, "options": session_options, "serializer": serializer}
+    cipher = options["laravel-cipher"]
+    if cipher is not None and key is None:
+        raise usage.UsageError(
+            f"--laravel-cipher is set but no Laravel key is: give --laravel-key or {LARAVEL_KEY_ENV}"
+        )
     if key is not None:
         source = key_source if options["laravel-key"] else LARAVEL_KEY_ENV
         settings["laravel_key"] = key.strip()
-        try:
-            from .session.laravel import LaravelEncrypter
+        from .session.laravel import LARAVEL_CIPHERS, LaravelEncrypter
 
-            LaravelEncrypter(key.strip())
+        if cipher is not None:
+            cipher = cipher.strip().lower()
+            if cipher not in LARAVEL_CIPHERS:
+                raise usage.UsageError(
+                    f"--laravel-cipher {cipher!r}: give the Laravel app's config/app.php 'cipher', "
+                    f"one of {', '.join(LARAVEL_CIPHERS)}"
+                )
+            settings["laravel_cipher"] = cipher
+        try:
+            LaravelEncrypter(key.strip(), cipher or "aes-256-cbc")
         except (ConfigurationError, SessionDataError) as exc:
-            raise usage.UsageError(
-                f"{source}: {exc}; give Laravel's APP_KEY as it is in .env (base64:...)"
-            ) from None
+            raise usage.UsageError(f"{source}: {exc}") from None
     user_key = options["session-user-key"]
     if user_key is not None:
         user_key = user_key.strip()

@@ -168,6 +168,9 @@ class Options(usage.Options):
         ["laravel-key", None, None,
          "Laravel's APP_KEY (base64:...), to read Laravel's encrypted session cookie (better: "
          f"laravel-key in --config, or {LARAVEL_KEY_ENV} in the environment, which ps cannot show)."],
+        ["laravel-cipher", None, None,
+         "The Laravel app's config/app.php 'cipher': aes-128-cbc, aes-256-cbc, aes-128-gcm or "
+         "aes-256-gcm. [default: aes-256-cbc]"],
         ["workers", None, None,
          "Run N server processes on the same --listen ports (or 'auto': one per CPU); a "
          "parent restarts any that dies and stops them all on SIGTERM. Needs --redis. "

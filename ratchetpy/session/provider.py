@@ -32,9 +32,8 @@ session id, and the data is decoded as Laravel's stores write it (see
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
-from urllib.parse import unquote
 from weakref import WeakKeyDictionary
 
 from twisted.internet import defer
@@ -140,6 +139,10 @@ class SessionProvider(HttpServerInterface):
         laravel_key: Laravel's ``APP_KEY`` (``base64:...``): read Laravel's
             encrypted session cookie (default name ``laravel_session``).
         laravel_cipher: Laravel's ``config('app.cipher')``.
+        laravel_previous_keys: ``APP_PREVIOUS_KEYS``, tried after the key.
+        laravel_legacy_cookie: accept cookies without the cookie-name
+            prefix Laravel 6.18.27/7.22 added (older apps only: the prefix
+            binds the value to the cookie's name).
         load_timeout: seconds a session may take to load; past it the
             connection opens with an empty session.
         reactor: the reactor (default: each connection's).
@@ -159,6 +162,8 @@ class SessionProvider(HttpServerInterface):
         *,
         laravel_key: str | bytes | None = None,
         laravel_cipher: str = "aes-256-cbc",
+        laravel_previous_keys: Sequence[str | bytes] = (),
+        laravel_legacy_cookie: bool = False,
         load_timeout: float = DEFAULT_LOAD_TIMEOUT,
         reactor: Any = None,
         now: Callable[[], float] = time.time,
@@ -199,12 +204,15 @@ class SessionProvider(HttpServerInterface):
             raise ConfigurationError(f"load_timeout must be a positive number of seconds, not {load_timeout!r}")
         self.load_timeout = float(load_timeout)
         self.encrypter: Any = None
+        self.laravel_legacy_cookie = bool(laravel_legacy_cookie)
         if laravel_key is not None:
             from .laravel import LaravelEncrypter
 
             try:
-                self.encrypter = LaravelEncrypter(laravel_key, laravel_cipher)
-            except SessionDataError as exc:
+                self.encrypter = LaravelEncrypter(
+                    laravel_key, laravel_cipher, previous_keys=laravel_previous_keys
+                )
+            except (ConfigurationError, SessionDataError) as exc:
                 raise ConfigurationError(f"laravel_key: {exc}") from None
         self._reactor = reactor
         self._now = now
@@ -267,7 +275,7 @@ class SessionProvider(HttpServerInterface):
             if self.laravel:
                 from .laravel import decode_laravel_session
 
-                data = decode_laravel_session(record.data)
+                data = decode_laravel_session(record.data, encrypter=self.encrypter)
             else:
                 from .formats import decode_session
 
@@ -325,12 +333,14 @@ class SessionProvider(HttpServerInterface):
             from .laravel import session_id_from_cookie
 
             try:
-                found = session_id_from_cookie(unquote(value), self.name, self.encrypter)
+                found = session_id_from_cookie(
+                    value, self.name, self.encrypter, require_prefix=not self.laravel_legacy_cookie
+                )
             except SessionDataError as exc:
                 found = None
                 detail = str(exc)
             else:
-                detail = "not a Laravel session cookie"
+                detail = "it holds no session id for this cookie name"
             if found is None:
                 _log.info(
                     "Laravel cookie {name} could not be decrypted ({detail}); serving an empty "

@@ -7,7 +7,8 @@ Keys, as the PHP side writes them:
 - phpredis (``session.save_handler=redis``): ``PHPREDIS_SESSION:<id>``,
   or ``<prefix><id>`` with ``?prefix=`` in its ``session.save_path``;
 - Symfony's ``RedisSessionHandler``: ``sf_s<id>`` (its ``prefix`` option);
-- Laravel's redis session driver: see ``ratchetpy.session.laravel_store``.
+- Laravel's redis session driver: see ``ratchetpy.session.spec``
+  (``LARAVEL_REDIS_PREFIXES``).
 
 With no prefix given the handler looks for both phpredis's and Symfony's
 keys in one ``MGET`` (phpredis's wins if both exist). The values are the
@@ -23,6 +24,7 @@ connection is made does a read wait for it (bounded by the provider's
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
@@ -112,8 +114,9 @@ class RedisHandler(SessionHandler):
             prefix), phpredis's ``tcp://HOST:PORT?database=N`` save path,
             a ``RedisConfig``, or a ``RedisClient`` you run yourself (then
             its own ``prefix`` is not used: give ``prefix`` here).
-        prefix: the key prefix; ``None`` (default) tries phpredis's
-            ``PHPREDIS_SESSION:`` and Symfony's ``sf_s``.
+        prefix: the key prefix, or prefixes to try in order (one ``MGET``);
+            ``None`` (default) tries phpredis's ``PHPREDIS_SESSION:`` and
+            Symfony's ``sf_s``.
         reactor: the reactor (default: the one given to ``start``).
         max_size: a bigger value is refused (``SessionDataError``).
     """
@@ -122,7 +125,7 @@ class RedisHandler(SessionHandler):
         self,
         redis: str | RedisConfig | RedisClient,
         *,
-        prefix: str | None = None,
+        prefix: str | Sequence[str] | None = None,
         reactor: Any = None,
         max_size: int = DEFAULT_MAX_SESSION_SIZE,
     ) -> None:
@@ -143,9 +146,14 @@ class RedisHandler(SessionHandler):
                 if prefix is None and config.prefix:
                     prefix = config.prefix
             self._config = config.with_options(prefix="")
-        self.prefixes: tuple[str, ...] = (
-            (PHPREDIS_PREFIX, SYMFONY_PREFIX) if prefix is None else (prefix,)
-        )
+        if prefix is None:
+            self.prefixes: tuple[str, ...] = (PHPREDIS_PREFIX, SYMFONY_PREFIX)
+        elif isinstance(prefix, str):
+            self.prefixes = (prefix,)
+        else:
+            self.prefixes = tuple(prefix)
+        if not self.prefixes:
+            raise ConfigurationError("RedisHandler(prefix=...) needs at least one prefix")
         self.max_size = max_size
         self.description = f"Redis at {config.address} (keys {' or '.join(p + '<id>' for p in self.prefixes)})"
         self._reactor = reactor

@@ -13,10 +13,12 @@ Session handlers from one line of text, for ``--session-handler`` and
 ====================================================  ===========================================
 
 For Laravel (``laravel=True``) the defaults are Laravel's: session files
-named by the id alone (``storage/framework/sessions/<id>``) and Redis keys
-``laravel_database_laravel_cache_<id>`` (the redis connection's prefix
-``laravel_database_`` then the cache prefix ``laravel_cache_`` of an app
-named "laravel"; give ``?prefix=`` for another ``APP_NAME``).
+named by the id alone (``storage/framework/sessions/<id>``) and the Redis
+keys of an app named "laravel": ``laravel_database_laravel_cache_<id>``
+(Laravel 11+: the redis connection's prefix ``laravel_database_`` then the
+cache prefix), ``laravel_database_laravel_cache:<id>`` (5.8-10) and
+``laravel:<id>`` (5.0-5.7). Give ``?prefix=`` for another ``APP_NAME``
+(``laravel_cache_keys("", app_name=...)`` computes them).
 """
 
 from __future__ import annotations
@@ -26,10 +28,16 @@ from typing import Any
 from ..exceptions import ConfigurationError
 from .handlers import FilesHandler, SessionHandler
 
-__all__ = ["handler_from_spec", "LARAVEL_REDIS_PREFIX", "HANDLER_FORMS"]
+__all__ = ["handler_from_spec", "LARAVEL_REDIS_PREFIX", "LARAVEL_REDIS_PREFIXES", "HANDLER_FORMS"]
 
-LARAVEL_REDIS_PREFIX = "laravel_database_laravel_cache_"
-"""Where Laravel's redis session driver keeps a session (APP_NAME "laravel"), before the id."""
+LARAVEL_REDIS_PREFIXES = (
+    "laravel_database_laravel_cache_",
+    "laravel_database_laravel_cache:",
+    "laravel:",
+)
+"""Where Laravel's redis session driver keeps a session of an app named "laravel",
+before the id: Laravel 11+, 5.8-10, 5.0-5.7 (``ratchetpy.session.laravel.laravel_cache_keys``)."""
+LARAVEL_REDIS_PREFIX = LARAVEL_REDIS_PREFIXES[0]
 
 HANDLER_FORMS = "files:/var/lib/php/sessions, redis://127.0.0.1:6379/0 or memcached:127.0.0.1:11211"
 
@@ -53,9 +61,10 @@ def handler_from_spec(spec: str, *, laravel: bool = False, reactor: Any = None) 
         from .redis_handler import RedisHandler, redis_url_from_save_path
 
         url, prefix = redis_url_from_save_path(text)
+        prefixes: str | tuple[str, ...] | None = prefix
         if prefix is None and laravel:
-            prefix = LARAVEL_REDIS_PREFIX
-        return RedisHandler(url, prefix=prefix, reactor=reactor)
+            prefixes = LARAVEL_REDIS_PREFIXES
+        return RedisHandler(url, prefix=prefixes, reactor=reactor)
     if scheme == "memcached":
         from .memcached_handler import MemcachedHandler
 

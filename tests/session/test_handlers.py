@@ -28,9 +28,10 @@ from ratchetpy.session import (
     is_session_id,
 )
 from ratchetpy.session.handlers import _read_file, parse_save_path
+from ratchetpy.session.laravel import laravel_cache_keys
 from ratchetpy.session.memcached_handler import parse_memcached_address
 from ratchetpy.session.redis_handler import redis_url_from_save_path
-from ratchetpy.session.spec import LARAVEL_REDIS_PREFIX
+from ratchetpy.session.spec import LARAVEL_REDIS_PREFIXES
 from tests.session.tempdirs import TempDirCase
 from tests.support.processes import free_port
 from tests.support.timing import seconds
@@ -188,7 +189,8 @@ def test_specs(tmp_path):
     redis = handler_from_spec("redis://127.0.0.1:6390/3")
     assert isinstance(redis, RedisHandler) and redis.prefixes == ("PHPREDIS_SESSION:", "sf_s")
     assert handler_from_spec("redis://127.0.0.1:6390/3?prefix=app:").prefixes == ("app:",)  # type: ignore[attr-defined]
-    assert handler_from_spec("redis://127.0.0.1/0", laravel=True).prefixes == (LARAVEL_REDIS_PREFIX,)  # type: ignore[attr-defined]
+    assert handler_from_spec("redis://127.0.0.1/0", laravel=True).prefixes == LARAVEL_REDIS_PREFIXES  # type: ignore[attr-defined]
+    assert LARAVEL_REDIS_PREFIXES == tuple(laravel_cache_keys(""))
     memcached = handler_from_spec("memcached:127.0.0.1:11299")
     assert isinstance(memcached, MemcachedHandler) and (memcached.host, memcached.port) == ("127.0.0.1", 11299)
     assert memcached.prefixes == ("memc.sess.key.", "sf2s")

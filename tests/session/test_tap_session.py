@@ -5,6 +5,7 @@ mistakes, and a real twistd whose built-in chat greets the user PHP logged in.
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import secrets
@@ -83,6 +84,8 @@ def test_make_service_puts_a_provider_on_the_websocket_routes_only(tmp_path):
         (("--session-name", "PHPSESSID"), "--session-name is set but --session-handler is not"),
         (("--session-user-key", "name"), "--session-user-key is set but --session-handler is not"),
         (("--laravel-key", "base64:x"), "--laravel-key is set but --session-handler is not"),
+        (("--laravel-cipher", "aes-256-gcm"), "--laravel-cipher is set but --session-handler is not"),
+        (("--session-handler", "files:/tmp", "--laravel-cipher", "aes-256-gcm"), "--laravel-cipher is set but no Laravel key is"),
         (("--session-handler", "files:/tmp", "--session-name", "a b"), "--session-name 'a b': give the session cookie's name"),
         (("--session-handler", "files:/tmp", "--session-serializer", "igbinary"), "one of php, php_binary, php_serialize"),
         (("--session-handler", "files:/tmp", "--session-gc-maxlifetime", "0"), "--session-gc-maxlifetime '0': give PHP's"),
@@ -122,3 +125,32 @@ def test_a_twistd_chat_greets_the_user_php_logged_in(twistd, tmp_path):
     with connect(url, open_timeout=seconds(10)) as ws:
         anonymous = json.loads(ws.recv(timeout=seconds(10)))
     assert "user" not in anonymous
+
+
+def test_the_laravel_key_from_the_environment(tmp_path, monkeypatch):
+    key = "base64:" + base64.b64encode(b"k" * 32).decode()
+    monkeypatch.setenv("RATCHETPY_LARAVEL_KEY", key)
+    settings = parse("--route", "/chat", "--session-handler", f"files:{tmp_path}")["session"]
+    assert settings["laravel_key"] == key
+    assert settings["handler"].prefix == ""  # Laravel's files are named by the id alone
+    options = parse(
+        "--route", "/chat", "--session-handler", f"files:{tmp_path}", "--laravel-cipher", "AES-256-GCM"
+    )
+    provider = makeService(options, MemoryReactorClock()).session_providers[0]
+    assert provider.laravel and provider.name == "laravel_session"
+    assert provider.encrypter.cipher == "aes-256-gcm"
+
+
+def test_a_bad_laravel_key_is_one_line_naming_where_it_came_from(tmp_path, monkeypatch):
+    message = error("--route", "/chat", "--session-handler", f"files:{tmp_path}", "--laravel-key", "base64:c2hvcnQ=")
+    assert message.startswith("twistd ratchetpy: error: --laravel-key: ") and "APP_KEY" in message
+    assert "c2hvcnQ" not in message  # never the key itself
+    monkeypatch.setenv("RATCHETPY_LARAVEL_KEY", "not-base64-and-too-short")
+    message = error("--route", "/chat", "--session-handler", f"files:{tmp_path}")
+    assert "RATCHETPY_LARAVEL_KEY: " in message
+    assert "--laravel-cipher 'aes-512': give the Laravel app's config/app.php 'cipher'" in error(
+        "--route", "/chat", "--session-handler", f"files:{tmp_path}", "--laravel-cipher", "aes-512"
+    )
+    assert "memcached session store is not supported" in error(
+        "--route", "/chat", "--session-handler", "memcached:127.0.0.1:11211"
+    )
