@@ -21,7 +21,7 @@
 the flag and the fix); ``makeService`` builds the ``App`` service, which
 listens on start and closes every client with 1001 on stop. The checks of
 each feature's flags and the ``--config`` reader are in
-``ratchetpy._tapchecks``; route targets are resolved by ``ratchetpy.targets``.
+``ratchetpy._tapchecks`` (the session flags in ``ratchetpy._tapsession``); route targets are resolved by ``ratchetpy.targets``.
 
 With ``--workers N`` (N > 1), ``makeService`` returns the parent instead: a
 ``WorkerSupervisor`` that binds the listening sockets and runs N workers,

@@ -128,6 +128,9 @@ class Session:
     Attributes:
         raw: the session exactly as decoded, ``_sf2_*`` keys included.
         status: see above.
+
+    ``name in session``, ``session[name]``, ``len(session)`` and iteration
+    work on the attributes too, so an empty session is falsy.
     """
 
     def __init__(
