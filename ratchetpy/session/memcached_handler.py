@@ -48,6 +48,7 @@ SYMFONY_MEMCACHED_PREFIX = "sf2s"
 """Symfony's ``MemcachedSessionHandler`` default key prefix."""
 
 _MAX_KEY = 250  # memcached's key length limit
+_PHP_MEMCACHED_COMPRESSED = 1 << 4  # php-memcached's MEMC_VAL_COMPRESSED flag
 
 
 def parse_memcached_address(address: str) -> tuple[str, int]:
@@ -222,6 +223,13 @@ class MemcachedHandler(SessionHandler):
                 flags, value = values.get(key, (0, None))
                 if value is None:
                     continue
+                if flags & _PHP_MEMCACHED_COMPRESSED:
+                    raise SessionDataError(
+                        f"the session under {key.decode()} was compressed by php-memcached's "
+                        "Memcached class (values over memcached.compression_threshold, 2000 bytes); "
+                        "turn compression off for the sessions' Memcached client "
+                        "(Memcached::OPT_COMPRESSION => false)"
+                    )
                 if len(value) > self.max_size:
                     raise SessionDataError(f"the session holds {len(value)} bytes, over the limit of {self.max_size}")
                 return SessionRecord(bytes(value))

@@ -42,7 +42,7 @@ from tests.support.redis import RedisServer, require_redis, shared_redis, unique
 from tests.support.timing import seconds
 
 SERIALIZERS = ("php", "php_binary", "php_serialize")
-STORES = ("files", "files2", "redis", "symfony", "memcached")
+STORES = ("files", "files2", "redis", "symfony", "memcached", "symfony_mc")
 
 WRITER = r"""<?php
 // Writes one session per (store, serializer) listed on stdin; prints nothing else.
@@ -55,7 +55,7 @@ class Account {
 $jobs = json_decode(stream_get_contents(STDIN), true);
 foreach ($jobs as $job) {
     ini_set('session.serialize_handler', $job['serializer']);
-    $symfony = $job['store'] === 'symfony';
+    $symfony = in_array($job['store'], ['symfony', 'symfony_mc'], true);
     ini_set('session.save_handler', $symfony ? 'files' : $job['handler']);
     ini_set('session.save_path', $symfony ? $job['scratch'] : $job['save_path']);
     session_id($job['id']);
@@ -75,10 +75,17 @@ foreach ($jobs as $job) {
         // Symfony's RedisSessionHandler stores what session_encode() gives.
         $data = session_encode();
         session_abort();
-        $redis = new Redis();
-        $redis->connect('127.0.0.1', $job['redis_port']);
-        $redis->select($job['redis_db']);
-        $redis->setex('sf_s' . $job['id'], 600, $data);
+        if ($job['store'] === 'symfony') {
+            $redis = new Redis();
+            $redis->connect('127.0.0.1', $job['redis_port']);
+            $redis->select($job['redis_db']);
+            $redis->setex('sf_s' . $job['id'], 600, $data);
+        } else {
+            // Symfony's MemcachedSessionHandler: Memcached::set under sf2s<id>
+            $memcached = new Memcached();
+            $memcached->addServer('127.0.0.1', $job['mc_port']);
+            $memcached->set('sf2s' . $job['id'], $data, 600);
+        }
     } else {
         session_write_close();
     }
@@ -172,6 +179,7 @@ class PhpWrittenSessionsTests(TempDirCase):
             "redis": ("redis", f"tcp://127.0.0.1:{redis_port}?database={redis_db}&prefix={self.prefix}"),
             "symfony": ("files", scratch),
             "memcached": ("memcached", f"{mc_host}:{mc_port}"),
+            "symfony_mc": ("files", scratch),
         }
         self.ids: dict[tuple[str, str], str] = {}
         jobs = []
@@ -193,6 +201,7 @@ class PhpWrittenSessionsTests(TempDirCase):
                         "scratch": scratch,
                         "redis_port": redis_port,
                         "redis_db": redis_db,
+                        "mc_port": mc_port,
                     }
                 )
         run_php(
@@ -212,6 +221,7 @@ class PhpWrittenSessionsTests(TempDirCase):
         self.app.route("/redis", report, ["*"], session=f"{self.redis.url}?prefix={self.prefix}")
         self.app.route("/symfony", report, ["*"], session=RedisHandler(self.redis.url))
         self.app.route("/memcached", report, ["*"], session=MemcachedHandler(mc_host, mc_port))
+        self.app.route("/symfony_mc", report, ["*"], session=MemcachedHandler(mc_host, mc_port))
         for serializer in SERIALIZERS:
             self.app.route(
                 f"/files-{serializer}", report, ["*"],
@@ -300,6 +310,27 @@ class PhpWrittenSessionsTests(TempDirCase):
             statuses,
             ["missing", "expired", "invalid", "invalid", "invalid", "invalid", "invalid", "invalid", "no-cookie"],
         )
+
+
+    @defer.inlineCallbacks
+    def test_a_session_compressed_by_the_memcached_class_is_refused_saying_why(self):
+        mc_host, mc_port = shared_memcached()
+        small, big = new_id(), new_id()
+        run_php(
+            "<?php session_start(); $m = new Memcached(); $m->addServer('127.0.0.1', (int)$argv[1]);"
+            " $_SESSION = ['name' => 'small']; $m->set('sf2s' . $argv[2], session_encode(), 600);"
+            " $_SESSION = ['name' => str_repeat('big ', 2000)]; $m->set('sf2s' . $argv[3], session_encode(), 600);"
+            " session_abort();",
+            ini={"session.save_path": self.temp_dir(), "session.use_cookies": "0"},
+            args=[str(mc_port), small, big],
+        )
+        with logged_formats() as lines:
+            reports = yield threads.deferToThread(
+                lambda: [ask(self.port, "/symfony_mc", f"PHPSESSID={sid}") for sid in (small, big)]
+            )
+        self.assertEqual([r["status"] for r in reports], ["found", "invalid"])
+        self.assertEqual(reports[0]["name"], "small")
+        self.assertTrue(any("OPT_COMPRESSION" in line for line in lines), lines)
 
 
 class PhpHoldsTheLockTests(TempDirCase):
@@ -479,6 +510,24 @@ def outage_reasons() -> Iterator[list[str]]:
     globalLogPublisher.addObserver(observe)
     try:
         yield reasons
+    finally:
+        globalLogPublisher.removeObserver(observe)
+
+
+@contextlib.contextmanager
+def logged_formats() -> Iterator[list[str]]:
+    """Every ratchetpy.session log line meanwhile, formatted."""
+    from twisted.logger import formatEvent
+
+    lines: list[str] = []
+
+    def observe(event: dict[str, Any]) -> None:
+        if event.get("log_namespace") == "ratchetpy.session":
+            lines.append(formatEvent(event))
+
+    globalLogPublisher.addObserver(observe)
+    try:
+        yield lines
     finally:
         globalLogPublisher.removeObserver(observe)
 
