@@ -154,3 +154,34 @@ def test_a_bad_laravel_key_is_one_line_naming_where_it_came_from(tmp_path, monke
     assert "memcached session store is not supported" in error(
         "--route", "/chat", "--session-handler", "memcached:127.0.0.1:11211"
     )
+
+
+@pytest.mark.slow
+def test_the_demo_page_says_hello_to_the_php_user(twistd, tmp_path):
+    """No code: the built-in chat's page, in Chromium with the PHP session cookie, greets the user."""
+    from tests.integration.test_demo_browser import CHROMIUM, chromium
+    from tests.support.ci import require_tool
+
+    require_tool(CHROMIUM is not None, "chromium is not installed", "apt-get install chromium (.ci/run does)")
+    require_php("session")
+    sessions = tmp_path / "sessions"
+    sessions.mkdir()
+    sid = "".join(secrets.choice(string.ascii_lowercase + string.digits) for _ in range(32))
+    run_php(
+        "<?php session_id($argv[1]); session_start(); $_SESSION['name'] = 'Zoë'; session_write_close();",
+        ini={"session.save_handler": "files", "session.save_path": str(sessions),
+             "session.serialize_handler": "php_binary"},
+        args=[sid],
+    )
+    server = twistd("--route", "/chat", "--session-handler", f"files:{sessions}", "--session-user-key", "name")
+    server.wait_listening()
+    with chromium(tmp_path) as tools:
+        tools.call("Storage.setCookies", cookies=[
+            {"name": "PHPSESSID", "value": sid, "domain": "127.0.0.1", "path": "/", "httpOnly": True},
+        ])
+        target = tools.call("Target.createTarget", url=f"http://127.0.0.1:{server.port}/")["targetId"]
+        page = tools.call("Target.attachToTarget", targetId=target, flatten=True)["sessionId"]
+        hello = tools.wait_for(
+            page, "(document.querySelector('#log li.hello') || {}).textContent", "the page's hello"
+        )
+    assert hello == "Hello Zoë!"
