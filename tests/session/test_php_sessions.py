@@ -173,10 +173,11 @@ class PhpWrittenSessionsTests(TempDirCase):
         for directory in (self.flat, self.deep, scratch):
             os.makedirs(directory)
         self.prefix = unique("sess").replace(":", "_") + "_"
+        self.redis_save_path = f"tcp://127.0.0.1:{redis_port}?database={redis_db}&prefix={self.prefix}"
         save_paths = {
             "files": ("files", self.flat),
             "files2": ("files", f"2;{self.deep}"),
-            "redis": ("redis", f"tcp://127.0.0.1:{redis_port}?database={redis_db}&prefix={self.prefix}"),
+            "redis": ("redis", self.redis_save_path),
             "symfony": ("files", scratch),
             "memcached": ("memcached", f"{mc_host}:{mc_port}"),
             "symfony_mc": ("files", scratch),
@@ -290,6 +291,19 @@ class PhpWrittenSessionsTests(TempDirCase):
         wrong_type = new_id()
         self.redis.cli("HSET", f"{self.prefix}{wrong_type}", "a", "b")
         self.addCleanup(self.redis.cli, "DEL", f"{self.prefix}{corrupt_key}", f"{self.prefix}{wrong_type}")
+        # Symfony's metadata: last used a day ago with a one-hour cookie
+        # lifetime, in a key whose Redis TTL has not run out.
+        stale = new_id()
+        run_php(
+            "<?php session_id($argv[1]); session_start();"
+            " $_SESSION['_sf2_attributes'] = ['user' => 'bob'];"
+            " $_SESSION['_sf2_meta'] = ['u' => time() - 86400, 'c' => time() - 90000, 'l' => 3600];"
+            " session_write_close();",
+            # quoted: unquoted, php -d reads the '=' of the query as ini syntax
+            ini={"session.save_handler": "redis", "session.save_path": f'"{self.redis_save_path}"'},
+            args=[stale],
+        )
+        self.addCleanup(self.redis.cli, "DEL", f"{self.prefix}{stale}")
 
         def talk() -> list[str]:
             cases = [
@@ -302,15 +316,15 @@ class PhpWrittenSessionsTests(TempDirCase):
                 ("/redis", f"PHPSESSID={wrong_type}"),
                 ("/memcached", "PHPSESSID=abc def\tghi jkl mno pqr stu"),
                 ("/files", None),
+                ("/redis", f"PHPSESSID={stale}"),
             ]
             return [ask(self.port, path, cookie)["status"] for path, cookie in cases]
 
         statuses = yield threads.deferToThread(talk)
         self.assertEqual(
             statuses,
-            ["missing", "expired", "invalid", "invalid", "invalid", "invalid", "invalid", "invalid", "no-cookie"],
+            ["missing", "expired", "invalid", "invalid", "invalid", "invalid", "invalid", "invalid", "no-cookie", "expired"],
         )
-
 
     @defer.inlineCallbacks
     def test_a_session_compressed_by_the_memcached_class_is_refused_saying_why(self):
