@@ -18,6 +18,7 @@ from typing import Any
 
 from twisted.python import usage
 
+from ._tapphpws import PHPWS_KEYS, read_phpws_config
 from .app import DEFAULT_SHUTDOWN_TIMEOUT
 from .builtins import BUILTINS, Chat, demo_page
 from .exceptions import ConfigurationError, HubError, MetricsUnavailable
@@ -72,6 +73,7 @@ CONFIG_KEYS = (
     "redis",
     "workers",
     "chat-history",
+    *PHPWS_KEYS,
     # sessions (ratchetpy._tapsession)
     "session-handler",
     "session-name",
@@ -103,7 +105,11 @@ def read_config(options: usage.Options, path: str, flag_given: set[str]) -> None
     Fill ``options`` from the ``[ratchetpy]`` section of the ini file
     ``path``: a value given on the command line wins (``flag_given`` names
     the boolean flags given there); certificate paths are relative to the file.
+    phpWebSocketServer's own ini files (``websock.ini``, ``config.ini``) are
+    read too (see ``ratchetpy.phpws.ini``).
     """
+    if read_phpws_config(options, path):
+        return
     parser = configparser.ConfigParser(interpolation=None)
     try:
         with open(path, encoding="utf-8") as f:

@@ -43,6 +43,7 @@ from .hub.history import DEFAULT_HISTORY_TTL, HistoryPolicy, StreamPosition
 from .hub.hub import MAX_NAME_LENGTH, check_name
 from .hub.recovery import JsonPositions
 from .interfaces import ConnectionInterface, MessageComponentInterface
+from .phpws.server import PhpWsServer
 from .server.echo import EchoServer
 
 __all__ = [
@@ -340,7 +341,7 @@ def _recover_request(msg: str | bytes) -> tuple[StreamPosition | None, list[str]
     return StreamPosition(epoch, offset), [previous] if previous else []
 
 
-BUILTINS: dict[str, type] = {"chat": Chat, "echo": EchoServer}
+BUILTINS: dict[str, type] = {"chat": Chat, "echo": EchoServer, "phpws": PhpWsServer}
 """Components ``--route /name`` can serve by name."""
 
 

@@ -26,7 +26,19 @@ The one exception hierarchy of ratchetpy.
     ├── SessionError            a PHP session could not be read (ratchetpy.session)
     │   ├── SessionDataError        malformed, truncated, tampered or oversized data
     │   └── SessionStoreUnavailable the session store is down or did not answer in time
-    └── ClientError             a WebSocket client could not connect (ratchetpy.client)
+    ├── ClientError             a WebSocket client could not connect (ratchetpy.client)
+    │   ├── ConnectFailed           TCP connect failed (refused, unreachable, name not found)
+    │   ├── ClientTimeout           also a TimeoutError
+    │   │   ├── ConnectTimeout          TCP did not connect in time
+    │   │   ├── HandshakeTimeout        the server did not answer the upgrade in time
+    │   │   └── KeepaliveTimeout        the server stopped answering pings
+    │   ├── HandshakeRefused        the server answered something other than 101
+    │   ├── SubprotocolRefused      the server accepted none of the offered subprotocols
+    │   ├── TlsError                certificate not trusted, wrong hostname, TLS failure
+    │   ├── SendQueueFull           a reconnecting client's queue is over its bound
+    │   ├── ConnectionClosed        the connection closed (blocking client)
+    │   └── ClientUnavailable       also an ImportError: the ``client`` extra is missing
+    └── PhpWsPacketError        a phpws message is not one JSON packet (ratchetpy.phpws)
 
 ``ComponentError`` and ``ConfigurationError`` also derive from the builtin
 ``TypeError``/``ValueError`` so generic handlers keep working.
@@ -46,6 +58,18 @@ __all__ = [
     "SessionDataError",
     "SessionStoreUnavailable",
     "ClientError",
+    "PhpWsPacketError",
+    "ConnectFailed",
+    "ClientTimeout",
+    "ConnectTimeout",
+    "HandshakeTimeout",
+    "KeepaliveTimeout",
+    "HandshakeRefused",
+    "SubprotocolRefused",
+    "TlsError",
+    "SendQueueFull",
+    "ConnectionClosed",
+    "ClientUnavailable",
     "ComponentError",
     "ConfigurationError",
     "ListenError",
@@ -190,6 +214,105 @@ class SessionStoreUnavailable(SessionError):
 
 class ClientError(RatchetError):
     """A WebSocket client could not connect or lost its server (``ratchetpy.client``)."""
+
+
+class PhpWsPacketError(RatchetError, ValueError):
+    """A phpWebSocketServer-mode message is not one JSON packet (``ratchetpy.phpws``): the client is closed."""
+
+
+class ConnectFailed(ClientError):
+    """The TCP connection could not be made: refused, unreachable, unknown host name."""
+
+
+class ClientTimeout(ClientError, TimeoutError):
+    """A client step did not finish in time; also the builtin ``TimeoutError``."""
+
+
+class ConnectTimeout(ClientTimeout):
+    """TCP did not connect within ``connect_timeout`` (nothing accepts on that port)."""
+
+
+class HandshakeTimeout(ClientTimeout):
+    """TCP connected but the server did not answer the upgrade within ``handshake_timeout``."""
+
+
+class KeepaliveTimeout(ClientTimeout):
+    """A ping went unanswered for ``keepalive_timeout``: the server is gone or stuck."""
+
+
+class HandshakeRefused(ClientError):
+    """
+    The server answered the upgrade with something other than ``101``.
+
+    ``status`` and ``reason`` are its status line, ``headers`` its headers
+    (names lower-cased) and ``body`` at most the first KiB of its body.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        status: int,
+        reason: str = "",
+        headers: dict[str, str] | None = None,
+        body: bytes = b"",
+    ) -> None:
+        self.url = url
+        self.status = status
+        self.reason = reason
+        self.headers = dict(headers or {})
+        self.body = body
+        text = body.decode("utf-8", "replace").strip().replace("\r", " ").replace("\n", " ")
+        super().__init__(
+            f"{url} answered {status} {reason}".rstrip()
+            + " instead of 101 Switching Protocols"
+            + (f": {text[:200]}" if text else "")
+        )
+
+
+class SubprotocolRefused(ClientError):
+    """
+    The server accepted none of the subprotocols the client offered
+    (``offered``); ``server_speaks`` lists what it named, if anything.
+    """
+
+    def __init__(self, url: str, offered: Sequence[str], server_speaks: Sequence[str] = ()) -> None:
+        self.url = url
+        self.offered = tuple(offered)
+        self.server_speaks = tuple(server_speaks)
+        speaks = f"; it speaks {list(self.server_speaks)}" if self.server_speaks else ""
+        super().__init__(
+            f"{url} accepted none of the subprotocols {list(self.offered)}{speaks}"
+        )
+
+
+class TlsError(ClientError):
+    """The TLS handshake failed: certificate not trusted, wrong host name, no common cipher."""
+
+
+class SendQueueFull(ClientError):
+    """
+    A message was sent while a reconnecting client is disconnected and its
+    queue already holds ``max_queued`` messages: the message is not queued.
+    """
+
+
+class ConnectionClosed(ClientError):
+    """
+    The connection is closed (blocking client): ``code`` and ``reason`` are
+    the close frame's, ``code`` 1006 when the connection was lost without one.
+    """
+
+    def __init__(self, code: int, reason: str = "") -> None:
+        self.code = code
+        self.reason = reason
+        super().__init__(f"connection closed with {code}" + (f" ({reason})" if reason else ""))
+
+
+class ClientUnavailable(ClientError, ImportError):
+    """
+    The blocking client needs the ``websockets`` library:
+    ``pip install 'ratchetpy[client]'``.
+    """
 
 
 class WampError(RatchetError):

@@ -54,6 +54,7 @@ from ._tapchecks import (
     read_config,
 )
 from ._tapchecks import CONFIG_SECTION as CONFIG_SECTION  # re-exported: public here before
+from ._tapphpws import PHPWS_OPTIONS, check_phpws, finish_phpws, route_phpws
 from ._tapsession import LARAVEL_KEY_ENV, check_sessions
 from ._tapworkers import (
     REDIS_URL_ENV,
@@ -70,6 +71,7 @@ from .exceptions import ConfigurationError, ListenError
 from .http.interfaces import HttpServerInterface
 from .http.origin import SAME_HOST
 from .http.router import Route
+from .phpws.server import PhpWsServer
 from .server.blacklist import parse_network
 from .server.tls import tls_listen_spec
 from .server.workers import PARENT_ENV, WorkerSupervisor, worker_command
@@ -175,6 +177,7 @@ class Options(usage.Options):
          "Run N server processes on the same --listen ports (or 'auto': one per CPU); a "
          "parent restarts any that dies and stops them all on SIGTERM. Needs --redis. "
          "[default: 1]"],
+        *PHPWS_OPTIONS,
         # Hidden (see getUsage): what the --workers parent gives each worker.
         ["inherit", None, None, "FD=SPEC,...: listening sockets inherited from the parent."],
         ["worker-index", None, None, "This worker's number, from the parent."],
@@ -279,6 +282,7 @@ class Options(usage.Options):
             except ConfigurationError as exc:
                 raise usage.UsageError(f"--block {entry}: {exc}") from exc
         build_routes(self)
+        check_phpws(self)
         check_chat_history(self)
         check_sessions(self, laravel_source)
         check_push_api(self, self._key_source)
@@ -461,6 +465,8 @@ def makeService(options: Options, reactor: Any = None) -> App | WorkerSupervisor
     for path, component in options["route_components"]:
         if isinstance(component, SwooleServer):
             swoole.append((path, component))
+        elif isinstance(component, PhpWsServer):
+            route_phpws(app, options, path, component)
         elif isinstance(component, HttpServerInterface) and path == "/" and options.get("demo"):
             app.route(path, component, ["*"])
         else:
@@ -479,6 +485,7 @@ def makeService(options: Options, reactor: Any = None) -> App | WorkerSupervisor
         if options["inherit"] is not None:
             spec = offset_port(spec, options["worker-index"])  # one port per worker
         app.metrics_listen(spec)
+    finish_phpws(app, options)
     return app
 
 

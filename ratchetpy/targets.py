@@ -21,6 +21,8 @@ from .builtins import BUILTINS, Chat, demo_endpoint
 from .exceptions import ComponentError, ConfigurationError
 from .http.interfaces import HttpServerInterface
 from .interfaces import check_component
+from .phpws.resource import PhpWsResource
+from .phpws.server import PhpWsServer
 from .swoole.server import Server as SwooleServer
 from .websocket.server import WsServer
 from .wrapping import is_wamp_component
@@ -49,7 +51,7 @@ def builtin_for(path: str) -> str | None:
 
 
 def _is_routable(obj: Any) -> bool:
-    return isinstance(obj, (HttpServerInterface, WsServer, SwooleServer)) or is_wamp_component(obj) or (
+    return isinstance(obj, (HttpServerInterface, WsServer, SwooleServer, PhpWsResource)) or is_wamp_component(obj) or (
         callable(getattr(obj, "on_message", None))
     )
 
@@ -57,6 +59,9 @@ def _is_routable(obj: Any) -> bool:
 def _check_routable(obj: Any, name: str) -> Any:
     if isinstance(obj, (HttpServerInterface, WsServer)):
         return obj
+    if isinstance(obj, PhpWsResource):
+        # A phpWebSocketServer-style resource class: served in the phpws mode.
+        return PhpWsServer(obj)
     if isinstance(obj, SwooleServer):
         try:
             obj.check()
@@ -87,7 +92,9 @@ def resolve_target(target: str) -> Any:
     ``package.module:Name`` (``Name`` may be dotted) naming a component
     class (instantiated with no arguments), a component instance, or a
     factory function returning one; or a Swoole-style server
-    (``ratchetpy.swoole.Server``), served under the route's path. Modules are imported as ``python -m``
+    (``ratchetpy.swoole.Server``), served under the route's path; or a
+    ``ratchetpy.phpws.PhpWsResource`` (class or instance), served in the
+    phpWebSocketServer-compatible mode. Modules are imported as ``python -m``
     would: installed packages and the current directory.
 
     Raises:
