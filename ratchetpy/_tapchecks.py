@@ -74,6 +74,14 @@ CONFIG_KEYS = (
     "workers",
     "chat-history",
     *PHPWS_KEYS,
+    # sessions (ratchetpy._tapsession)
+    "session-handler",
+    "session-name",
+    "session-serializer",
+    "session-gc-maxlifetime",
+    "session-user-key",
+    "laravel-key",
+    "laravel-cipher",
 )
 """Keys an ``--config`` ini file may set (in ``[ratchetpy]``), the flags' names."""
 

@@ -131,6 +131,8 @@ class App(AppMetrics, AppRedis, Service):
             start and stop with the App.
         backplane: the ``RedisBackplane`` of ``use_redis``, or ``None``
             (the hub is this process's only).
+        session_providers: the ``SessionProvider`` of each
+            ``route(..., session=...)``; their stores are disconnected on stop.
     """
 
     def __init__(
@@ -181,6 +183,7 @@ class App(AppMetrics, AppRedis, Service):
         # Closest to IoServer, as Ratchet advises; empty unless you block.
         self.blacklist = IpBlackList(self.http)
         self.ws_servers: list[WsServer] = []
+        self.session_providers: list[Any] = []
         if listen is None:
             listen = [app_endpoint(self.reactor, port, address, tls)]
         elif not listen:
@@ -219,6 +222,7 @@ class App(AppMetrics, AppRedis, Service):
         http_host: str | None = None,
         *,
         hub: bool | None = None,
+        session: Any = None,
     ) -> Any:
         """
         Serve ``component`` at ``path`` (Ratchet's ``App::route``).
@@ -235,9 +239,19 @@ class App(AppMetrics, AppRedis, Service):
                 so it can be reached by ``conn.id`` from anywhere (default:
                 the component's ``register_with_hub`` attribute, which the
                 built-in chat sets).
+            session: give each connection ``conn.session``, the PHP site's
+                session, through a ``SessionProvider`` between the origin
+                check and the ``WsServer``: a session handler
+                (``FilesHandler(...)``), a description
+                (``"files:/var/lib/php/sessions"``, ``"redis://..."``,
+                ``"memcached:HOST:PORT"``), or a dict of ``SessionProvider``
+                arguments (``{"handler": ..., "options": {"name": "SID"},
+                "serializer": "php", "laravel_key": ...}``). See
+                ``ratchetpy.session``.
 
         Returns:
-            The component as routed (``WsServer``, or ``OriginCheck`` around it).
+            The component as routed (``WsServer``, or ``OriginCheck`` or
+            ``SessionProvider`` around it).
         """
         host = (http_host or self.http_host).lower()
         origins = list(allowed_origins or ())
@@ -260,6 +274,8 @@ class App(AppMetrics, AppRedis, Service):
             for ws in self.ws_servers:
                 if wraps_component(decorated, ws):
                     ws.register = bool(hub)
+        if session is not None:
+            decorated = self._session_provider(decorated, session)
         if "*" not in origins:
             decorated = OriginCheck(
                 decorated, origins, allow_missing=self.allow_missing_origin
@@ -363,6 +379,23 @@ class App(AppMetrics, AppRedis, Service):
         )
         return api
 
+    def _session_provider(self, component: Any, session: Any) -> Any:
+        from .session.provider import SessionProvider
+
+        if isinstance(session, dict):
+            settings = dict(session)
+            handler = settings.pop("handler", None)
+            if handler is None:
+                raise ConfigurationError(
+                    "route(session={...}) needs a 'handler', e.g. 'files:/var/lib/php/sessions'"
+                )
+        else:
+            handler, settings = session, {}
+        settings.setdefault("reactor", self.reactor)
+        provider = SessionProvider(component, handler, **settings)
+        self.session_providers.append(provider)
+        return provider
+
     def _collect_ws_servers(self, component: Any) -> None:
         # Follow .component links down (OriginCheck → WsServer, ...).
         seen = 0
@@ -440,9 +473,13 @@ class App(AppMetrics, AppRedis, Service):
         count = sum(server.connection_count for server in self.servers)
         stops = [maybeDeferred(server.stopService) for server in self._listeners()]
 
-        def done(results: list[Any]) -> None:
+        def done(results: list[Any]) -> Any:
             if count:
                 _log.info("Stopped: all connections closed")
+            # After the connections: their sessions no longer load.
+            return DeferredList(
+                [maybeDeferred(p.stop) for p in self.session_providers], consumeErrors=True
+            )
 
         return DeferredList(stops, consumeErrors=True).addCallback(done).addCallback(self._stop_backplane)
 

@@ -17,6 +17,12 @@ each room keeps its last messages, and a client that connects with
 ``?positions=1`` speaks the positioned protocol (README: "History and
 recovery"): every message carries its position, and a reconnecting client
 gets what it missed. Clients that do not ask keep the plain relay.
+
+With ``session_user_key`` (``twistd ratchetpy --session-user-key name``) and
+a ``SessionProvider`` in front (``--session-handler``), the user logged in
+on the PHP site is known: the welcome carries ``"user"`` (the session's
+value under that key) and the connection is bound to that user in the hub
+(``hub.bind``), so ``hub.push_user`` reaches every tab of theirs.
 """
 
 from __future__ import annotations
@@ -112,6 +118,11 @@ class Chat(MessageComponentInterface):
             0: no history) for ``history_ttl`` seconds after the latest,
             and speak the positioned protocol with clients that connect
             with ``?positions=1`` (see :meth:`keep_history`).
+        session_user_key: the PHP session key naming the logged-in user
+            (``conn.session.get(session_user_key)``, set by a
+            ``SessionProvider``). When it holds a non-empty string or
+            integer, the welcome carries it as ``"user"`` and the connection
+            is bound to that user in the hub. ``None`` (default): no users.
     """
 
     register_with_hub = True
@@ -123,6 +134,7 @@ class Chat(MessageComponentInterface):
         channel_prefix: str = "chat:",
         history: int | None = None,
         history_ttl: float = DEFAULT_HISTORY_TTL,
+        session_user_key: str | None = None,
     ) -> None:
         if not isinstance(channel_prefix, str) or len(channel_prefix) >= MAX_NAME_LENGTH:
             raise HubError(
@@ -140,6 +152,7 @@ class Chat(MessageComponentInterface):
         # positioned clients whose first message (recover or not) is still to come
         self._awaiting: WeakKeyDictionary[ConnectionInterface, bool] = WeakKeyDictionary()
         self._format = JsonPositions()
+        self.session_user_key = session_user_key
         self.keep_history(history, history_ttl)
 
     def keep_history(self, size: int | None, ttl: float = DEFAULT_HISTORY_TTL) -> None:
@@ -197,6 +210,10 @@ class Chat(MessageComponentInterface):
         self._enable_history(hub)
         positioned = self.history is not None and _asks_positions(conn)
         hello: dict[str, Any] = {"type": "welcome", "id": conn.id, "room": room}
+        user = self._session_user(conn)
+        if user is not None:
+            hello["user"] = user
+            hub.bind(conn, user)
         if positioned:
             hello["positions"] = True
         welcome = json.dumps(hello)
@@ -234,6 +251,27 @@ class Chat(MessageComponentInterface):
         # Returned so that with a hub spanning processes this sender's next
         # message waits for this one (order kept), and a failure reaches on_error.
         return hub.publish(channel, msg, exclude=[from_.id])
+
+    def _session_user(self, conn: ConnectionInterface) -> str | None:
+        key = self.session_user_key
+        session = getattr(conn, "session", None)
+        if key is None or session is None:
+            return None
+        value = session.get(key)
+        if isinstance(value, bool) or not isinstance(value, (str, int)):
+            return None
+        user = str(value)
+        try:
+            check_name("user", user)
+        except HubError:
+            _log.info(
+                "Chat: session key {key!r} of {id} holds no usable user name (empty, too long "
+                "or control characters); connection kept without a user",
+                key=key,
+                id=conn.id,
+            )
+            return None
+        return user
 
     @staticmethod
     def _recovery_failed(failure: Any, conn: ConnectionInterface) -> None:

@@ -25,7 +25,8 @@ The one exception hierarchy of ratchetpy.
     │   └── RedisReplyError         the server answered with an error reply
     │       └── RedisClusterError       a Redis Cluster cannot run it now (CLUSTERDOWN, CROSSSLOT, ...)
     ├── SessionError            a PHP session could not be read (ratchetpy.session)
-    │   └── SessionDataError        malformed, truncated, tampered or oversized data
+    │   ├── SessionDataError        malformed, truncated, tampered or oversized data
+    │   └── SessionStoreUnavailable the session store is down or did not answer in time
     ├── ClientError             a WebSocket client could not connect (ratchetpy.client)
     │   ├── ConnectFailed           TCP connect failed (refused, unreachable, name not found)
     │   ├── ClientTimeout           also a TimeoutError
@@ -56,6 +57,7 @@ __all__ = [
     "RatchetError",
     "SessionError",
     "SessionDataError",
+    "SessionStoreUnavailable",
     "ClientError",
     "PhpWsPacketError",
     "ConnectFailed",
@@ -201,6 +203,14 @@ class SessionDataError(SessionError, ValueError):
 
     The SessionProvider turns it into an empty session and a log line; it
     never reaches the client.
+    """
+
+
+class SessionStoreUnavailable(SessionError):
+    """
+    The session store (Redis, memcached, the files) could not be read now:
+    down, unreachable or too slow. The SessionProvider gives the connection
+    an empty session and logs it once per outage.
     """
 
 

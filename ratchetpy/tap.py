@@ -12,6 +12,8 @@
     RATCHETPY_PUSH_KEY=... twistd -n ratchetpy --route /chat --push-api /push \\
         --push-listen tcp:8081:interface=127.0.0.1        # the publish API for backends
     twistd -n ratchetpy --route /chat --metrics-listen tcp:9100:interface=127.0.0.1
+    twistd -n ratchetpy --route /chat --session-handler files:/var/lib/php/sessions \\
+        --session-user-key name                      # greets the PHP site's logged-in user
     twistd -n ratchetpy --route /chat --workers 4 --redis redis://127.0.0.1:6379/0 \\
         --listen tcp:8080:interface=0.0.0.0          # 4 processes on one port, one hub
 
@@ -19,7 +21,7 @@
 the flag and the fix); ``makeService`` builds the ``App`` service, which
 listens on start and closes every client with 1001 on stop. The checks of
 each feature's flags and the ``--config`` reader are in
-``ratchetpy._tapchecks``; route targets are resolved by ``ratchetpy.targets``.
+``ratchetpy._tapchecks`` (the session flags in ``ratchetpy._tapsession``); route targets are resolved by ``ratchetpy.targets``.
 
 With ``--workers N`` (N > 1), ``makeService`` returns the parent instead: a
 ``WorkerSupervisor`` that binds the listening sockets and runs N workers,
@@ -53,6 +55,7 @@ from ._tapchecks import (
 )
 from ._tapchecks import CONFIG_SECTION as CONFIG_SECTION  # re-exported: public here before
 from ._tapphpws import PHPWS_OPTIONS, check_phpws, finish_phpws, route_phpws
+from ._tapsession import LARAVEL_KEY_ENV, check_sessions
 from ._tapworkers import (
     REDIS_URL_ENV,
     check_redis,
@@ -150,6 +153,27 @@ class Options(usage.Options):
          "process using it, e.g. redis://127.0.0.1:6379/0?prefix=chat:, or a Redis Cluster: "
          "redis+cluster://HOST:PORT,HOST:PORT (with a password: "
          f"better redis in --config, or {REDIS_URL_ENV} in the environment, which ps cannot show)."],
+        # sessions (ratchetpy._tapsession)
+        ["session-handler", None, None,
+         "Give each connection the PHP site's session (conn.session) from this store: "
+         "files:/var/lib/php/sessions, redis://127.0.0.1:6379/0 or memcached:127.0.0.1:11211."],
+        ["session-name", None, None,
+         "The session cookie's name (PHP's session.name). [default: PHPSESSID; with "
+         "--laravel-key: laravel_session]"],
+        ["session-serializer", None, None,
+         "PHP's session.serialize_handler: php, php_binary or php_serialize. [default: detected]"],
+        ["session-gc-maxlifetime", None, None,
+         "Seconds after which an unused session file counts as expired (PHP's "
+         "session.gc_maxlifetime). [default: 1440; with --laravel-key: 7200]"],
+        ["session-user-key", None, None,
+         "The session key naming the logged-in user: the built-in chat's welcome carries it "
+         "as \"user\" and binds the connection to that user in the hub, e.g. name."],
+        ["laravel-key", None, None,
+         "Laravel's APP_KEY (base64:...), to read Laravel's encrypted session cookie (better: "
+         f"laravel-key in --config, or {LARAVEL_KEY_ENV} in the environment, which ps cannot show)."],
+        ["laravel-cipher", None, None,
+         "The Laravel app's config/app.php 'cipher': aes-128-cbc, aes-256-cbc, aes-128-gcm or "
+         "aes-256-gcm. [default: aes-256-cbc]"],
         ["workers", None, None,
          "Run N server processes on the same --listen ports (or 'auto': one per CPU); a "
          "parent restarts any that dies and stops them all on SIGTERM. Needs --redis. "
@@ -233,6 +257,7 @@ class Options(usage.Options):
     def postOptions(self) -> None:
         self._key_source = "--push-key" if self["push-key"] else f"push-key in {self['config']}"
         redis_source = "--redis" if self["redis"] else f"redis in {self['config']}"
+        laravel_source = "--laravel-key" if self["laravel-key"] else f"laravel-key in {self['config']}"
         if self["config"]:
             read_config(self, self["config"], self._flag_given)
         check_redis(self, redis_source)
@@ -260,6 +285,7 @@ class Options(usage.Options):
         build_routes(self)
         check_phpws(self)
         check_chat_history(self)
+        check_sessions(self, laravel_source)
         check_push_api(self, self._key_source)
         path = self["metrics"]
         taken = [
@@ -445,7 +471,7 @@ def makeService(options: Options, reactor: Any = None) -> App | WorkerSupervisor
         elif isinstance(component, HttpServerInterface) and path == "/" and options.get("demo"):
             app.route(path, component, ["*"])
         else:
-            app.route(path, component, origins or [SAME_HOST])
+            app.route(path, component, origins or [SAME_HOST], session=options.get("session"))
     if options["push-api"]:
         push_listen = inherited_endpoints(options["push-listen"], inherited, reactor)
         app.push_api(options["push-api"], options["push-key"], listen=push_listen or None)

@@ -96,6 +96,9 @@ MODULES = [
     "ratchetpy.redis.pubsub",
     "ratchetpy.redis.scripts",
     "ratchetpy.redis.slots",
+    "ratchetpy.session.serialize",
+    "ratchetpy.session.formats",
+    "ratchetpy.session.laravel",
 ]
 
 

@@ -23,15 +23,21 @@ the same whichever serializer wrote it. Names that are not UTF-8 are
 refused. Values follow :mod:`ratchetpy.session.serialize`.
 
 Auto-detection (:func:`detect_serializer`, and :func:`decode_session` with
-no serializer) tries, in this order, and takes the first that decodes the
-whole data: ``php_serialize`` when the data starts with ``a:``, then
-``php``, then ``php_binary``. It is right for everything PHP writes, with
-one theoretical ambiguity: a ``php`` session whose first key name starts
-with ``a:<digits>:{`` and which happens to be, as a whole, one valid
-serialized array, or a ``php_binary`` session that also parses as ``php``
-(its first name would have to be exactly as long as the byte before it
-says and be followed by ``|``-free text ending in ``|`` and a value). Give
-the serializer explicitly to rule these out.
+no serializer) takes ``php_serialize`` when the data starts with ``a:`` and
+is, as a whole, one serialized array; otherwise the one of ``php`` and
+``php_binary`` that decodes the whole data. When both do (PHP wrote
+``php_binary`` with a ``|`` in a key name: reading it as ``php`` takes
+everything up to that ``|`` as one name), the one that finds more keys
+wins, and on a tie ``php_binary`` when the first byte is a control
+character (the length of a name under 32 bytes), else ``php``. This is
+right for everything PHP writes except names no application uses: a
+``php`` session whose first key name starts with a control character
+(``"\x01|i:0;"`` is also the ``php_binary`` session ``{"|": 0}``), or whose
+names hold control bytes followed by serialized text, or whose first key
+starts with ``a:<digits>:{`` and which is one valid serialized array as a
+whole; a ``php_binary`` session whose first name is 32 bytes or longer and
+whose only ``|`` ends a name. Give the serializer explicitly
+(PHP's ``session.serialize_handler``) to rule these out.
 """
 
 from __future__ import annotations
@@ -123,20 +129,30 @@ def _check_serializer(serializer: str) -> None:
 def _detect(data: bytes, max_depth: int) -> tuple[str, dict[str, Any]]:
     if not data:
         return "php", {}
-    candidates = (
-        ("php_serialize", "php", "php_binary")
-        if data.startswith(b"a:")
-        else (
-            "php",
-            "php_binary",
-        )
-    )
     problems: list[str] = []
-    for name in candidates:
+    if data.startswith(b"a:"):
         try:
-            return name, _DECODERS[name](data, max_depth)
+            return "php_serialize", _decode_php_serialize(data, max_depth)
+        except SessionDataError as exc:
+            problems.append(f"php_serialize: {exc}")
+    decoded: list[tuple[str, dict[str, Any]]] = []
+    for name in ("php", "php_binary"):
+        try:
+            decoded.append((name, _DECODERS[name](data, max_depth)))
         except SessionDataError as exc:
             problems.append(f"{name}: {exc}")
+    if len(decoded) == 2:
+        (_, php), (_, binary) = decoded
+        # Both read the whole data: PHP wrote php_binary with a "|" in a
+        # key (the php reading takes everything up to it as one name, so it
+        # finds fewer keys), or, far less likely, php with control bytes and
+        # serialized text in its names. A php_binary session starting with
+        # a control byte is the length of a name under 32 bytes.
+        if len(binary) > len(php) or (len(binary) == len(php) and data[0] < 0x20):
+            return decoded[1]
+        return decoded[0]
+    if decoded:
+        return decoded[0]
     raise SessionDataError(
         "session data is in none of PHP's session formats (" + "; ".join(problems) + ")"
     )

@@ -95,6 +95,10 @@ _CLASS_NAME = re.compile(rb"[A-Za-z0-9_\x80-\xff\\]+")
 _IDENTIFIER = re.compile(rb"[A-Za-z_\x80-\xff][A-Za-z0-9_\x80-\xff]*")
 _CANONICAL_INT = re.compile(r"0|-?[1-9][0-9]*")
 _HEX = b"0123456789abcdefABCDEF"
+# One match for the common values and keys; anything it does not take (and
+# every error) goes the step-by-step way, which says what is wrong where.
+_FAST_VALUE = re.compile(rb'i:([+-]?[0-9]{1,19});|s:([0-9]{1,10}):"|b:([01]);|N;')
+_FAST_KEY = re.compile(rb'i:([+-]?[0-9]{1,19});|s:([0-9]{1,10}):"')
 # Every digit count PHP could write for a length or a count; more is hostile.
 _MAX_DIGITS = 20
 # The fewest bytes one array element can take: an ``i:0;`` key and ``N;``.
@@ -216,6 +220,7 @@ class Unserializer:
         self._max_depth = max_depth
         self._slots: list[Any] = []
         self._open: dict[int, _Array] = {}
+        self._budget = [len(self._data)]
 
     @property
     def data(self) -> bytes:
@@ -303,6 +308,26 @@ class Unserializer:
 
     def _value(self, pos: int, depth: int) -> tuple[Any, int]:
         data = self._data
+        fast = _FAST_VALUE.match(data, pos)
+        if fast is not None:
+            group = fast.lastindex
+            value: Any = None
+            if group == 1:
+                value = int(fast.group(1))
+                if _INT64_MIN <= value <= _INT64_MAX:
+                    self._slots.append(value)
+                    return value, fast.end()
+            elif group == 2:
+                start = fast.end()
+                end = start + int(fast.group(2))
+                if data[end : end + 2] == b'";':
+                    value = _text_or_bytes(data[start:end])
+                    self._slots.append(value)
+                    return value, end + 2
+            else:
+                value = fast.group(3) == b"1" if group == 3 else None
+                self._slots.append(value)
+                return value, fast.end()
         tag = data[pos : pos + 2]
         if len(tag) < 2 and (not tag or tag in b"NbidsSarROCE"):
             raise self._fail("truncated, expected a value", pos)
@@ -310,7 +335,6 @@ class Unserializer:
             return self._reference(pos)
         slot = len(self._slots)
         self._slots.append(None)
-        value: Any
         if tag == b"N;":
             value, end = None, pos + 2
         elif tag == b"b:":
@@ -411,7 +435,19 @@ class Unserializer:
         return items, pos
 
     def _key(self, pos: int) -> tuple[Any, int]:
-        tag = self._data[pos : pos + 2]
+        data = self._data
+        fast = _FAST_KEY.match(data, pos)
+        if fast is not None:
+            if fast.lastindex == 1:
+                number = int(fast.group(1))
+                if _INT64_MIN <= number <= _INT64_MAX:
+                    return number, fast.end()
+            else:
+                start = fast.end()
+                end = start + int(fast.group(2))
+                if data[end : end + 2] == b'";':
+                    return _text_or_bytes(data[start:end]), end + 2
+        tag = data[pos : pos + 2]
         if tag == b"i:":
             digits, end = self._match(_INT, pos + 2, "an integer key")
             key = int(digits) if len(digits) <= 21 else None
@@ -482,20 +518,24 @@ class Unserializer:
         # PHP numbers the values a Serializable's own (un)serialize() call
         # reads in the outer sequence. When the data is serialized values,
         # number them too; when it is anything else, PHP did not either.
-        if not raw or raw[1:2] not in (b":", b";"):
+        # Nested C: objects are read again at each level: a budget of the
+        # input's size keeps hostile nesting from multiplying the work.
+        if not raw or raw[1:2] not in (b":", b";") or len(raw) > self._budget[0]:
             return
+        self._budget[0] -= len(raw)
         nested = Unserializer.__new__(Unserializer)
         nested._data = raw
         nested._max_depth = self._max_depth - depth + 1
-        nested._slots = list(self._slots)
+        nested._slots = self._slots  # shared: PHP numbers them in one sequence
         nested._open = {}
+        nested._budget = self._budget
+        known = len(self._slots)
         pos = 0
         try:
             while pos < len(raw):
                 _, pos = nested._value(pos, 0)
         except SessionDataError:
-            return
-        self._slots = nested._slots
+            del self._slots[known:]
 
     def _enum(self, pos: int) -> tuple[PhpEnum, int]:
         start = pos

@@ -220,6 +220,50 @@ def test_custom_object_data_that_is_not_serialized_takes_no_numbers() -> None:
     assert value[2] is value[1]
 
 
+def test_php_builtin_classes_keep_references_numbered_right() -> None:
+    require_php()
+    done = run_php(
+        r"""<?php
+        $o = new stdClass; $o->n = 1;
+        $storage = new SplObjectStorage; $storage[$o] = 'data';
+        $date = new DateTime('2020-01-01 00:00:00', new DateTimeZone('UTC'));
+        echo serialize([new ArrayObject([$o, 'x' => [1, 2]]), $o, $storage, $o, $date, $date,
+                        new ArrayIterator([$o]), $o]);
+        """
+    )
+    value = unserialize(done.stdout)
+    shared = value[1]
+    assert shared == PhpObject("stdClass", {"n": 1}, {"n": "public"})
+    assert value[0].class_name == "ArrayObject" and value[0].properties[1][0] is shared
+    assert value[0].properties[1]["x"] == [1, 2]
+    assert value[2].class_name == "SplObjectStorage" and value[2].properties[0] == [shared, "data"]
+    assert value[3] is shared and value[7] is shared
+    assert value[4].properties == {
+        "date": "2020-01-01 00:00:00.000000",
+        "timezone_type": 3,
+        "timezone": "UTC",
+    }
+    assert value[5] is value[4]
+    assert value[6].properties[1][0] is shared
+
+
+def test_custom_object_data_that_is_partly_serialized_takes_no_numbers() -> None:
+    # "N;x" starts like serialized data but is not: nothing is numbered
+    value = unserialize(b'a:3:{i:0;C:1:"S":3:{N;x}i:1;O:8:"stdClass":0:{}i:2;r:3;}')
+    assert value[2] is value[1]
+
+
+def test_many_and_nested_custom_objects_decode() -> None:
+    count = 2000
+    body = b"".join(b'i:%d;C:1:"S":6:{a:0:{}}' % i for i in range(count))
+    value = unserialize(b"a:%d:{%s}" % (count, body))
+    assert value == [PhpCustomObject("S", b"a:0:{}")] * count
+    nested = b"N;"
+    for _ in range(60):
+        nested = b'C:1:"S":%d:{%s}' % (len(nested), nested)
+    assert unserialize(nested).class_name == "S"
+
+
 def test_unserializer_shares_numbers_across_reads() -> None:
     data = b'O:8:"stdClass":0:{}r:1;'
     reader = Unserializer(data)
