@@ -123,11 +123,21 @@ def test_read_file_refuses_oversized_and_links(tmp_path):
         _read_file(str(link), 1024)
 
 
-@pytest.mark.skipif(os.getuid() == 0, reason="root reads any file")
-def test_read_file_says_how_to_fix_permissions(tmp_path):
+def test_read_file_says_how_to_fix_permissions(tmp_path, monkeypatch):
     path = tmp_path / "sess_x"
     path.write_bytes(b"x")
     path.chmod(0)
+    if os.getuid() == 0:
+        # root reads any file (CI runs as root): make the open fail as it
+        # does for the server's unprivileged user.
+        real_open = os.open
+
+        def refuse(name, *args, **kwargs):
+            if os.fspath(name) == str(path):
+                raise PermissionError(13, "Permission denied", str(path))
+            return real_open(name, *args, **kwargs)
+
+        monkeypatch.setattr(os, "open", refuse)
     with pytest.raises(SessionStoreUnavailable, match="read access"):
         _read_file(str(path), 1024)
 
