@@ -300,7 +300,7 @@ class PhpWrittenSessionsTests(TempDirCase):
             " $_SESSION['_sf2_meta'] = ['u' => time() - 86400, 'c' => time() - 90000, 'l' => 3600];"
             " session_write_close();",
             # quoted: unquoted, php -d reads the '=' of the query as ini syntax
-            ini={"session.save_handler": "redis", "session.save_path": f'"{self.redis_save_path}"'},
+            ini={"session.save_handler": "redis", "session.save_path": self.redis_save_path},
             args=[stale],
         )
         self.addCleanup(self.redis.cli, "DEL", f"{self.prefix}{stale}")

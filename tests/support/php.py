@@ -69,6 +69,9 @@ def run_php(
     assert PHP is not None
     command = [PHP, "-d", "display_errors=stderr", "-d", "error_reporting=-1"]
     for key, value in (ini or {}).items():
+        if any(c in value for c in '=;&|"') and not value.startswith('"'):
+            # php -d parses the value as ini syntax: quote what it would misread
+            value = '"' + value + '"'
         command += ["-d", f"{key}={value}"]
     with tempfile.NamedTemporaryFile("w", suffix=".php", prefix="ratchetpy-test-") as script:
         script.write(code)
