@@ -153,8 +153,27 @@ def _detect(data: bytes, max_depth: int) -> tuple[str, dict[str, Any]]:
     if decoded:
         return decoded[0]
     raise SessionDataError(
-        "session data is in none of PHP's session formats (" + "; ".join(problems) + ")"
+        "session data is in none of PHP's session formats"
+        + _other_format_hint(data)
+        + " ("
+        + "; ".join(problems)
+        + ")"
     )
+
+
+def _other_format_hint(data: bytes) -> str:
+    # The igbinary and msgpack extensions bring serializers of their own.
+    if data[:4] in (b"\0\0\0\x01", b"\0\0\0\x02"):
+        return (
+            "; it looks like igbinary (session.serialize_handler=igbinary), which ratchetpy "
+            "does not read: set session.serialize_handler to php_serialize"
+        )
+    if 0x80 <= data[0] <= 0x8F or data[0] in (0xDE, 0xDF):
+        return (
+            "; it may be msgpack (session.serialize_handler=msgpack), which ratchetpy does "
+            "not read: set session.serialize_handler to php_serialize"
+        )
+    return ""
 
 
 def detect_serializer(data: bytes, *, max_depth: int = 64) -> str:

@@ -223,6 +223,19 @@ def test_undecodable_data_says_why_for_each_serializer() -> None:
         detect_serializer(b"a:1:{")
 
 
+def test_igbinary_and_msgpack_sessions_say_which_setting_to_change() -> None:
+    # what php-cli 8.2 wrote for {"name": "x", "n": [1]} with the igbinary
+    # and msgpack extensions' session.serialize_handler
+    igbinary = b"\0\0\0\x02\x14\x02\x11\x04name\x11\x01x\x11\x01n\x14\x01\x06\0\x06\x01"
+    msgpack = b"\x83\xc0\x01\xa4name\xa1x\xa1n\x91\x01"
+    with pytest.raises(
+        SessionDataError, match="looks like igbinary .* set session.serialize_handler"
+    ):
+        decode_session(igbinary)
+    with pytest.raises(SessionDataError, match="may be msgpack .* to php_serialize"):
+        detect_serializer(msgpack)
+
+
 def test_a_php_session_with_a_key_named_like_an_array_is_still_php() -> None:
     assert detect_serializer(b"a:1|i:1;") == "php"
     assert decode_session(b"a:1|i:1;") == {"a:1": 1}
