@@ -35,6 +35,7 @@ PHP                    Python
                        ``data`` bytes of ``Serializable::serialize()``
 ``E:11:"Suit:Hearts";``  :class:`PhpEnum`: ``class_name`` and ``case``
 ``r:3;`` / ``R:3;``    the same Python object as the value they point to
+                       (``r:`` only to an object, as PHP requires)
 =====================  ====================================================
 
 References: PHP numbers every value it decodes from 1 (the outermost value
@@ -163,6 +164,9 @@ class PhpEnum:
     case: str
 
 
+_OBJECTS = (PhpObject, PhpCustomObject, PhpEnum)
+
+
 def _text_or_bytes(raw: bytes) -> str | bytes:
     try:
         return raw.decode("utf-8")
@@ -270,11 +274,16 @@ class Unserializer:
             raise self._fail(f"expected {what}", pos)
         return found.group(), found.end()
 
-    def _length(self, pos: int, what: str) -> tuple[int, int]:
-        digits, end = self._match(_UINT, pos, what)
-        if len(digits) > _MAX_DIGITS:
+    def _length(self, pos: int, what: str, *, signed: bool = False) -> tuple[int, int]:
+        # PHP reads an object's property count and a C: object's data length
+        # with a sign allowed ("+2", "-0"); every other length without.
+        digits, end = self._match(_INT if signed else _UINT, pos, what)
+        if len(digits.lstrip(b"+-")) > _MAX_DIGITS:
             raise self._fail(f"{what} has {len(digits)} digits", pos)
-        return int(digits), end
+        number = int(digits)
+        if number < 0:
+            raise self._fail(f"{what} is negative", pos)
+        return number, end
 
     def _quoted(self, pos: int, what: str) -> tuple[bytes, int]:
         """``<len>:"<len bytes>"`` at ``pos``: the bytes and the offset after the quote."""
@@ -300,9 +309,11 @@ class Unserializer:
         except UnicodeDecodeError:
             raise self._fail(f"class name {raw!r} is not UTF-8", start) from None
 
-    def _count(self, pos: int, what: str, min_bytes: int) -> tuple[int, int]:
+    def _count(
+        self, pos: int, what: str, min_bytes: int, *, signed: bool = False
+    ) -> tuple[int, int]:
         start = pos
-        count, pos = self._length(pos, f"{what} count")
+        count, pos = self._length(pos, f"{what} count", signed=signed)
         left = len(self._data) - pos
         if count * min_bytes > left:
             # Refused before anything is allocated for it.
@@ -392,9 +403,14 @@ class Unserializer:
         number, end = self._length(pos + 2, "a reference number")
         end = self._expect(end, b";")
         # r:/R: count from 1 over the values decoded so far (not this one).
-        known = len(self._slots) - (1 if self._data[pos : pos + 1] == b"r" else 0)
+        is_copy = self._data[pos : pos + 1] == b"r"
+        known = len(self._slots) - (1 if is_copy else 0)
         if not 1 <= number <= known:
             raise self._fail(f"reference to value {number} of {known}", pos)
+        if is_copy and not isinstance(self._slots[number - 1], _OBJECTS):
+            # PHP writes r: only for objects, and its unserialize() refuses
+            # any other target: so does this decoder.
+            raise self._fail(f"r:{number} refers to a value that is not an object", pos)
         target = self._open.get(number - 1)
         if target is not None:
             target.referenced = True
@@ -474,7 +490,7 @@ class Unserializer:
     def _object(self, pos: int, slot: int, depth: int) -> tuple[PhpObject, int]:
         name, pos = self._class_name(pos)
         pos = self._expect(pos, b":")
-        count, pos = self._count(pos, "object", _MIN_ELEMENT)
+        count, pos = self._count(pos, "object", _MIN_ELEMENT, signed=True)
         pos = self._expect(pos, b":{")
         obj = PhpObject(name)
         # Filled in place so a property referring back to it finds it.
@@ -508,7 +524,7 @@ class Unserializer:
     def _custom(self, pos: int, depth: int) -> tuple[PhpCustomObject, int]:
         name, pos = self._class_name(pos)
         pos = self._expect(pos, b":")
-        length, pos = self._length(pos, "custom object data length")
+        length, pos = self._length(pos, "custom object data length", signed=True)
         pos = self._expect(pos, b":{")
         end = pos + length
         if end + 1 > len(self._data):
