@@ -351,3 +351,87 @@ def test_a_php_binary_session_with_a_bar_in_a_key_is_detected() -> None:
     # a tie goes to php_binary when the first byte is a name length under 32
     assert detect_serializer(b"\x02x|i:1;") == "php_binary"
     assert detect_serializer(b"yx|i:1;") == "php"
+
+
+# -- against PHP: what session_decode() refuses is refused -------------------
+
+# What php-cli 8.2's session_encode() wrote for
+# ['name' => 'Zoë', 'o' => $o, 'o2' => $o, 'n' => [1, 2.5, null, true]].
+PARITY_SESSIONS = {
+    "php": b'name|s:4:"Zo\xc3\xab";o|O:8:"stdClass":1:{s:1:"a";i:1;}o2|r:2;'
+    b"n|a:4:{i:0;i:1;i:1;d:2.5;i:2;N;i:3;b:1;}",
+    "php_binary": b'\x04names:4:"Zo\xc3\xab";\x01oO:8:"stdClass":1:{s:1:"a";i:1;}'
+    b"\x02o2r:2;\x01na:4:{i:0;i:1;i:1;d:2.5;i:2;N;i:3;b:1;}",
+}
+
+PHP_SESSION_DECODE = r"""<?php
+session_save_path($argv[1]);
+$out = [];
+foreach (json_decode(stream_get_contents(STDIN), true) as $handler => $batch) {
+    ini_set('session.serialize_handler', $handler);
+    session_start();
+    foreach ($batch as $data) {
+        $ok = @session_decode(base64_decode($data));
+        $out[] = $ok ? 1 : 0;
+        if (!$ok) { @session_start(); }  // a failed decode destroys the session
+    }
+    session_destroy();
+}
+echo json_encode($out);
+"""
+
+_CHANGE = st.tuples(
+    st.sampled_from(["set", "delete", "insert"]),
+    st.integers(0, 200),
+    st.sampled_from(list(b'0123456789:;{}"|aisdONbrR-+.E\0\x01\x02\x05')),
+)
+
+
+def _changed(data: bytes, changes: list[tuple[str, int, int]]) -> bytes:
+    out = bytearray(data)
+    for kind, at, byte in changes:
+        at = at % len(out)
+        if kind == "set":
+            out[at] = byte
+        elif kind == "delete":
+            del out[at]
+        else:
+            out.insert(at, byte)
+    return bytes(out)
+
+
+def test_php_and_the_decoder_accept_and_refuse_the_same_changed_sessions(tmp_path: Path) -> None:
+    require_php()
+    for serializer, data in PARITY_SESSIONS.items():
+        session = decode_session(data, serializer)
+        assert session["o2"] is session["o"] and session["name"] == "Zoë"
+
+    @settings(
+        max_examples=8,
+        deadline=None,
+        database=None,
+        phases=[Phase.explicit, Phase.reuse, Phase.generate],
+        suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+    )
+    @given(st.lists(st.lists(_CHANGE, min_size=1, max_size=2), min_size=40, max_size=40))
+    def check(batch: list[list[tuple[str, int, int]]]) -> None:
+        changed = {
+            serializer: [_changed(data, changes) for changes in batch]
+            for serializer, data in PARITY_SESSIONS.items()
+        }
+        request = {
+            serializer: [base64.b64encode(item).decode() for item in items]
+            for serializer, items in changed.items()
+        }
+        done = run_php(PHP_SESSION_DECODE, args=[str(tmp_path)], stdin=json.dumps(request).encode())
+        verdicts = iter(json.loads(done.stdout))
+        for serializer, items in changed.items():
+            for item in items:
+                try:
+                    decode_session(item, serializer)
+                    accepted = 1
+                except SessionDataError:
+                    accepted = 0
+                assert accepted == next(verdicts), (serializer, item)
+
+    check()
