@@ -59,12 +59,12 @@ lengths or counts larger than the bytes that remain (checked before
 anything is allocated). Strings are slices of the input and references
 share objects, so the decoded value is never much larger than the input.
 
-Where this differs from PHP's ``unserialize()``: PHP ignores trailing bytes
-(PHP 8.3 warns), clamps integers beyond 64 bits, and keeps a malformed
-mangled property name (``"\0ab"``) on ``stdClass`` and unknown classes,
-while it refuses it for declared classes as this decoder always does. A
-mutation fuzz of a real payload against php-cli 8.2 found no other
-difference in what is accepted.
+This decoder reads data as PHP's ``unserialize()`` does in a script that
+declares none of the data's classes, with two differences: PHP ignores
+trailing bytes (PHP 8.3 warns) and clamps integers beyond 64 bits. A
+malformed mangled property name (``"\\0ab"``) is kept as it is, public, as
+PHP keeps it then. Mutation fuzzing of real payloads against php-cli 8.2
+found no other difference in what is accepted.
 """
 
 from __future__ import annotations
@@ -496,22 +496,26 @@ class Unserializer:
         # Filled in place so a property referring back to it finds it.
         self._slots[slot] = obj
         for _ in range(count):
-            key_at = pos
             key, pos = self._key(pos)
             value, pos = self._value(pos, depth)
-            self._set_property(obj, key, value, key_at)
+            self._set_property(obj, key, value)
         return obj, self._expect(pos, b"}")
 
-    def _set_property(self, obj: PhpObject, key: Any, value: Any, at: int) -> None:
+    def _set_property(self, obj: PhpObject, key: Any, value: Any) -> None:
         visibility, owner = "public", ""
+        # "\0Class\0name" is private, "\0*\0name" protected. A malformed
+        # mangled name stays as it is (public), as PHP keeps it for a class
+        # it does not know (it refuses it for a declared one).
         if isinstance(key, str) and key.startswith("\0"):
             parts = key.split("\0")
-            if len(parts) != 3 or not parts[1] or not parts[2]:
-                raise self._fail(f"malformed property name {key!r}", at)
-            _, owner, key = parts
-            visibility = "protected" if owner == "*" else "private"
+            if len(parts) == 3 and parts[1] and parts[2]:
+                _, owner, key = parts
+                visibility = "protected" if owner == "*" else "private"
         elif isinstance(key, bytes) and key.startswith(b"\0"):
-            raise self._fail("a mangled property name is not UTF-8", at)
+            raw = key.split(b"\0")
+            if len(raw) == 3 and raw[1] and raw[2]:
+                owner, key = raw[1].decode("utf-8", "surrogateescape"), _text_or_bytes(raw[2])
+                visibility = "protected" if owner == "*" else "private"
         if visibility == "private" and owner != obj.class_name and key in obj.properties:
             return  # a parent's private property never hides the object's own
         obj.properties[key] = value

@@ -163,6 +163,20 @@ def test_signs_where_php_reads_them() -> None:
     assert unserialize(b"a:00:{}") == [] and unserialize(b's:01:"a";') == "a"
 
 
+def test_malformed_property_names_stay_as_they_are_as_php_keeps_them() -> None:
+    # PHP keeps these on a class it does not know (and on stdClass)
+    obj = unserialize(b'O:1:"A":4:{s:1:"\0";i:1;s:3:"\0ab";i:2;s:2:"\0\0";i:3;s:3:"\0x\0";i:4;}')
+    assert obj.properties == {"\0": 1, "\0ab": 2, "\0\0": 3, "\0x\0": 4}
+    assert set(obj.visibility.values()) == {"public"} and obj.declared_in == {}
+
+
+def test_mangled_names_that_are_not_utf8() -> None:
+    obj = unserialize(b'O:1:"A":2:{s:5:"\0\xff\0id";i:1;s:5:"\0*\0\xfe\xfd";i:2;}')
+    assert obj.properties == {"id": 1, b"\xfe\xfd": 2}
+    assert obj.declared_in == {"id": "\udcff"}
+    assert obj.visibility == {"id": "private", b"\xfe\xfd": "protected"}
+
+
 def test_namespaced_class_names() -> None:
     obj = unserialize(b'O:15:"App\\Models\\User":0:{}')
     assert obj.class_name == "App\\Models\\User"
@@ -322,8 +336,6 @@ def test_every_truncation_of_a_real_payload_is_refused_with_its_offset() -> None
         (b"a:1:{N;i:1;}", "an array key must be an integer or a string at byte 5"),
         (b"a:1:{i:0;}", "unknown type b'}' at byte 9"),
         (b'O:3:"a-b":0:{}', "is not a valid PHP class name at byte 2"),
-        (b'O:1:"A":1:{s:3:"\0ab";i:1;}', "malformed property name '\\x00ab' at byte 11"),
-        (b'O:1:"A":1:{s:2:"\0\0";i:1;}', "malformed property name"),
         (b'C:1:"A":10:{abc}', "custom object data length 10 runs past the end"),
         (b'C:1:"A":-1:{}', "custom object data length is negative at byte 8"),
         (b'O:8:"stdClass":-1:{}', "object count is negative at byte 15"),
