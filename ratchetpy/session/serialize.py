@@ -119,7 +119,8 @@ class PhpObject:
     A PHP object (``O:``): its class name and properties, nothing callable.
 
     Attributes:
-        class_name: the class as PHP wrote it (``"App\\\\Models\\\\User"``).
+        class_name: the class as PHP wrote it (``"App\\\\Models\\\\User"``);
+            bytes that are not UTF-8 are decoded with ``surrogateescape``.
         properties: values by plain property name: a private ``$a`` of
             ``Foo`` (serialized as ``"\\0Foo\\0a"``) and a protected
             ``$b`` (``"\\0*\\0b"``) are ``"a"`` and ``"b"``. Should a
@@ -230,6 +231,18 @@ class Unserializer:
             )
         self._max_depth = max_depth
         self._slots: list[Any] = []
+        # Where each numbered value was stored (container number, key): PHP's
+        # numbers point at those places, so a later value under the same key
+        # (data PHP never writes, but reads) replaces what they point to.
+        # _holder, filled only for such repeated keys, maps a place to the
+        # number of the value now there.
+        self._in: list[int] = []
+        self._at: list[Any] = []
+        self._holder: dict[tuple[int, Any], int] = {}
+        self._container_now = 0
+        self._key_now: Any = None
+        self._replacing = False
+        self._containers = [0]
         self._open: dict[int, _Array] = {}
         self._budget = [len(self._data)]
 
@@ -251,6 +264,8 @@ class Unserializer:
         """
         if not 0 <= offset <= len(self._data):
             raise SessionDataError(f"offset {offset} is outside the {len(self._data)}-byte data")
+        self._container_now, self._key_now = self._container(), None
+        self._replacing = False
         return self._value(offset, 0)
 
     # -- helpers ---------------------------------------------------------
@@ -304,10 +319,8 @@ class Unserializer:
         raw, pos = self._quoted(pos, "class name")
         if not _CLASS_NAME.fullmatch(raw):
             raise self._fail(f"class name {raw!r} is not a valid PHP class name", start)
-        try:
-            return raw.decode("utf-8"), pos
-        except UnicodeDecodeError:
-            raise self._fail(f"class name {raw!r} is not UTF-8", start) from None
+        # PHP allows any byte from 0x80 in a name: not UTF-8, it stays lossless
+        return raw.decode("utf-8", "surrogateescape"), pos
 
     def _count(
         self, pos: int, what: str, min_bytes: int, *, signed: bool = False
@@ -333,26 +346,29 @@ class Unserializer:
             if group == 1:
                 value = int(fast.group(1))
                 if _INT64_MIN <= value <= _INT64_MAX:
-                    self._slots.append(value)
+                    self._number(value)
                     return value, fast.end()
             elif group == 2:
                 start = fast.end()
                 end = start + int(fast.group(2))
                 if data[end : end + 2] == b'";':
                     value = _text_or_bytes(data[start:end])
-                    self._slots.append(value)
+                    self._number(value)
                     return value, end + 2
             else:
                 value = fast.group(3) == b"1" if group == 3 else None
-                self._slots.append(value)
+                self._number(value)
                 return value, fast.end()
         tag = data[pos : pos + 2]
         if len(tag) < 2 and (not tag or tag in b"NbidsSarROCE"):
             raise self._fail("truncated, expected a value", pos)
         if tag == b"R:":
-            return self._reference(pos)
-        slot = len(self._slots)
-        self._slots.append(None)
+            value, end, target = self._reference(pos)
+            if self._replacing:
+                # the place now refers to the target's value
+                self._holder[self._container_now, self._key_now] = target
+            return value, end
+        slot = self._number(None)
         if tag == b"N;":
             value, end = None, pos + 2
         elif tag == b"b:":
@@ -382,7 +398,7 @@ class Unserializer:
             raw, end = self._escaped(pos + 2)
             value, end = _text_or_bytes(raw), self._expect(end, b";")
         elif tag == b"r:":
-            value, end = self._reference(pos)
+            value, end, _ = self._reference(pos)
         elif tag in (b"a:", b"O:", b"C:", b"E:"):
             if tag != b"E:" and depth >= self._max_depth:
                 raise self._fail(f"nested deeper than max_depth={self._max_depth}", pos)
@@ -399,7 +415,18 @@ class Unserializer:
         self._slots[slot] = value
         return value, end
 
-    def _reference(self, pos: int) -> tuple[Any, int]:
+    def _number(self, value: Any) -> int:
+        """Give ``value`` the next number, at the place being filled."""
+        slot = len(self._slots)
+        self._slots.append(value)
+        self._in.append(self._container_now)
+        self._at.append(self._key_now)
+        if self._replacing:
+            self._holder[self._container_now, self._key_now] = slot
+        return slot
+
+    def _reference(self, pos: int) -> tuple[Any, int, int]:
+        """An ``r:``/``R:`` at ``pos``: the value, the end, the slot it resolved to."""
         number, end = self._length(pos + 2, "a reference number")
         end = self._expect(end, b";")
         # r:/R: count from 1 over the values decoded so far (not this one).
@@ -407,15 +434,27 @@ class Unserializer:
         known = len(self._slots) - (1 if is_copy else 0)
         if not 1 <= number <= known:
             raise self._fail(f"reference to value {number} of {known}", pos)
-        if is_copy and not isinstance(self._slots[number - 1], _OBJECTS):
+        slot = number - 1
+        if self._replacing or self._holder:
+            place = (self._in[slot], self._at[slot])
+            if self._replacing and place == (self._container_now, self._key_now):
+                # a value under a repeated key referring to what it replaces
+                raise self._fail(f"reference {number} refers to the value it replaces", pos)
+            slot = self._holder.get(place, slot)
+        value = self._slots[slot]
+        if is_copy and not isinstance(value, _OBJECTS):
             # PHP writes r: only for objects, and its unserialize() refuses
             # any other target: so does this decoder.
             raise self._fail(f"r:{number} refers to a value that is not an object", pos)
-        target = self._open.get(number - 1)
-        if target is not None:
-            target.referenced = True
-            return target.items, end
-        return self._slots[number - 1], end
+        building = self._open.get(slot)
+        if building is not None:
+            building.referenced = True
+            return building.items, end, slot
+        return value, end, slot
+
+    def _container(self) -> int:
+        self._containers[0] += 1
+        return self._containers[0]
 
     def _escaped(self, pos: int) -> tuple[bytes, int]:
         # The S: form: the declared length counts decoded bytes; "\\xx" is one.
@@ -445,11 +484,15 @@ class Unserializer:
         self._slots[slot] = building.items
         self._open[slot] = building
         items = building.items
+        container = self._container()
         try:
             for _ in range(count):
                 key, pos = self._key(pos)
+                key = _array_key(key)
+                self._container_now, self._key_now = container, key
+                self._replacing = key in items
                 value, pos = self._value(pos, depth)
-                items[_array_key(key)] = value
+                items[key] = value
         finally:
             del self._open[slot]
         pos = self._expect(pos, b"}")
@@ -495,8 +538,13 @@ class Unserializer:
         obj = PhpObject(name)
         # Filled in place so a property referring back to it finds it.
         self._slots[slot] = obj
+        container = self._container()
+        seen: set[Any] = set()
         for _ in range(count):
             key, pos = self._key(pos)
+            self._container_now, self._key_now = container, key
+            self._replacing = key in seen
+            seen.add(key)
             value, pos = self._value(pos, depth)
             self._set_property(obj, key, value)
         return obj, self._expect(pos, b"}")
@@ -553,7 +601,12 @@ class Unserializer:
         nested = Unserializer.__new__(Unserializer)
         nested._data = raw
         nested._max_depth = self._max_depth - depth + 1
-        nested._slots = self._slots  # shared: PHP numbers them in one sequence
+        # shared: PHP numbers them in one sequence
+        nested._slots, nested._in, nested._at = self._slots, self._in, self._at
+        nested._holder = self._holder
+        nested._containers = self._containers
+        nested._container_now, nested._key_now = nested._container(), None
+        nested._replacing = False
         nested._open = {}
         nested._budget = self._budget
         known = len(self._slots)
@@ -563,6 +616,8 @@ class Unserializer:
                 _, pos = nested._value(pos, 0)
         except SessionDataError:
             del self._slots[known:]
+            del self._in[known:]
+            del self._at[known:]
 
     def _enum(self, pos: int) -> tuple[PhpEnum, int]:
         start = pos
@@ -571,10 +626,9 @@ class Unserializer:
         class_part, colon, case = raw.partition(b":")
         if not colon or not _CLASS_NAME.fullmatch(class_part) or not _IDENTIFIER.fullmatch(case):
             raise self._fail(f"enum {raw!r} is not Class:Case", start)
-        try:
-            return PhpEnum(class_part.decode("utf-8"), case.decode("utf-8")), pos
-        except UnicodeDecodeError:
-            raise self._fail(f"enum {raw!r} is not UTF-8", start) from None
+        return PhpEnum(
+            class_part.decode("utf-8", "surrogateescape"), case.decode("utf-8", "surrogateescape")
+        ), pos
 
 
 def unserialize_prefix(

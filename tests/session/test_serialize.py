@@ -182,6 +182,13 @@ def test_namespaced_class_names() -> None:
     assert obj.class_name == "App\\Models\\User"
 
 
+def test_class_names_that_are_not_utf8_keep_their_bytes() -> None:
+    obj = unserialize(b'O:3:"F\xffo":0:{}')
+    assert obj.class_name == "F\udcffo"
+    assert obj.class_name.encode("utf-8", "surrogateescape") == b"F\xffo"
+    assert unserialize(b'E:5:"\xffa:Ab";') == PhpEnum("\udcffa", "Ab")
+
+
 def test_custom_objects_keep_their_data_undecoded() -> None:
     value = unserialize(b'C:11:"ArrayObject":21:{x:i:0;a:0:{};m:a:0:{}}')
     assert value == PhpCustomObject("ArrayObject", b"x:i:0;a:0:{};m:a:0:{}")
@@ -284,6 +291,41 @@ def test_many_and_nested_custom_objects_decode() -> None:
     for _ in range(60):
         nested = b'C:1:"S":%d:{%s}' % (len(nested), nested)
     assert unserialize(nested).class_name == "S"
+
+
+@pytest.mark.parametrize(
+    ("data", "expected"),
+    [
+        # what php-cli 8.2's unserialize() gives: a number points at a place,
+        # and a repeated key puts a new value there (PHP never writes this)
+        (b'a:3:{s:1:"x";i:1;s:1:"x";i:5;s:1:"y";R:2;}', {"x": 5, "y": 5}),
+        (b'a:3:{s:1:"x";i:1;s:1:"x";i:5;s:1:"y";R:3;}', {"x": 5, "y": 5}),
+        (b'a:2:{s:1:"x";a:1:{i:0;i:7;}s:1:"x";R:3;}', {"x": 7}),
+        (b'a:3:{s:1:"x";a:1:{i:0;i:7;}s:1:"x";i:1;s:1:"y";R:3;}', {"x": 1, "y": 7}),
+        (
+            b'O:8:"stdClass":3:{s:1:"x";i:1;s:1:"x";i:5;s:1:"y";R:2;}',
+            PhpObject("stdClass", {"x": 5, "y": 5}, {"x": "public", "y": "public"}),
+        ),
+    ],
+)
+def test_references_to_a_place_a_repeated_key_wrote_again(data: bytes, expected: Any) -> None:
+    assert unserialize(data) == expected
+
+
+def test_a_repeated_key_referring_to_what_it_replaces() -> None:
+    for data in (
+        b'a:2:{s:1:"x";i:1;s:1:"x";R:2;}',
+        b'a:2:{s:1:"x";O:8:"stdClass":0:{}s:1:"x";r:2;}',
+        b'O:8:"stdClass":2:{s:1:"x";i:1;s:1:"x";R:2;}',
+    ):
+        with pytest.raises(SessionDataError, match="reference 2 refers to the value it replaces"):
+            unserialize(data)
+    # the old object is gone from its place: r:2 now finds an int there
+    with pytest.raises(SessionDataError, match="r:2 refers to a value that is not an object"):
+        unserialize(b'a:3:{s:1:"x";O:8:"stdClass":0:{}s:1:"x";i:5;s:1:"y";r:2;}')
+    # nested in the new value, the place holds the array being built
+    value = unserialize(b'a:2:{s:1:"x";i:1;s:1:"x";a:1:{i:0;R:2;}}')
+    assert value["x"][0] is value["x"]
 
 
 def test_unserializer_shares_numbers_across_reads() -> None:
