@@ -99,7 +99,8 @@ _UINT = re.compile(rb"[0-9]+")
 _FLOAT = re.compile(
     rb"(?:[+-]?(?:[0-9]*\.[0-9]+|[0-9]+\.[0-9]*|[0-9]+)(?:[eE][+-]?[0-9]+)?|NAN|-?INF)"
 )
-_CLASS_NAME = re.compile(rb"[A-Za-z0-9_\x80-\xff\\]+")
+# PHP's unserialize() takes these bytes in a class name, not a leading "\\".
+_CLASS_NAME = re.compile(rb"[A-Za-z0-9_\x80-\xff][A-Za-z0-9_\x80-\xff\\]*")
 _IDENTIFIER = re.compile(rb"[A-Za-z_\x80-\xff][A-Za-z0-9_\x80-\xff]*")
 _CANONICAL_INT = re.compile(r"0|-?[1-9][0-9]*")
 _HEX = b"0123456789abcdefABCDEF"

@@ -383,7 +383,7 @@ echo json_encode($out);
 _CHANGE = st.tuples(
     st.sampled_from(["set", "delete", "insert"]),
     st.integers(0, 200),
-    st.sampled_from(list(b'0123456789:;{}"|aisdONbrR-+.E\0\x01\x02\x05')),
+    st.sampled_from(list(b'0123456789:;{}"|aisdONbrR-+.E\0\x01\x02\x05\xffnoa')),
 )
 
 

@@ -378,6 +378,8 @@ def test_every_truncation_of_a_real_payload_is_refused_with_its_offset() -> None
         (b"a:1:{N;i:1;}", "an array key must be an integer or a string at byte 5"),
         (b"a:1:{i:0;}", "unknown type b'}' at byte 9"),
         (b'O:3:"a-b":0:{}', "is not a valid PHP class name at byte 2"),
+        (b'O:4:"\\Foo":0:{}', "is not a valid PHP class name at byte 2"),
+        (b'O:3:"a b":0:{}', "is not a valid PHP class name at byte 2"),
         (b'C:1:"A":10:{abc}', "custom object data length 10 runs past the end"),
         (b'C:1:"A":-1:{}', "custom object data length is negative at byte 8"),
         (b'O:8:"stdClass":-1:{}', "object count is negative at byte 15"),
@@ -767,7 +769,7 @@ echo json_encode($out);
 _MUTATION = st.tuples(
     st.sampled_from(["set", "delete", "insert"]),
     st.integers(0, len(PARITY_PAYLOAD) - 1),
-    st.sampled_from(list(b'0123456789:;{}"aisdONbrRSCE-+.\0\\xfINAF')),
+    st.sampled_from(list(b'0123456789:;{}"aisdONbrRSCE-+.\0\\xfINAF\xff*xyo')),
 )
 
 
