@@ -19,8 +19,10 @@ key's value may point into an earlier key's), as PHP decodes them. Keys of
 the returned dict are always ``str``: the integer keys ``php_serialize`` can
 hold become their decimal strings, which is how PHP treats them too
 (``$_SESSION[5]`` and ``$_SESSION["5"]`` are one key), so a session reads
-the same whichever serializer wrote it. Names that are not UTF-8 are
-refused. Values follow :mod:`ratchetpy.session.serialize`.
+the same whichever serializer wrote it. A name that is not UTF-8 (PHP
+allows any bytes) is decoded with ``surrogateescape``, so the rest of the
+session still reads and ``name.encode("utf-8", "surrogateescape")`` gives
+PHP's bytes back. Values follow :mod:`ratchetpy.session.serialize`.
 
 Auto-detection (:func:`detect_serializer`, and :func:`decode_session` with
 no serializer) takes ``php_serialize`` when the data starts with ``a:`` and
@@ -57,11 +59,8 @@ _PS_DELIMITER = 0x7C  # "|"
 _PS_BIN_MAX = 127
 
 
-def _name(raw: bytes, at: int) -> str:
-    try:
-        return raw.decode("utf-8")
-    except UnicodeDecodeError:
-        raise SessionDataError(f"session key {raw!r} at byte {at} is not UTF-8") from None
+def _name(raw: bytes) -> str:
+    return raw.decode("utf-8", "surrogateescape")
 
 
 def _decode_php(data: bytes, max_depth: int) -> dict[str, Any]:
@@ -72,7 +71,7 @@ def _decode_php(data: bytes, max_depth: int) -> dict[str, Any]:
         bar = data.find(b"|", pos)
         if bar < 0:
             raise SessionDataError(f"php session: no '|' after the key name at byte {pos}")
-        name = _name(data[pos:bar], pos)
+        name = _name(data[pos:bar])
         session[name], pos = reader.read(bar + 1)
     return session
 
@@ -88,7 +87,7 @@ def _decode_php_binary(data: bytes, max_depth: int) -> dict[str, Any]:
             raise SessionDataError(
                 f"php_binary session: key length {length} at byte {pos} runs past the end"
             )
-        name = _name(data[start : start + length], start)
+        name = _name(data[start : start + length])
         session[name], pos = reader.read(start + length)
     return session
 
@@ -108,7 +107,7 @@ def _decode_php_serialize(data: bytes, max_depth: int) -> dict[str, Any]:
         )
     session: dict[str, Any] = {}
     for key, item in value.items():
-        session[_name(key, 0) if isinstance(key, bytes) else str(key)] = item
+        session[_name(key) if isinstance(key, bytes) else str(key)] = item
     return session
 
 
@@ -154,8 +153,27 @@ def _detect(data: bytes, max_depth: int) -> tuple[str, dict[str, Any]]:
     if decoded:
         return decoded[0]
     raise SessionDataError(
-        "session data is in none of PHP's session formats (" + "; ".join(problems) + ")"
+        "session data is in none of PHP's session formats"
+        + _other_format_hint(data)
+        + " ("
+        + "; ".join(problems)
+        + ")"
     )
+
+
+def _other_format_hint(data: bytes) -> str:
+    # The igbinary and msgpack extensions bring serializers of their own.
+    if data[:4] in (b"\0\0\0\x01", b"\0\0\0\x02"):
+        return (
+            "; it looks like igbinary (session.serialize_handler=igbinary), which ratchetpy "
+            "does not read: set session.serialize_handler to php_serialize"
+        )
+    if 0x80 <= data[0] <= 0x8F or data[0] in (0xDE, 0xDF):
+        return (
+            "; it may be msgpack (session.serialize_handler=msgpack), which ratchetpy does "
+            "not read: set session.serialize_handler to php_serialize"
+        )
+    return ""
 
 
 def detect_serializer(data: bytes, *, max_depth: int = 64) -> str:

@@ -35,6 +35,7 @@ PHP                    Python
                        ``data`` bytes of ``Serializable::serialize()``
 ``E:11:"Suit:Hearts";``  :class:`PhpEnum`: ``class_name`` and ``case``
 ``r:3;`` / ``R:3;``    the same Python object as the value they point to
+                       (``r:`` only to an object, as PHP requires)
 =====================  ====================================================
 
 References: PHP numbers every value it decodes from 1 (the outermost value
@@ -57,6 +58,13 @@ than ``max_depth`` arrays/objects, input longer than ``max_size`` bytes, and
 lengths or counts larger than the bytes that remain (checked before
 anything is allocated). Strings are slices of the input and references
 share objects, so the decoded value is never much larger than the input.
+
+This decoder reads data as PHP's ``unserialize()`` does in a script that
+declares none of the data's classes, with two differences: PHP ignores
+trailing bytes (PHP 8.3 warns) and clamps integers beyond 64 bits. A
+malformed mangled property name (``"\\0ab"``) is kept as it is, public, as
+PHP keeps it then. Mutation fuzzing of real payloads against php-cli 8.2
+found no other difference in what is accepted.
 """
 
 from __future__ import annotations
@@ -91,7 +99,8 @@ _UINT = re.compile(rb"[0-9]+")
 _FLOAT = re.compile(
     rb"(?:[+-]?(?:[0-9]*\.[0-9]+|[0-9]+\.[0-9]*|[0-9]+)(?:[eE][+-]?[0-9]+)?|NAN|-?INF)"
 )
-_CLASS_NAME = re.compile(rb"[A-Za-z0-9_\x80-\xff\\]+")
+# PHP's unserialize() takes these bytes in a class name, not a leading "\\".
+_CLASS_NAME = re.compile(rb"[A-Za-z0-9_\x80-\xff][A-Za-z0-9_\x80-\xff\\]*")
 _IDENTIFIER = re.compile(rb"[A-Za-z_\x80-\xff][A-Za-z0-9_\x80-\xff]*")
 _CANONICAL_INT = re.compile(r"0|-?[1-9][0-9]*")
 _HEX = b"0123456789abcdefABCDEF"
@@ -111,7 +120,8 @@ class PhpObject:
     A PHP object (``O:``): its class name and properties, nothing callable.
 
     Attributes:
-        class_name: the class as PHP wrote it (``"App\\\\Models\\\\User"``).
+        class_name: the class as PHP wrote it (``"App\\\\Models\\\\User"``);
+            bytes that are not UTF-8 are decoded with ``surrogateescape``.
         properties: values by plain property name: a private ``$a`` of
             ``Foo`` (serialized as ``"\\0Foo\\0a"``) and a protected
             ``$b`` (``"\\0*\\0b"``) are ``"a"`` and ``"b"``. Should a
@@ -154,6 +164,9 @@ class PhpEnum:
 
     class_name: str
     case: str
+
+
+_OBJECTS = (PhpObject, PhpCustomObject, PhpEnum)
 
 
 def _text_or_bytes(raw: bytes) -> str | bytes:
@@ -219,6 +232,18 @@ class Unserializer:
             )
         self._max_depth = max_depth
         self._slots: list[Any] = []
+        # Where each numbered value was stored (container number, key): PHP's
+        # numbers point at those places, so a later value under the same key
+        # (data PHP never writes, but reads) replaces what they point to.
+        # _holder, filled only for such repeated keys, maps a place to the
+        # number of the value now there.
+        self._in: list[int] = []
+        self._at: list[Any] = []
+        self._holder: dict[tuple[int, Any], int] = {}
+        self._container_now = 0
+        self._key_now: Any = None
+        self._replacing = False
+        self._containers = [0]
         self._open: dict[int, _Array] = {}
         self._budget = [len(self._data)]
 
@@ -240,6 +265,8 @@ class Unserializer:
         """
         if not 0 <= offset <= len(self._data):
             raise SessionDataError(f"offset {offset} is outside the {len(self._data)}-byte data")
+        self._container_now, self._key_now = self._container(), None
+        self._replacing = False
         return self._value(offset, 0)
 
     # -- helpers ---------------------------------------------------------
@@ -263,11 +290,16 @@ class Unserializer:
             raise self._fail(f"expected {what}", pos)
         return found.group(), found.end()
 
-    def _length(self, pos: int, what: str) -> tuple[int, int]:
-        digits, end = self._match(_UINT, pos, what)
-        if len(digits) > _MAX_DIGITS:
+    def _length(self, pos: int, what: str, *, signed: bool = False) -> tuple[int, int]:
+        # PHP reads an object's property count and a C: object's data length
+        # with a sign allowed ("+2", "-0"); every other length without.
+        digits, end = self._match(_INT if signed else _UINT, pos, what)
+        if len(digits.lstrip(b"+-")) > _MAX_DIGITS:
             raise self._fail(f"{what} has {len(digits)} digits", pos)
-        return int(digits), end
+        number = int(digits)
+        if number < 0:
+            raise self._fail(f"{what} is negative", pos)
+        return number, end
 
     def _quoted(self, pos: int, what: str) -> tuple[bytes, int]:
         """``<len>:"<len bytes>"`` at ``pos``: the bytes and the offset after the quote."""
@@ -288,14 +320,14 @@ class Unserializer:
         raw, pos = self._quoted(pos, "class name")
         if not _CLASS_NAME.fullmatch(raw):
             raise self._fail(f"class name {raw!r} is not a valid PHP class name", start)
-        try:
-            return raw.decode("utf-8"), pos
-        except UnicodeDecodeError:
-            raise self._fail(f"class name {raw!r} is not UTF-8", start) from None
+        # PHP allows any byte from 0x80 in a name: not UTF-8, it stays lossless
+        return raw.decode("utf-8", "surrogateescape"), pos
 
-    def _count(self, pos: int, what: str, min_bytes: int) -> tuple[int, int]:
+    def _count(
+        self, pos: int, what: str, min_bytes: int, *, signed: bool = False
+    ) -> tuple[int, int]:
         start = pos
-        count, pos = self._length(pos, f"{what} count")
+        count, pos = self._length(pos, f"{what} count", signed=signed)
         left = len(self._data) - pos
         if count * min_bytes > left:
             # Refused before anything is allocated for it.
@@ -315,26 +347,29 @@ class Unserializer:
             if group == 1:
                 value = int(fast.group(1))
                 if _INT64_MIN <= value <= _INT64_MAX:
-                    self._slots.append(value)
+                    self._number(value)
                     return value, fast.end()
             elif group == 2:
                 start = fast.end()
                 end = start + int(fast.group(2))
                 if data[end : end + 2] == b'";':
                     value = _text_or_bytes(data[start:end])
-                    self._slots.append(value)
+                    self._number(value)
                     return value, end + 2
             else:
                 value = fast.group(3) == b"1" if group == 3 else None
-                self._slots.append(value)
+                self._number(value)
                 return value, fast.end()
         tag = data[pos : pos + 2]
         if len(tag) < 2 and (not tag or tag in b"NbidsSarROCE"):
             raise self._fail("truncated, expected a value", pos)
         if tag == b"R:":
-            return self._reference(pos)
-        slot = len(self._slots)
-        self._slots.append(None)
+            value, end, target = self._reference(pos)
+            if self._replacing:
+                # the place now refers to the target's value
+                self._holder[self._container_now, self._key_now] = target
+            return value, end
+        slot = self._number(None)
         if tag == b"N;":
             value, end = None, pos + 2
         elif tag == b"b:":
@@ -364,7 +399,7 @@ class Unserializer:
             raw, end = self._escaped(pos + 2)
             value, end = _text_or_bytes(raw), self._expect(end, b";")
         elif tag == b"r:":
-            value, end = self._reference(pos)
+            value, end, _ = self._reference(pos)
         elif tag in (b"a:", b"O:", b"C:", b"E:"):
             if tag != b"E:" and depth >= self._max_depth:
                 raise self._fail(f"nested deeper than max_depth={self._max_depth}", pos)
@@ -381,18 +416,46 @@ class Unserializer:
         self._slots[slot] = value
         return value, end
 
-    def _reference(self, pos: int) -> tuple[Any, int]:
+    def _number(self, value: Any) -> int:
+        """Give ``value`` the next number, at the place being filled."""
+        slot = len(self._slots)
+        self._slots.append(value)
+        self._in.append(self._container_now)
+        self._at.append(self._key_now)
+        if self._replacing:
+            self._holder[self._container_now, self._key_now] = slot
+        return slot
+
+    def _reference(self, pos: int) -> tuple[Any, int, int]:
+        """An ``r:``/``R:`` at ``pos``: the value, the end, the slot it resolved to."""
         number, end = self._length(pos + 2, "a reference number")
         end = self._expect(end, b";")
         # r:/R: count from 1 over the values decoded so far (not this one).
-        known = len(self._slots) - (1 if self._data[pos : pos + 1] == b"r" else 0)
+        is_copy = self._data[pos : pos + 1] == b"r"
+        known = len(self._slots) - (1 if is_copy else 0)
         if not 1 <= number <= known:
             raise self._fail(f"reference to value {number} of {known}", pos)
-        target = self._open.get(number - 1)
-        if target is not None:
-            target.referenced = True
-            return target.items, end
-        return self._slots[number - 1], end
+        slot = number - 1
+        if self._replacing or self._holder:
+            place = (self._in[slot], self._at[slot])
+            if self._replacing and place == (self._container_now, self._key_now):
+                # a value under a repeated key referring to what it replaces
+                raise self._fail(f"reference {number} refers to the value it replaces", pos)
+            slot = self._holder.get(place, slot)
+        value = self._slots[slot]
+        if is_copy and not isinstance(value, _OBJECTS):
+            # PHP writes r: only for objects, and its unserialize() refuses
+            # any other target: so does this decoder.
+            raise self._fail(f"r:{number} refers to a value that is not an object", pos)
+        building = self._open.get(slot)
+        if building is not None:
+            building.referenced = True
+            return building.items, end, slot
+        return value, end, slot
+
+    def _container(self) -> int:
+        self._containers[0] += 1
+        return self._containers[0]
 
     def _escaped(self, pos: int) -> tuple[bytes, int]:
         # The S: form: the declared length counts decoded bytes; "\\xx" is one.
@@ -422,11 +485,15 @@ class Unserializer:
         self._slots[slot] = building.items
         self._open[slot] = building
         items = building.items
+        container = self._container()
         try:
             for _ in range(count):
                 key, pos = self._key(pos)
+                key = _array_key(key)
+                self._container_now, self._key_now = container, key
+                self._replacing = key in items
                 value, pos = self._value(pos, depth)
-                items[_array_key(key)] = value
+                items[key] = value
         finally:
             del self._open[slot]
         pos = self._expect(pos, b"}")
@@ -467,28 +534,37 @@ class Unserializer:
     def _object(self, pos: int, slot: int, depth: int) -> tuple[PhpObject, int]:
         name, pos = self._class_name(pos)
         pos = self._expect(pos, b":")
-        count, pos = self._count(pos, "object", _MIN_ELEMENT)
+        count, pos = self._count(pos, "object", _MIN_ELEMENT, signed=True)
         pos = self._expect(pos, b":{")
         obj = PhpObject(name)
         # Filled in place so a property referring back to it finds it.
         self._slots[slot] = obj
+        container = self._container()
+        seen: set[Any] = set()
         for _ in range(count):
-            key_at = pos
             key, pos = self._key(pos)
+            self._container_now, self._key_now = container, key
+            self._replacing = key in seen
+            seen.add(key)
             value, pos = self._value(pos, depth)
-            self._set_property(obj, key, value, key_at)
+            self._set_property(obj, key, value)
         return obj, self._expect(pos, b"}")
 
-    def _set_property(self, obj: PhpObject, key: Any, value: Any, at: int) -> None:
+    def _set_property(self, obj: PhpObject, key: Any, value: Any) -> None:
         visibility, owner = "public", ""
+        # "\0Class\0name" is private, "\0*\0name" protected. A malformed
+        # mangled name stays as it is (public), as PHP keeps it for a class
+        # it does not know (it refuses it for a declared one).
         if isinstance(key, str) and key.startswith("\0"):
             parts = key.split("\0")
-            if len(parts) != 3 or not parts[1] or not parts[2]:
-                raise self._fail(f"malformed property name {key!r}", at)
-            _, owner, key = parts
-            visibility = "protected" if owner == "*" else "private"
+            if len(parts) == 3 and parts[1] and parts[2]:
+                _, owner, key = parts
+                visibility = "protected" if owner == "*" else "private"
         elif isinstance(key, bytes) and key.startswith(b"\0"):
-            raise self._fail("a mangled property name is not UTF-8", at)
+            raw = key.split(b"\0")
+            if len(raw) == 3 and raw[1] and raw[2]:
+                owner, key = raw[1].decode("utf-8", "surrogateescape"), _text_or_bytes(raw[2])
+                visibility = "protected" if owner == "*" else "private"
         if visibility == "private" and owner != obj.class_name and key in obj.properties:
             return  # a parent's private property never hides the object's own
         obj.properties[key] = value
@@ -501,7 +577,7 @@ class Unserializer:
     def _custom(self, pos: int, depth: int) -> tuple[PhpCustomObject, int]:
         name, pos = self._class_name(pos)
         pos = self._expect(pos, b":")
-        length, pos = self._length(pos, "custom object data length")
+        length, pos = self._length(pos, "custom object data length", signed=True)
         pos = self._expect(pos, b":{")
         end = pos + length
         if end + 1 > len(self._data):
@@ -526,7 +602,12 @@ class Unserializer:
         nested = Unserializer.__new__(Unserializer)
         nested._data = raw
         nested._max_depth = self._max_depth - depth + 1
-        nested._slots = self._slots  # shared: PHP numbers them in one sequence
+        # shared: PHP numbers them in one sequence
+        nested._slots, nested._in, nested._at = self._slots, self._in, self._at
+        nested._holder = self._holder
+        nested._containers = self._containers
+        nested._container_now, nested._key_now = nested._container(), None
+        nested._replacing = False
         nested._open = {}
         nested._budget = self._budget
         known = len(self._slots)
@@ -536,6 +617,8 @@ class Unserializer:
                 _, pos = nested._value(pos, 0)
         except SessionDataError:
             del self._slots[known:]
+            del self._in[known:]
+            del self._at[known:]
 
     def _enum(self, pos: int) -> tuple[PhpEnum, int]:
         start = pos
@@ -544,10 +627,9 @@ class Unserializer:
         class_part, colon, case = raw.partition(b":")
         if not colon or not _CLASS_NAME.fullmatch(class_part) or not _IDENTIFIER.fullmatch(case):
             raise self._fail(f"enum {raw!r} is not Class:Case", start)
-        try:
-            return PhpEnum(class_part.decode("utf-8"), case.decode("utf-8")), pos
-        except UnicodeDecodeError:
-            raise self._fail(f"enum {raw!r} is not UTF-8", start) from None
+        return PhpEnum(
+            class_part.decode("utf-8", "surrogateescape"), case.decode("utf-8", "surrogateescape")
+        ), pos
 
 
 def unserialize_prefix(

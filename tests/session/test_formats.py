@@ -189,18 +189,28 @@ def test_php_binary_ignores_the_length_bytes_high_bit_as_php_8_does() -> None:
         (b"a|i:1;b", "php", "no '|' after the key name at byte 6"),
         (b"a|i:1", "php", "truncated, expected ';' at byte 5"),
         (b"a|x", "php", "unknown type b'x' at byte 2"),
-        (b"\xff|i:1;", "php", "session key b'\\xff' at byte 0 is not UTF-8"),
         (b"\x05ab", "php_binary", "key length 5 at byte 0 runs past the end"),
         (b"\x01ai:1", "php_binary", "expected ';' at byte 5"),
         (b"i:5;", "php_serialize", "expected an array, got int"),
         (b"a:0:{}x", "php_serialize", "1 unexpected bytes after the array at byte 6"),
-        (b'a:1:{s:1:"\xff";i:1;}', "php_serialize", "session key b'\\xff' at byte 0 is not UTF-8"),
     ],
 )
 def test_malformed_sessions_are_refused(data: bytes, serializer: str, message: str) -> None:
     with pytest.raises(SessionDataError) as caught:
         decode_session(data, serializer)
     assert message in str(caught.value)
+
+
+def test_names_that_are_not_utf8_keep_their_bytes() -> None:
+    for data, serializer in [
+        (b"\xff|i:1;ok|i:2;", "php"),
+        (b"\x01\xffi:1;\x02oki:2;", "php_binary"),
+        (b'a:2:{s:1:"\xff";i:1;s:2:"ok";i:2;}', "php_serialize"),
+    ]:
+        session = decode_session(data, serializer)
+        assert session == {"\udcff": 1, "ok": 2}
+        assert next(iter(session)).encode("utf-8", "surrogateescape") == b"\xff"
+        assert decode_session(data) == session
 
 
 def test_undecodable_data_says_why_for_each_serializer() -> None:
@@ -211,6 +221,19 @@ def test_undecodable_data_says_why_for_each_serializer() -> None:
     assert "php: php session: no '|'" in message and "php_binary:" in message
     with pytest.raises(SessionDataError, match="php_serialize: "):
         detect_serializer(b"a:1:{")
+
+
+def test_igbinary_and_msgpack_sessions_say_which_setting_to_change() -> None:
+    # what php-cli 8.2 wrote for {"name": "x", "n": [1]} with the igbinary
+    # and msgpack extensions' session.serialize_handler
+    igbinary = b"\0\0\0\x02\x14\x02\x11\x04name\x11\x01x\x11\x01n\x14\x01\x06\0\x06\x01"
+    msgpack = b"\x83\xc0\x01\xa4name\xa1x\xa1n\x91\x01"
+    with pytest.raises(
+        SessionDataError, match="looks like igbinary .* set session.serialize_handler"
+    ):
+        decode_session(igbinary)
+    with pytest.raises(SessionDataError, match="may be msgpack .* to php_serialize"):
+        detect_serializer(msgpack)
 
 
 def test_a_php_session_with_a_key_named_like_an_array_is_still_php() -> None:
@@ -262,13 +285,13 @@ def _kept(names: list[bytes], serializer: str) -> dict[str, int]:
         php_array[key] = index
     if serializer == "php_serialize":
         return {
-            str(key) if isinstance(key, int) else key.decode(): value
+            str(key) if isinstance(key, int) else key.decode("utf-8", "surrogateescape"): value
             for key, value in php_array.items()
         }
     if serializer == "php" and any(b"|" in key for key in php_array if isinstance(key, bytes)):
         return {}
     return {
-        key.decode(): value
+        key.decode("utf-8", "surrogateescape"): value
         for key, value in php_array.items()
         if isinstance(key, bytes) and (serializer == "php" or len(key) <= 127)
     }
@@ -279,11 +302,12 @@ def _kept(names: list[bytes], serializer: str) -> dict[str, int]:
 # php_binary there (see ratchetpy.session.formats).
 _NAMES = st.lists(
     st.one_of(
-        st.text(st.characters(exclude_categories=("Cs",)), max_size=10),
-        st.sampled_from(["a:1", "a:1:{", "5", "-3", "05", "|", "a|b", "x" * 130, "é", "x\x01"]),
-    )
-    .filter(lambda name: not name or name[0] >= " ")
-    .map(str.encode),
+        st.text(st.characters(exclude_categories=("Cs",)), max_size=10).map(str.encode),
+        st.sampled_from(["a:1", "a:1:{", "5", "-3", "05", "|", "a|b", "x" * 130, "é", "x\x01"]).map(
+            str.encode
+        ),
+        st.binary(max_size=8),
+    ).filter(lambda name: not name or name[0] >= 0x20),
     max_size=6,
 )
 
@@ -327,3 +351,87 @@ def test_a_php_binary_session_with_a_bar_in_a_key_is_detected() -> None:
     # a tie goes to php_binary when the first byte is a name length under 32
     assert detect_serializer(b"\x02x|i:1;") == "php_binary"
     assert detect_serializer(b"yx|i:1;") == "php"
+
+
+# -- against PHP: what session_decode() refuses is refused -------------------
+
+# What php-cli 8.2's session_encode() wrote for
+# ['name' => 'Zoë', 'o' => $o, 'o2' => $o, 'n' => [1, 2.5, null, true]].
+PARITY_SESSIONS = {
+    "php": b'name|s:4:"Zo\xc3\xab";o|O:8:"stdClass":1:{s:1:"a";i:1;}o2|r:2;'
+    b"n|a:4:{i:0;i:1;i:1;d:2.5;i:2;N;i:3;b:1;}",
+    "php_binary": b'\x04names:4:"Zo\xc3\xab";\x01oO:8:"stdClass":1:{s:1:"a";i:1;}'
+    b"\x02o2r:2;\x01na:4:{i:0;i:1;i:1;d:2.5;i:2;N;i:3;b:1;}",
+}
+
+PHP_SESSION_DECODE = r"""<?php
+session_save_path($argv[1]);
+$out = [];
+foreach (json_decode(stream_get_contents(STDIN), true) as $handler => $batch) {
+    ini_set('session.serialize_handler', $handler);
+    session_start();
+    foreach ($batch as $data) {
+        $ok = @session_decode(base64_decode($data));
+        $out[] = $ok ? 1 : 0;
+        if (!$ok) { @session_start(); }  // a failed decode destroys the session
+    }
+    session_destroy();
+}
+echo json_encode($out);
+"""
+
+_CHANGE = st.tuples(
+    st.sampled_from(["set", "delete", "insert"]),
+    st.integers(0, 200),
+    st.sampled_from(list(b'0123456789:;{}"|aisdONbrR-+.E\0\x01\x02\x05\xffnoa')),
+)
+
+
+def _changed(data: bytes, changes: list[tuple[str, int, int]]) -> bytes:
+    out = bytearray(data)
+    for kind, at, byte in changes:
+        at = at % len(out)
+        if kind == "set":
+            out[at] = byte
+        elif kind == "delete":
+            del out[at]
+        else:
+            out.insert(at, byte)
+    return bytes(out)
+
+
+def test_php_and_the_decoder_accept_and_refuse_the_same_changed_sessions(tmp_path: Path) -> None:
+    require_php()
+    for serializer, data in PARITY_SESSIONS.items():
+        session = decode_session(data, serializer)
+        assert session["o2"] is session["o"] and session["name"] == "Zoë"
+
+    @settings(
+        max_examples=8,
+        deadline=None,
+        database=None,
+        phases=[Phase.explicit, Phase.reuse, Phase.generate],
+        suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+    )
+    @given(st.lists(st.lists(_CHANGE, min_size=1, max_size=2), min_size=40, max_size=40))
+    def check(batch: list[list[tuple[str, int, int]]]) -> None:
+        changed = {
+            serializer: [_changed(data, changes) for changes in batch]
+            for serializer, data in PARITY_SESSIONS.items()
+        }
+        request = {
+            serializer: [base64.b64encode(item).decode() for item in items]
+            for serializer, items in changed.items()
+        }
+        done = run_php(PHP_SESSION_DECODE, args=[str(tmp_path)], stdin=json.dumps(request).encode())
+        verdicts = iter(json.loads(done.stdout))
+        for serializer, items in changed.items():
+            for item in items:
+                try:
+                    decode_session(item, serializer)
+                    accepted = 1
+                except SessionDataError:
+                    accepted = 0
+                assert accepted == next(verdicts), (serializer, item)
+
+    check()

@@ -155,9 +155,38 @@ def test_objects_with_serialize_method_keep_integer_keys() -> None:
     )
 
 
+def test_signs_where_php_reads_them() -> None:
+    # PHP reads an object's count and a C: length as signed numbers
+    assert unserialize(b'O:8:"stdClass":+0:{}') == PhpObject("stdClass")
+    assert unserialize(b'O:8:"stdClass":-0:{}') == PhpObject("stdClass")
+    assert unserialize(b'C:1:"A":+2:{ab}') == PhpCustomObject("A", b"ab")
+    assert unserialize(b"a:00:{}") == [] and unserialize(b's:01:"a";') == "a"
+
+
+def test_malformed_property_names_stay_as_they_are_as_php_keeps_them() -> None:
+    # PHP keeps these on a class it does not know (and on stdClass)
+    obj = unserialize(b'O:1:"A":4:{s:1:"\0";i:1;s:3:"\0ab";i:2;s:2:"\0\0";i:3;s:3:"\0x\0";i:4;}')
+    assert obj.properties == {"\0": 1, "\0ab": 2, "\0\0": 3, "\0x\0": 4}
+    assert set(obj.visibility.values()) == {"public"} and obj.declared_in == {}
+
+
+def test_mangled_names_that_are_not_utf8() -> None:
+    obj = unserialize(b'O:1:"A":2:{s:5:"\0\xff\0id";i:1;s:5:"\0*\0\xfe\xfd";i:2;}')
+    assert obj.properties == {"id": 1, b"\xfe\xfd": 2}
+    assert obj.declared_in == {"id": "\udcff"}
+    assert obj.visibility == {"id": "private", b"\xfe\xfd": "protected"}
+
+
 def test_namespaced_class_names() -> None:
     obj = unserialize(b'O:15:"App\\Models\\User":0:{}')
     assert obj.class_name == "App\\Models\\User"
+
+
+def test_class_names_that_are_not_utf8_keep_their_bytes() -> None:
+    obj = unserialize(b'O:3:"F\xffo":0:{}')
+    assert obj.class_name == "F\udcffo"
+    assert obj.class_name.encode("utf-8", "surrogateescape") == b"F\xffo"
+    assert unserialize(b'E:5:"\xffa:Ab";') == PhpEnum("\udcffa", "Ab")
 
 
 def test_custom_objects_keep_their_data_undecoded() -> None:
@@ -264,6 +293,41 @@ def test_many_and_nested_custom_objects_decode() -> None:
     assert unserialize(nested).class_name == "S"
 
 
+@pytest.mark.parametrize(
+    ("data", "expected"),
+    [
+        # what php-cli 8.2's unserialize() gives: a number points at a place,
+        # and a repeated key puts a new value there (PHP never writes this)
+        (b'a:3:{s:1:"x";i:1;s:1:"x";i:5;s:1:"y";R:2;}', {"x": 5, "y": 5}),
+        (b'a:3:{s:1:"x";i:1;s:1:"x";i:5;s:1:"y";R:3;}', {"x": 5, "y": 5}),
+        (b'a:2:{s:1:"x";a:1:{i:0;i:7;}s:1:"x";R:3;}', {"x": 7}),
+        (b'a:3:{s:1:"x";a:1:{i:0;i:7;}s:1:"x";i:1;s:1:"y";R:3;}', {"x": 1, "y": 7}),
+        (
+            b'O:8:"stdClass":3:{s:1:"x";i:1;s:1:"x";i:5;s:1:"y";R:2;}',
+            PhpObject("stdClass", {"x": 5, "y": 5}, {"x": "public", "y": "public"}),
+        ),
+    ],
+)
+def test_references_to_a_place_a_repeated_key_wrote_again(data: bytes, expected: Any) -> None:
+    assert unserialize(data) == expected
+
+
+def test_a_repeated_key_referring_to_what_it_replaces() -> None:
+    for data in (
+        b'a:2:{s:1:"x";i:1;s:1:"x";R:2;}',
+        b'a:2:{s:1:"x";O:8:"stdClass":0:{}s:1:"x";r:2;}',
+        b'O:8:"stdClass":2:{s:1:"x";i:1;s:1:"x";R:2;}',
+    ):
+        with pytest.raises(SessionDataError, match="reference 2 refers to the value it replaces"):
+            unserialize(data)
+    # the old object is gone from its place: r:2 now finds an int there
+    with pytest.raises(SessionDataError, match="r:2 refers to a value that is not an object"):
+        unserialize(b'a:3:{s:1:"x";O:8:"stdClass":0:{}s:1:"x";i:5;s:1:"y";r:2;}')
+    # nested in the new value, the place holds the array being built
+    value = unserialize(b'a:2:{s:1:"x";i:1;s:1:"x";a:1:{i:0;R:2;}}')
+    assert value["x"][0] is value["x"]
+
+
 def test_unserializer_shares_numbers_across_reads() -> None:
     data = b'O:8:"stdClass":0:{}r:1;'
     reader = Unserializer(data)
@@ -314,14 +378,22 @@ def test_every_truncation_of_a_real_payload_is_refused_with_its_offset() -> None
         (b"a:1:{N;i:1;}", "an array key must be an integer or a string at byte 5"),
         (b"a:1:{i:0;}", "unknown type b'}' at byte 9"),
         (b'O:3:"a-b":0:{}', "is not a valid PHP class name at byte 2"),
-        (b'O:1:"A":1:{s:3:"\0ab";i:1;}', "malformed property name '\\x00ab' at byte 11"),
-        (b'O:1:"A":1:{s:2:"\0\0";i:1;}', "malformed property name"),
+        (b'O:4:"\\Foo":0:{}', "is not a valid PHP class name at byte 2"),
+        (b'O:3:"a b":0:{}', "is not a valid PHP class name at byte 2"),
         (b'C:1:"A":10:{abc}', "custom object data length 10 runs past the end"),
+        (b'C:1:"A":-1:{}', "custom object data length is negative at byte 8"),
+        (b'O:8:"stdClass":-1:{}', "object count is negative at byte 15"),
+        (b"a:+0:{}", "expected array count at byte 2"),
+        (b's:+1:"a";', "expected string length at byte 2"),
         (b'E:4:"Suit";', "enum b'Suit' is not Class:Case at byte 2"),
         (b'E:6:"Suit:1";', "is not Class:Case"),
         (b"r:0;", "reference to value 0 of 0 at byte 0"),
         (b"R:1;", "reference to value 1 of 0 at byte 0"),
         (b"a:1:{i:0;r:5;}", "reference to value 5 of 1 at byte 9"),
+        # PHP's unserialize() refuses r: to anything but an object too
+        (b"a:2:{i:0;i:5;i:1;r:2;}", "r:2 refers to a value that is not an object at byte 17"),
+        (b"a:2:{i:0;a:0:{}i:1;r:2;}", "r:2 refers to a value that is not an object"),
+        (b"a:1:{i:0;r:1;}", "r:1 refers to a value that is not an object at byte 9"),
         (b"N;N;", "2 unexpected bytes after the value at byte 2"),
         (b"i:5;junk", "4 unexpected bytes after the value at byte 4"),
     ],
@@ -672,3 +744,72 @@ def test_what_php_serializes_decodes_to_what_it_was(
             _check(unserialize(base64.b64decode(line)), spec, {})
 
     check_batch()
+
+
+# -- against PHP: what PHP refuses is refused -------------------------------
+
+# A payload of every type php-cli can read back without declared classes
+# (no enums, no Serializable, no private names), written by PHP 8.2.
+PARITY_PAYLOAD = (
+    b'a:7:{s:1:"x";a:2:{i:0;i:1;i:1;i:-2;}s:1:"y";R:2;s:1:"o";O:8:"stdClass":2:'
+    b'{s:1:"c";d:-0.5;s:1:"n";N;}s:2:"o2";r:5;s:1:"f";d:1.0E+25;s:1:"b";b:1;'
+    b's:1:"s";s:4:"Zo\xc3\xab";}'
+)
+
+PHP_ACCEPTS = r"""<?php
+$out = [];
+foreach (json_decode(stream_get_contents(STDIN), true) as $data) {
+    error_clear_last();
+    $value = @unserialize(base64_decode($data), ['allowed_classes' => false]);
+    $out[] = ($value === false && error_get_last() !== null) ? 0 : 1;
+}
+echo json_encode($out);
+"""
+
+_MUTATION = st.tuples(
+    st.sampled_from(["set", "delete", "insert"]),
+    st.integers(0, len(PARITY_PAYLOAD) - 1),
+    st.sampled_from(list(b'0123456789:;{}"aisdONbrRSCE-+.\0\\xfINAF\xff*xyo')),
+)
+
+
+def _mutate(changes: list[tuple[str, int, int]]) -> bytes:
+    data = bytearray(PARITY_PAYLOAD)
+    for kind, at, byte in changes:
+        at = min(at, len(data) - 1)
+        if kind == "set":
+            data[at] = byte
+        elif kind == "delete":
+            del data[at]
+        else:
+            data.insert(at, byte)
+    return bytes(data)
+
+
+def test_php_and_the_decoder_accept_and_refuse_the_same_changed_payloads() -> None:
+    require_php()
+    decoded = unserialize(PARITY_PAYLOAD)
+    assert decoded["o2"] is decoded["o"] and decoded["y"] is decoded["x"]
+
+    @settings(
+        max_examples=10,
+        deadline=None,
+        database=None,
+        phases=[Phase.explicit, Phase.reuse, Phase.generate],
+        suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+    )
+    @given(st.lists(st.lists(_MUTATION, min_size=1, max_size=2), min_size=50, max_size=50))
+    def check(batch: list[list[tuple[str, int, int]]]) -> None:
+        payloads = [_mutate(changes) for changes in batch]
+        request = json.dumps([base64.b64encode(data).decode() for data in payloads]).encode()
+        verdicts = json.loads(run_php(PHP_ACCEPTS, stdin=request).stdout)
+        for data, php_accepts in zip(payloads, verdicts, strict=True):
+            try:
+                # PHP 8.2 ignores bytes after the value, as unserialize_prefix does
+                unserialize_prefix(data)
+                accepted = 1
+            except SessionDataError:
+                accepted = 0
+            assert accepted == php_accepts, data
+
+    check()
