@@ -133,12 +133,47 @@ def _resolve_names(app: Sphinx, doctree: nodes.document) -> None:
             node.parent.insert(node.parent.index(node) + 1, nodes.Text(" | None"))
 
 
+_AUTOMODULE = re.compile(r"^\.\. automodule:: ([\w.]+)[ \t]*$", re.MULTILINE)
+
+
+def _data_directives(match: re.Match[str]) -> str:
+    """``automodule`` plus one ``autodata`` per value (not class or function) in ``__all__``.
+
+    autodoc's ``automodule`` documents a module-level value only when it has
+    a doc-comment or docstring in that module's source, so constants without
+    one, and values a module re-exports, would be silently left out of the
+    reference: each gets an explicit ``autodata`` instead.
+    """
+    modname = match.group(1)
+    module = importlib.import_module(modname)
+    values = [
+        name
+        for name in getattr(module, "__all__", ())
+        if not (inspect.isclass(getattr(module, name)) or inspect.isfunction(getattr(module, name)))
+    ]
+    if not values:
+        return match.group(0)
+    lines = [f".. automodule:: {modname}", f"   :exclude-members: {', '.join(values)}", ""]
+    lines += [f".. autodata:: {modname}.{name}\n" for name in values]
+    return "\n".join(lines)
+
+
+def _expand_automodules(app: Sphinx, docname: str, source: list[str]) -> None:
+    if docname.startswith("reference/"):
+        source[0] = _AUTOMODULE.sub(_data_directives, source[0])
+
+
 _STASH: dict[str, list[str]] = {}
 
 
 def _keep_prose(app: Sphinx, what: str, name: str, obj: object, options: Any,
                 lines: list[str]) -> None:
     if what in ("attribute", "data", "property"):
+        type_doc = type(obj).__doc__
+        if isinstance(type_doc, str) and "\n".join(lines).strip() == inspect.cleandoc(type_doc).strip():
+            # a constant without a docstring of its own shows its value only,
+            # not the docstring of int or str
+            lines[:] = []
         _STASH[name] = list(lines)
 
 
@@ -149,6 +184,7 @@ def _restore_prose(app: Sphinx, what: str, name: str, obj: object, options: Any,
 
 
 def setup(app: Sphinx) -> dict[str, Any]:
+    app.connect("source-read", _expand_automodules)
     app.connect("doctree-read", _resolve_names)
     # napoleon processes docstrings at priority 500: save before, restore after
     app.connect("autodoc-process-docstring", _keep_prose, priority=400)

@@ -1,0 +1,100 @@
+"""
+The API reference documents every public name.
+
+Every name in the ``__all__`` of every public module (no part of its dotted
+name starts with ``_``) must have an entry in the built reference: a class
+or function where it is defined, any other value under the module that
+exports it. The fast tests check ``docs/reference/*.md`` has an
+``automodule`` for each module that defines such a name; the slow test
+builds the site with Sphinx (``-W -n``: warnings fail) and reads the
+entries from its ``objects.inv``.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import subprocess
+import sys
+
+import pytest
+
+from tests.support.ci import require_tool
+from tests.support.docs import (
+    DOCS,
+    automodules,
+    expected_entries,
+    missing_entries,
+    public_modules,
+    read_inventory,
+)
+from tests.support.timing import seconds
+
+HOW_TO_ADD = (
+    "add a section with\n\n    ```{eval-rst}\n    .. automodule:: MODULE\n    ```\n\n"
+    "to the page of its package in docs/reference/ (a new package gets a page of "
+    "its own, listed in docs/reference/index.md)"
+)
+
+
+def test_every_public_module_has_one_automodule():
+    """Each public module is documented, on exactly one reference page."""
+    found = automodules()
+    missing = [name for name in public_modules() if name not in found]
+    assert not missing, f"public modules without a reference entry: {missing}; " + HOW_TO_ADD
+    twice = {name: pages for name, pages in found.items() if len(pages) > 1}
+    assert not twice, f"modules documented on several pages: {twice}"
+    unknown = sorted(set(found) - set(public_modules()))
+    assert not unknown, f"automodule of modules that are not public or do not exist: {unknown}"
+
+
+def test_every_exported_name_is_in_a_documented_module():
+    """The entry each exported name needs is in a module the reference documents."""
+    documented = set(automodules())
+    orphans = sorted(
+        f"{exported} -> {entry}"
+        for exported, entry in expected_entries().items()
+        if entry.rpartition(".")[0] not in documented
+        and entry.split(".")[0] == "ratchetpy"
+        and not any(entry.startswith(m + ".") and "." in entry[len(m) + 1 :] for m in documented)
+    )
+    assert not orphans, f"names whose defining module has no reference entry: {orphans}"
+
+
+def test_missing_entries_names_what_the_reference_lacks():
+    """The check the build test relies on reports a name the inventory does not have."""
+    expected = {"ratchetpy.App": "ratchetpy.app.App", "ratchetpy.VERSION": "ratchetpy.VERSION"}
+    assert missing_entries(expected, {"ratchetpy.app.App", "ratchetpy.VERSION"}) == []
+    assert missing_entries(expected, {"ratchetpy.VERSION"}) == [
+        "ratchetpy.App (expected entry ratchetpy.app.App)"
+    ]
+
+
+def test_reexports_point_at_the_defining_module():
+    """A package's re-export is expected where the object is defined, data where exported."""
+    expected = expected_entries()
+    assert expected["ratchetpy.App"] == "ratchetpy.app.App"
+    assert expected["ratchetpy.http.Request"] == "ratchetpy.http.request.Request"
+    assert expected["ratchetpy.VERSION"] == "ratchetpy.VERSION"
+    assert expected["ratchetpy.version.VERSION"] == "ratchetpy.version.VERSION"
+
+
+@pytest.mark.slow
+def test_built_reference_has_every_public_name(tmp_path):
+    """Build the site (warnings are errors) and find every exported name in objects.inv."""
+    require_tool(
+        importlib.util.find_spec("sphinx") is not None
+        and importlib.util.find_spec("myst_parser") is not None,
+        "Sphinx and myst-parser are not installed",
+        "pip install -e '.[docs]'",
+    )
+    out = tmp_path / "html"
+    build = subprocess.run(
+        [sys.executable, "-m", "sphinx", "-W", "--keep-going", "-n", "-q", "-j", "auto",
+         "-b", "html", "-d", str(tmp_path / "doctrees"), str(DOCS), str(out)],
+        capture_output=True,
+        text=True,
+        timeout=seconds(600),
+    )
+    assert build.returncode == 0, f"sphinx-build failed:\n{build.stderr[-6000:]}"
+    missing = missing_entries(expected_entries(), read_inventory(out / "objects.inv"))
+    assert not missing, "names without a reference entry:\n" + "\n".join(missing)
