@@ -38,7 +38,7 @@ import ratchetpy  # noqa: E402
 
 project = "ratchetpy"
 author = "the ratchetpy authors"
-copyright = "ratchetpy authors, MIT licence"  # noqa: A001 - Sphinx's name
+copyright = "ratchetpy authors, MIT licence"
 release = ratchetpy.__version__
 version = release
 

@@ -58,7 +58,7 @@ Failure modes, and what happens:
   closes its pub/sub connection at ``client-output-buffer-limit pubsub``;
   the node reconnects and subscribes again like after an outage.
 - **A Redis Cluster node** (MOVED/ASK/CROSSSLOT replies): not supported
-  yet; said once, at error level (README, "Redis Cluster").
+  yet; said once, at error level (docs/scaling.md, "Redis Cluster").
 """
 
 from __future__ import annotations
