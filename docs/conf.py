@@ -47,7 +47,6 @@ extensions = [
     "sphinx.ext.autodoc",
     "sphinx.ext.napoleon",
     "sphinx.ext.intersphinx",
-    "sphinx.ext.doctest",
     "ratchetpy_refs",
 ]
 source_suffix = {".md": "markdown", ".rst": "restructuredtext"}
@@ -116,7 +115,8 @@ nitpick_ignore_regex = [
 
 html_theme = "furo"
 html_title = f"ratchetpy {release}"
-html_static_path: list[str] = []
+html_static_path = ["_static"]
+html_css_files = ["side-by-side.css"]
 
 
 # --- one entry per object: a name a module re-exports from another module
