@@ -89,7 +89,7 @@ def test_built_reference_has_every_public_name(tmp_path):
     )
     out = tmp_path / "html"
     build = subprocess.run(
-        [sys.executable, "-m", "sphinx", "-W", "--keep-going", "-n", "-q", "-j", "auto",
+        [sys.executable, "-m", "sphinx", "-W", "--keep-going", "-n", "-q",
          "-b", "html", "-d", str(tmp_path / "doctrees"), str(DOCS), str(out)],
         capture_output=True,
         text=True,

@@ -122,10 +122,11 @@ def _resolve_names(app: Sphinx, doctree: nodes.document) -> None:
         new = _rewrite(target.removesuffix(" | None"), node.get("py:module"))
         if new != target:
             node["reftarget"] = new
-        if "." in new or new in _BUILTINS:
+        if ("." in new or new in _BUILTINS) and "refspecific" in node:
             # a full name needs no "fuzzy" search over every object (the
-            # domain's default for annotations: most of the build's time)
-            node["refspecific"] = False
+            # domain searches whenever the attribute is present, whatever
+            # its value; for annotations that was most of the build's time)
+            del node["refspecific"]
         if optional:
             # autodoc made one "reference" of ``IListeningPort | None``
             # (a zope interface in a union): link the interface, say "| None"
