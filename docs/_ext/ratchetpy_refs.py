@@ -184,7 +184,15 @@ def _restore_prose(app: Sphinx, what: str, name: str, obj: object, options: Any,
         lines[:] = _STASH.pop(name)
 
 
+def _drop_object_base(app: Sphinx, name: str, obj: object, options: Any,
+                      bases: list[type]) -> None:
+    # "Bases: object" says nothing; other bases stay listed
+    if object in bases:
+        bases.remove(object)
+
+
 def setup(app: Sphinx) -> dict[str, Any]:
+    app.connect("autodoc-process-bases", _drop_object_base)
     app.connect("source-read", _expand_automodules)
     app.connect("doctree-read", _resolve_names)
     # napoleon processes docstrings at priority 500: save before, restore after
