@@ -23,6 +23,7 @@ from tests.support.docs import (
     DOCS,
     automodules,
     expected_entries,
+    inventory_entries,
     missing_entries,
     public_modules,
     read_inventory,
@@ -76,6 +77,34 @@ def test_reexports_point_at_the_defining_module():
     assert expected["ratchetpy.http.Request"] == "ratchetpy.http.request.Request"
     assert expected["ratchetpy.VERSION"] == "ratchetpy.VERSION"
     assert expected["ratchetpy.version.VERSION"] == "ratchetpy.version.VERSION"
+
+
+def test_twisted_inventory_points_at_pydoctor_pages(tmp_path):
+    """docs/_ext/twisted_inventory.py maps the installed Twisted to its API pages."""
+    spec = importlib.util.spec_from_file_location(
+        "twisted_inventory", DOCS / "_ext" / "twisted_inventory.py"
+    )
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    path = tmp_path / "twisted.inv"
+    assert module.write_inventory(path) > 1000
+    entries = inventory_entries(path)
+    assert entries["twisted.internet.defer.Deferred", "py:class"] == (
+        "twisted.internet.defer.Deferred.html"
+    )
+    assert entries["twisted.internet.defer.Deferred.addCallback", "py:method"] == (
+        "twisted.internet.defer.Deferred.html#addCallback"
+    )
+    assert entries["twisted.internet.defer.inlineCallbacks", "py:function"] == (
+        "twisted.internet.defer.html#inlineCallbacks"
+    )
+    # a zope interface, and a name exported from a private module
+    assert ("twisted.internet.interfaces.IReactorTime", "py:class") in entries
+    assert entries["twisted.internet.ssl.CertificateOptions", "py:class"] == (
+        "twisted.internet.ssl.CertificateOptions.html"
+    )
+    assert ("twisted.internet.reactor", "py:module") not in entries
 
 
 @pytest.mark.slow

@@ -80,18 +80,24 @@ def automodules(directory: Path = REFERENCE) -> dict[str, list[str]]:
     return found
 
 
-def read_inventory(path: Path) -> set[str]:
-    """The Python-domain names in a Sphinx ``objects.inv`` (format version 2)."""
+def inventory_entries(path: Path) -> dict[tuple[str, str], str]:
+    """``{(name, "py:role"): uri}`` for the Python-domain entries of a Sphinx
+    ``objects.inv`` (format version 2)."""
     data = path.read_bytes()
     lines = data.split(b"\n", 4)
     if lines[0].strip() != b"# Sphinx inventory version 2":
         raise ValueError(f"{path} is not a Sphinx inventory version 2")
-    names = set()
+    entries = {}
     for line in zlib.decompress(lines[4]).decode("utf-8").splitlines():
-        match = re.match(r"(.+?)\s+(py:\w+)\s+-?\d+\s+", line)
+        match = re.match(r"(.+?)\s+(py:\w+)\s+-?\d+\s+(\S+)", line)
         if match:
-            names.add(match.group(1))
-    return names
+            entries[match.group(1), match.group(2)] = match.group(3)
+    return entries
+
+
+def read_inventory(path: Path) -> set[str]:
+    """The Python-domain names in a Sphinx ``objects.inv`` (format version 2)."""
+    return {name for name, _role in inventory_entries(path)}
 
 
 def missing_entries(expected: dict[str, str], documented: set[str]) -> list[str]:
