@@ -15,6 +15,7 @@ from __future__ import annotations
 import importlib.util
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -114,7 +115,13 @@ def test_built_reference_has_every_public_name(tmp_path):
         importlib.util.find_spec("sphinx") is not None
         and importlib.util.find_spec("myst_parser") is not None,
         "Sphinx and myst-parser are not installed",
-        "pip install -e '.[docs]'",
+        "pip install -e '.[docs]' --config-settings editable_mode=compat",
+    )
+    version = f"{sys.version_info.major}.{sys.version_info.minor}"
+    require_tool(
+        Path(f"/usr/share/doc/python{version}/html/objects.inv").is_file(),
+        f"Python's documentation inventory (python{version}-doc) is not installed",
+        f"apt-get install python{version}-doc",
     )
     out = tmp_path / "html"
     build = subprocess.run(
