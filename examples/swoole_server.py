@@ -1,6 +1,6 @@
 """
 The Swoole WebSocket server of the PHP WebSocket development guide, line by
-line (the PHP is beside it in the README).
+line (the PHP is beside it in docs/porting-swoole.md).
 
     python examples/swoole_server.py [port [host]]      # default 0.0.0.0:9501
     twistd -n ratchetpy --route /=examples.swoole_server:ws_server

@@ -14,7 +14,7 @@ chat across all of them with no change here.
 
 With history (``Chat(history=50)``, ``twistd ratchetpy --chat-history 50``)
 each room keeps its last messages, and a client that connects with
-``?positions=1`` speaks the positioned protocol (README: "History and
+``?positions=1`` speaks the positioned protocol (docs/hub.md: "History and
 recovery"): every message carries its position, and a reconnecting client
 gets what it missed. Clients that do not ask keep the plain relay.
 

@@ -22,18 +22,18 @@ channel or user lives in one slot):
 
 Keys:
 
-=================================  ===========================================
-``P`` ``presence:{<channel>}``     hash: connection id -> ``{"user", "node"}``
-``P`` ``presence-exp:{<channel>}`` sorted set: connection id -> expiry (Unix s)
-``P`` ``upresence:{<user>}``       hash: connection id -> node
-``P`` ``upresence-exp:{<user>}``   sorted set: connection id -> expiry
-``P`` ``{nodes}``                  sorted set: node -> expiry
-``P`` ``{nodes}:stats``            hash: node -> its ``local_stats()`` JSON
-``P`` ``stream:{<channel>}``       stream: a channel's history (one entry per
-                                   publication, id ``<offset>-0``)
-``P`` ``meta:{<channel>}``         hash: the stream's epoch ``e`` and top
-                                   offset ``s``
-=================================  ===========================================
+===================================  ===========================================
+``P`` ``presence:{<channel>}``       hash: connection id -> ``{"user", "node"}``
+``P`` ``presence-exp:{<channel>}``   sorted set: connection id -> expiry (Unix s)
+``P`` ``upresence:{<user>}``         hash: connection id -> node
+``P`` ``upresence-exp:{<user>}``     sorted set: connection id -> expiry
+``P`` ``{nodes}``                    sorted set: node -> expiry
+``P`` ``{nodes}:stats``              hash: node -> its ``local_stats()`` JSON
+``P`` ``stream:{<channel>}``         stream: a channel's history (one entry per
+                                     publication, id ``<offset>-0``)
+``P`` ``meta:{<channel>}``           hash: the stream's epoch ``e`` and top
+                                     offset ``s``
+===================================  ===========================================
 
 The message format (``Envelope``): one line of JSON, a newline, then the
 payload bytes as they are (a text message's UTF-8, or binary), so a

@@ -29,10 +29,10 @@ raise ``HubError`` at once, naming the fix.
 
 Swoole and phpWebSocketServer names, side by side:
 
-=============================  ===============================  ==========================
-ratchetpy ``Hub``              Swoole ``Server``                phpWebSocketServer
-=============================  ===============================  ==========================
-``push(id, msg)``              ``push($fd, $data)``             ``feedback`` to a uuid
+=============================  =================================  ==========================
+ratchetpy ``Hub``              Swoole ``Server``                  phpWebSocketServer
+=============================  =================================  ==========================
+``push(id, msg)``              ``push($fd, $data)``               ``feedback`` to a uuid
 ``send(id, msg)`` (local)      ``push`` (same worker)
 ``exists(id)``                 ``exist($fd)``
 ``is_established(id)``         ``isEstablished($fd)``
@@ -40,9 +40,9 @@ ratchetpy ``Hub``              Swoole ``Server``                phpWebSocketServ
 ``connections`` / ``ids()``    ``$server->connections``
 ``client_info(id)``            ``getClientInfo($fd)``
 ``stats()``                    ``stats()``
-``bind(conn, user)``           ``bind($fd, $uid)``              ``ident`` of a PHP client
-``publish(channel, msg)``      (loop over fds)                  ``broadcast``
-=============================  ===============================  ==========================
+``bind(conn, user)``           ``bind($fd, $uid)``                ``ident`` of a PHP client
+``publish(channel, msg)``      (loop over fds)                    ``broadcast``
+=============================  =================================  ==========================
 """
 
 from __future__ import annotations

@@ -19,7 +19,7 @@ A **positioned member** (``Hub.join_positioned``) is a connection that
 receives a channel's publications through a ``PositionFormat`` that puts
 each one's position in the message, so it can come back later and
 recover: ``JsonPositions`` is the format the built-in chat speaks, and
-the README's "History and recovery" section documents it for clients.
+docs/hub.md ("History and recovery") documents it for clients.
 """
 
 from __future__ import annotations
@@ -260,7 +260,7 @@ class PositionFormat(Protocol):
 
 class JsonPositions:
     """
-    The positioned protocol's JSON messages (documented in the README):
+    The positioned protocol's JSON messages (documented in docs/hub.md):
 
     - ``{"type": "message", "epoch": E, "offset": N, "data": TEXT}``, or
       ``"base64": B64`` instead of ``"data"`` for a binary message; no

@@ -73,7 +73,8 @@ def server_from_string(reactor: Any, description: str) -> IStreamServerEndpoint:
     default; other plugins' descriptions are passed through unchanged.
 
     Raises:
-        Whatever ``serverFromString`` raises for ``description``.
+        ValueError: whatever ``serverFromString`` raises for a bad
+            ``description`` (its errors pass through unchanged).
     """
     kind, keywords = _keywords(description)
     if kind in _KINDS_WITH_BACKLOG and "backlog" not in keywords:

@@ -167,7 +167,7 @@ NOT_SUPPORTED_EVENTS = {
     "server.disconnect(request.fd, 4000, 'reason') to refuse, or restrict origins with "
     "set({'allowed_origins': [...]})",
     "connect": "WebSocket servers report connections in 'open'",
-    "receive": "raw TCP is served by ratchetpy's IoServer (see the README's telnet chat)",
+    "receive": "raw TCP is served by ratchetpy's IoServer (see the telnet chat in docs/porting-ratchet.md)",
     "packet": "UDP is not served",
     "pipemessage": "there is one process: call your function directly",
     "workerstop": "use 'shutdown'",

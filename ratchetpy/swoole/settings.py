@@ -31,7 +31,7 @@ __all__ = ["Settings", "SETTINGS", "NOT_APPLICABLE", "PASS_THROUGH", "parameters
 
 _ONE_PROCESS = (
     "ratchetpy serves every connection from one process and one reactor; remove it "
-    "(for more cores run one process per core behind a load balancer, see the README)"
+    "(for more cores run one process per core behind a load balancer, see docs/scaling.md)"
 )
 _TWISTD = (
     "run the server under twistd for that: twistd --pidfile=run.pid --logfile=server.log "

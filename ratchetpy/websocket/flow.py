@@ -11,12 +11,12 @@ the server applies its ``overflow_policy``:
   dropped, and a peer that does not read the close frame either is dropped
   after ``close_timeout``. Memory stays bounded by the limit plus the one
   message that crossed it.
-
-A single message bigger than the limit still goes out when nothing else is
-queued; the queue stays under the limit plus one message.
 - ``"drop"``: drop this client's messages until its buffer drains below
   half the limit (``conn.dropped_messages`` counts them).
 - ``"notify"``: only call the hooks below; the application decides.
+
+A single message bigger than the limit still goes out when nothing else is
+queued; the queue stays under the limit plus one message.
 
 Hooks on the component, both optional: ``on_backpressure(conn, buffered)``
 when the limit is crossed, and ``on_drain(conn)`` once the buffer is back
