@@ -77,6 +77,8 @@ def _all_imports() -> dict[str, str]:
     seen: dict[str, set[str]] = {}
     names = ["ratchetpy"] + [m.name for m in pkgutil.walk_packages(ratchetpy.__path__, "ratchetpy.")]
     for modname in names:
+        if modname.rpartition(".")[2] == "__main__":
+            continue  # importing it runs the program (``python -m ratchetpy.client``)
         for short, full in _imports(modname).items():
             seen.setdefault(short, set()).add(full)
     return {short: next(iter(fulls)) for short, fulls in seen.items() if len(fulls) == 1}
