@@ -97,6 +97,8 @@ nitpick_ignore = [
     ("py:class", "re.Pattern"),
     # a module-level type alias kept out of ratchetpy.hub.recovery's __all__
     ("py:class", "Reader"),
+    # the same for ratchetpy.session.session's Loader (Session's loader argument)
+    ("py:class", "Loader"),
 ]
 nitpick_ignore_regex = [
     # Private modules and names are not in the reference (only public

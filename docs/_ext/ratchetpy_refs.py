@@ -23,6 +23,7 @@ import builtins
 import importlib
 import inspect
 import re
+import sys
 from functools import cache
 from typing import Any
 
@@ -109,7 +110,12 @@ def _rewrite(target: str, modname: str | None) -> str:
         target = match.group(1)
     target = target.strip()
     head, _, rest = target.partition(".")
-    full = (_imports(modname).get(head) if modname else None) or _all_imports().get(head)
+    full = _imports(modname).get(head) if modname else None
+    if full is None and head not in sys.stdlib_module_names:
+        # a name the module does not import itself (an inherited method's
+        # annotation); never for a standard module: ``ssl.SSLContext`` is the
+        # stdlib's even though another module binds ``ssl`` to Twisted's
+        full = _all_imports().get(head)
     if full is not None:
         target = f"{full}.{rest}" if rest else full
     return _canonical(target)

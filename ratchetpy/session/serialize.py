@@ -6,37 +6,37 @@ anything named in the data (a class name is just a string here).
 
 Value mapping:
 
-=====================  ====================================================
-PHP                    Python
-=====================  ====================================================
-``N;``                 ``None``
-``b:0;`` / ``b:1;``    ``False`` / ``True``
-``i:42;``              ``int`` (PHP's 64-bit range; outside it is refused)
-``d:0.1;``             ``float``; ``INF``, ``-INF``, ``NAN`` and ``-0`` as
-                       PHP writes them (``math.inf``, ``-math.inf``,
-                       ``math.nan``, ``-0.0``)
-``s:5:"Zoë";``         ``str`` when the bytes are valid UTF-8, else
-                       ``bytes`` (lengths count bytes, as in PHP); the
-                       legacy escaped form ``S:`` PHP still reads likewise
-``a:2:{...}``          ``list`` when the keys are exactly 0..n-1 in order,
-                       else ``dict``; keys are ``int`` or ``str`` as PHP has
-                       them (a decimal string key such as ``"5"`` is the
-                       int ``5``, as PHP's arrays make it; a key that is not
-                       UTF-8 stays ``bytes``)
-``O:3:"Foo":1:{...}``  :class:`PhpObject`: ``class_name`` and
-                       ``properties`` by plain name (PHP's mangled
-                       ``\\0*\\0name``/``\\0Class\\0name`` unmangled;
-                       ``visibility`` and ``declared_in`` keep what the
-                       mangling said). Objects with ``__serialize()``
-                       (``ArrayObject``, ...) also use ``O:``; their
-                       properties are what ``__serialize()`` returned,
-                       integer keys included
-``C:3:"Foo":4:{...}``  :class:`PhpCustomObject`: ``class_name`` and the raw
-                       ``data`` bytes of ``Serializable::serialize()``
-``E:11:"Suit:Hearts";``  :class:`PhpEnum`: ``class_name`` and ``case``
-``r:3;`` / ``R:3;``    the same Python object as the value they point to
-                       (``r:`` only to an object, as PHP requires)
-=====================  ====================================================
+=========================  ====================================================
+PHP                        Python
+=========================  ====================================================
+``N;``                     ``None``
+``b:0;`` / ``b:1;``        ``False`` / ``True``
+``i:42;``                  ``int`` (PHP's 64-bit range; outside it is refused)
+``d:0.1;``                 ``float``; ``INF``, ``-INF``, ``NAN`` and ``-0`` as
+                           PHP writes them (``math.inf``, ``-math.inf``,
+                           ``math.nan``, ``-0.0``)
+``s:5:"Zoë";``             ``str`` when the bytes are valid UTF-8, else
+                           ``bytes`` (lengths count bytes, as in PHP); the
+                           legacy escaped form ``S:`` PHP still reads likewise
+``a:2:{...}``              ``list`` when the keys are exactly 0..n-1 in order,
+                           else ``dict``; keys are ``int`` or ``str`` as PHP has
+                           them (a decimal string key such as ``"5"`` is the
+                           int ``5``, as PHP's arrays make it; a key that is not
+                           UTF-8 stays ``bytes``)
+``O:3:"Foo":1:{...}``      :class:`PhpObject`: ``class_name`` and
+                           ``properties`` by plain name (PHP's mangled
+                           ``\\0*\\0name``/``\\0Class\\0name`` unmangled;
+                           ``visibility`` and ``declared_in`` keep what the
+                           mangling said). Objects with ``__serialize()``
+                           (``ArrayObject``, ...) also use ``O:``; their
+                           properties are what ``__serialize()`` returned,
+                           integer keys included
+``C:3:"Foo":4:{...}``      :class:`PhpCustomObject`: ``class_name`` and the raw
+                           ``data`` bytes of ``Serializable::serialize()``
+``E:11:"Suit:Hearts";``    :class:`PhpEnum`: ``class_name`` and ``case``
+``r:3;`` / ``R:3;``        the same Python object as the value they point to
+                           (``r:`` only to an object, as PHP requires)
+=========================  ====================================================
 
 References: PHP numbers every value it decodes from 1 (the outermost value
 is 1, then each array element and object property value in order, never a
