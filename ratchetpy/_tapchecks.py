@@ -19,6 +19,7 @@ from typing import Any
 from twisted.python import usage
 
 from ._tapphpws import PHPWS_KEYS, read_phpws_config
+from ._tapsession import SESSION_FLAGS
 from .app import DEFAULT_SHUTDOWN_TIMEOUT
 from .builtins import BUILTINS, Chat, demo_page
 from .exceptions import ConfigurationError, HubError, MetricsUnavailable
@@ -74,14 +75,7 @@ CONFIG_KEYS = (
     "workers",
     "chat-history",
     *PHPWS_KEYS,
-    # sessions (ratchetpy._tapsession)
-    "session-handler",
-    "session-name",
-    "session-serializer",
-    "session-gc-maxlifetime",
-    "session-user-key",
-    "laravel-key",
-    "laravel-cipher",
+    *SESSION_FLAGS,
 )
 """Keys an ``--config`` ini file may set (in ``[ratchetpy]``), the flags' names."""
 

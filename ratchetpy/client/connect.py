@@ -20,7 +20,7 @@ from .options import DEFAULT_MAX_MESSAGE_SIZE, ClientOptions, Target, parse_url
 from .protocol import ClientFactory, ClientProtocol, Inbox
 from .tls import connection_creator
 
-__all__ = ["connect", "client_endpoint", "connect_error", "build_factory"]
+__all__ = ["connect", "client_endpoint", "connect_error", "build_factory", "target_and_reactor"]
 
 COMPONENT_METHODS = ("on_open", "on_message", "on_close", "on_error")
 
@@ -68,6 +68,21 @@ def connect_error(target: Target, options: ClientOptions, exc: BaseException) ->
     if isinstance(exc, neterror.DNSLookupError):
         return ConnectFailed(f"could not connect to {where}: host name not found")
     return ConnectFailed(f"could not connect to {where}: {exc}")
+
+
+def target_and_reactor(url: str, reactor: Any) -> tuple[Target, Any]:
+    """
+    Parse ``url`` and pick the reactor: ``reactor``, or the global one when it is None.
+
+    Raises:
+        ConfigurationError: a bad URL (see ``parse_url``).
+    """
+    target = parse_url(url)
+    if reactor is None:
+        from twisted.internet import reactor as default_reactor
+
+        reactor = default_reactor
+    return target, reactor
 
 
 def build_factory(
@@ -163,11 +178,7 @@ def connect(
         tls=tls,
         insecure=insecure,
     )
-    target = parse_url(url)
-    if reactor is None:
-        from twisted.internet import reactor as default_reactor
-
-        reactor = default_reactor
+    target, reactor = target_and_reactor(url, reactor)
     factory = build_factory(target, options, component, reactor)
     if endpoint is None:
         endpoint = client_endpoint(reactor, target, options)

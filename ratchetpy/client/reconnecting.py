@@ -36,9 +36,9 @@ from zope.interface import implementer, provider
 
 from ..exceptions import ClientError, ConfigurationError, SendQueueFull
 from ..redis.backoff import Backoff
-from .connect import build_factory, client_endpoint, connect_error
+from .connect import build_factory, client_endpoint, connect_error, target_and_reactor
 from .connection import ClientConnection
-from .options import DEFAULT_MAX_MESSAGE_SIZE, ClientOptions, parse_url
+from .options import DEFAULT_MAX_MESSAGE_SIZE, ClientOptions
 
 __all__ = ["ReconnectingClient"]
 
@@ -155,11 +155,7 @@ class ReconnectingClient(Service):
             tls=tls,
             insecure=insecure,
         )
-        self.target = parse_url(url)
-        if reactor is None:
-            from twisted.internet import reactor as default_reactor
-
-            reactor = default_reactor
+        self.target, reactor = target_and_reactor(url, reactor)
         self._reactor = reactor
         self.component = component
         self.max_queued = max_queued

@@ -32,7 +32,8 @@ Answers from other nodes (how many a publish reached, whether a push was
 delivered, ``client_info``) come back on the asking node's Redis channel,
 matched by a request id, waiting at most ``ack_timeout``.
 
-Failure modes, and what happens:
+Failure modes, and what happens (the logging and counting of failures is
+``ratchetpy.hub.redis_outage``):
 
 - **Redis down or unreachable.** WebSocket clients stay connected and
   local delivery goes on. Cross-node operations fail fast (the client does
@@ -80,7 +81,6 @@ from twisted.internet import defer, task
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
-from ..exceptions import RedisError, RedisReplyError
 from ..redis.cluster import CommandClient
 from ..redis.connections import AnySubscriber, connections
 from ..redis.url import RedisConfig
@@ -89,6 +89,7 @@ from ..websocket.broadcast import PreparedMessage, prepare
 from .answers import Answers, Question
 from .envelope import Envelope, EnvelopeError, Names
 from .redis_history import RedisHistory
+from .redis_outage import OutageMixin
 from .redis_presence import PresenceMixin
 
 if TYPE_CHECKING:
@@ -107,10 +108,8 @@ DEFAULT_ACK_TIMEOUT = 2.0
 
 _MALFORMED_LOG_INTERVAL = 60.0
 
-# Replies only a Redis Cluster node gives: the key or shard channel lives on another node.
-_CLUSTER_REPLIES = frozenset({"MOVED", "ASK", "CROSSSLOT", "CLUSTERDOWN"})
 
-class RedisBackplane(PresenceMixin, MultiService):
+class RedisBackplane(OutageMixin, PresenceMixin, MultiService):
     """
     The Redis implementation of ``ratchetpy.hub.backplane.Backplane``; a
     Twisted service (its Redis connections start and stop with it).
@@ -210,71 +209,6 @@ class RedisBackplane(PresenceMixin, MultiService):
         cleanup = self._remove_own_presence()
         cleanup.addBoth(lambda _: MultiService.stopService(self))
         return cleanup
-
-    # -- failure bookkeeping -----------------------------------------------------
-
-    def _failed(self, what: str, default: Any) -> Any:
-        def failed(failure: Failure) -> Any:
-            self.counters["failures"] += 1
-            error = failure.value
-            if (
-                not self.cluster
-                and isinstance(error, RedisReplyError)
-                and error.code in _CLUSTER_REPLIES
-            ):
-                if not self._cluster_logged:
-                    self._cluster_logged = True
-                    _log.error(
-                        "Redis backplane: {what} failed ({error}): {address}: this is a Redis "
-                        "Cluster node: use {suggested} (or add ?cluster=1) so the backplane "
-                        "follows the cluster's slots; until then presence and counted "
-                        "deliveries are wrong",
-                        what=what,
-                        error=failure.getErrorMessage(),
-                        address=self.config.address,
-                        suggested=self.config.cluster_url,
-                    )
-                return default
-            if not self._outage_logged:
-                self._outage_logged = True
-                self._outage_since = self.reactor.seconds()
-                _log.warn(
-                    "Redis backplane: {what} failed ({error}); cross-node delivery and "
-                    "presence are degraded to this node until Redis is back",
-                    what=what,
-                    error=failure.getErrorMessage(),
-                )
-            if not failure.check(RedisError):
-                _log.failure("Redis backplane: unexpected failure in {what}", failure, what=what)
-            return default
-
-        return failed
-
-    def _reconnected(self, outage: float) -> None:
-        self.history_store.reconnected()
-        self._maybe_back()
-
-    def _client_usable(self) -> None:
-        self._maybe_back()
-        self.refresh()
-
-    def _maybe_back(self) -> None:
-        # The two connections come back at different moments; saying "back"
-        # when only one is would be followed by a second "degraded" line as
-        # soon as a command hits the other one (seen in CI).
-        if not (self.client.connected and self.subscriber.connected):
-            return
-        if self._outage_logged:
-            _log.info(
-                "Redis backplane: Redis is back after {outage:.1f} s",
-                outage=self.reactor.seconds() - self._outage_since,
-            )
-        self._outage_logged = False
-
-    def _disconnected(self, reason: str) -> None:
-        self.history_store.disconnected()
-        # Answers in flight will not come: settle them with what arrived.
-        self.answers.settle_all()
 
     # -- subscriptions -------------------------------------------------------
 

@@ -13,8 +13,9 @@ It offers what ``RedisClient`` offers (``execute``, ``publish``,
 ``pending``, ``stats``; a Twisted ``Service``), over one kept-alive
 ``RedisClient`` per primary:
 
-- **The slot map** comes from ``CLUSTER SHARDS`` (``CLUSTER SLOTS`` on a
-  server without it), asked of any connected node (the seeds at first),
+- **The slot map** (``ratchetpy.redis.cluster_refresh``) comes from
+  ``CLUSTER SHARDS`` (``CLUSTER SLOTS`` on a server without it), asked
+  of any connected node (the seeds at first),
   again every ``refresh_interval`` and whenever something below suggests
   it changed; never more often than every ``min_refresh`` seconds, and
   with a growing wait (up to 30 s) while refreshing fails.
@@ -64,6 +65,8 @@ from .backoff import Backoff
 from .client import RedisClient
 from .cluster_keys import as_bytes, command_slot, key_names, redirect_target
 from .cluster_map import Address, SlotMap
+from .cluster_refresh import MAX_REFRESH_WAIT as MAX_REFRESH_WAIT  # re-exported: public here before
+from .cluster_refresh import SlotMapRefresh
 from .protocol import Arg, RedisProtocol
 from .scripts import Script
 from .slots import hash_slot
@@ -73,10 +76,6 @@ from .url import RedisConfig
 __all__ = ["RedisClusterClient", "command_slot", "CommandClient"]
 
 _log = Logger(namespace="ratchetpy.redis")
-
-MAX_REFRESH_WAIT = 30.0
-"""Longest wait between slot map refreshes while they keep failing."""
-
 
 class _NodeClient(RedisClient):
     """One primary's connection; tells the cluster client when it comes and goes."""
@@ -96,7 +95,7 @@ class _NodeClient(RedisClient):
         self.owner._node_lost(self)
 
 
-class RedisClusterClient(Service):
+class RedisClusterClient(SlotMapRefresh, Service):
     """
     Commands to a Redis Cluster (see the module docs).
 
@@ -399,123 +398,6 @@ class RedisClusterClient(Service):
                 self.on_usable()
             except Exception:  # noqa: BLE001 - the owner's hook must not break the client
                 _log.failure("The on_usable hook of the Redis Cluster client failed")
-
-    # -- the slot map ------------------------------------------------------------
-
-    def refresh_soon(self) -> None:
-        """Refresh the slot map soon: at most once per ``min_refresh``, later while refreshes fail."""
-        if not self.running or self._refreshing or self._scheduled is not None:
-            return
-        if not any(node.connected for node in self.nodes.values()):
-            # nobody to ask: the first node (back) up asks (``_node_usable``); the
-            # seeds are among those trying, in case every known node is gone
-            for seed in self.config.seeds:
-                node = self._node(seed)
-                if not node.running:
-                    node.startService()
-            return
-        wait = self.min_refresh * (2 ** min(self._refresh_failures, 10))
-        wait = min(wait, max(MAX_REFRESH_WAIT, self.min_refresh))
-        delay = max(0.0, self._last_refresh + wait - self.reactor.seconds())
-        self._scheduled = self.reactor.callLater(delay, self._scheduled_refresh)
-
-    def _scheduled_refresh(self) -> None:
-        self._scheduled = None
-        self.refresh()
-
-    def refresh(self) -> defer.Deferred[bool]:
-        """Ask a connected node for the slot map now; fires True if it was read."""
-        if self._refreshing:
-            return defer.succeed(False)
-        self._refreshing = True
-        self._last_refresh = self.reactor.seconds()
-        candidates = [n for a, n in sorted(self.nodes.items()) if n.connected]
-        if not candidates:
-            # every known node is gone: go back to the seeds too
-            for seed in self.config.seeds:
-                self._node(seed)
-        asked: defer.Deferred[Any] = self._ask(candidates)
-        return asked.addCallbacks(self._got_map, self._map_failed)
-
-    def _ask(self, candidates: list[_NodeClient]) -> defer.Deferred[tuple[SlotMap, _NodeClient]]:
-        if not candidates:
-            return defer.fail(RedisUnavailable(f"no node of the Redis Cluster {self.config.address} is reachable"))
-        node, rest = candidates[0], candidates[1:]
-
-        def slots_instead(failure: Failure) -> Any:
-            error = failure.value
-            if isinstance(error, RedisReplyError) and "unknown" in error.message.lower():
-                return node.execute("CLUSTER", "SLOTS").addCallback(
-                    lambda reply: SlotMap.from_slots(reply, node.address[0])
-                )
-            return failure
-
-        def next_node(failure: Failure) -> Any:
-            return self._ask(rest) if rest else failure
-
-        asked: defer.Deferred[Any] = node.execute("CLUSTER", "SHARDS")
-        asked.addCallback(lambda reply: SlotMap.from_shards(reply, self.config.tls, node.address[0]))
-        asked.addErrback(slots_instead)
-        asked.addCallback(lambda found: (found, node))
-        return asked.addErrback(next_node)
-
-    def _got_map(self, result: tuple[SlotMap, _NodeClient]) -> bool:
-        found, node = result
-        self._refreshing = False
-        if not found.known:
-            return self._map_failed(
-                Failure(RedisReplyError(f"{node.address[0]}:{node.address[1]} knows no slot owners (a cluster node?)"))
-            )
-        if self._refresh_logged:
-            _log.info("Redis Cluster {address}: slot map read again", address=self.config.address)
-        failures, self._refresh_failures = self._refresh_failures, 0
-        self._refresh_logged = False
-        changed = self.slots.replace(found)
-        self._complete = self.slots.uncovered() == 0
-        primaries = self.slots.primaries()
-        for address in primaries:
-            self._node(address)
-        for address in list(self.nodes):
-            if address not in primaries:
-                self._retire(address)
-        if changed:
-            _log.info(
-                "Redis Cluster {address}: {count} primaries ({primaries}){uncovered}",
-                address=self.config.address,
-                count=len(primaries),
-                primaries=", ".join(f"{h}:{p}" for h, p in sorted(primaries)),
-                uncovered=f"; {self.slots.uncovered()} slots without a live owner" if self.slots.uncovered() else "",
-            )
-            self._tell_listeners(changed)
-        # a node still making its first connection is not lost (yet)
-        unreachable = [a for a in primaries if self.nodes[a].outage_started is not None]
-        if self.slots.uncovered() or unreachable:
-            # keep asking, slower and slower, until a replica is promoted
-            self._refresh_failures = failures + 1
-            self.refresh_soon()
-        self._check_usable()
-        return True
-
-    def _map_failed(self, failure: Failure) -> bool:
-        self._refreshing = False
-        self._refresh_failures += 1
-        if not self._refresh_logged:
-            self._refresh_logged = True
-            _log.warn(
-                "Redis Cluster {address}: cannot read the slot map ({error}); commands for slots "
-                "without a live owner fail fast; asking again with backoff",
-                address=self.config.address,
-                error=failure.getErrorMessage(),
-            )
-        self.refresh_soon()
-        return False
-
-    def _tell_listeners(self, changed: set[int]) -> None:
-        for listener in list(self.map_listeners):
-            try:
-                listener(changed)
-            except Exception:  # noqa: BLE001 - a listener's bug must not break routing
-                _log.failure("A Redis Cluster slot map listener failed")
 
     # -- service -------------------------------------------------------------------
 

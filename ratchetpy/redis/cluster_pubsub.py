@@ -43,6 +43,7 @@ from twisted.internet import defer
 from twisted.logger import Logger
 
 from ..exceptions import RedisReplyError
+from ._interest import SHARDED_PATTERN, add_callback, channel_name, remove_callback
 from .cluster import RedisClusterClient
 from .cluster_map import Address
 from .pubsub import MessageCallback, Subscriber
@@ -54,10 +55,6 @@ __all__ = ["ClusterSubscriber"]
 _log = Logger(namespace="ratchetpy.redis")
 
 _Key = tuple[bytes, bool, bool]  # channel, sharded, pattern
-
-
-def _name(channel: str | bytes) -> bytes:
-    return channel.encode() if isinstance(channel, str) else bytes(channel)
 
 
 class ClusterSubscriber(Service):
@@ -117,11 +114,9 @@ class ClusterSubscriber(Service):
         cannot now (subscribed once the map or the shard is back).
         """
         if sharded and pattern:
-            raise ValueError("Redis has no sharded pattern subscriptions: choose sharded or pattern")
-        key = (_name(channel), sharded, pattern)
-        callbacks = self._interest.setdefault(key, [])
-        callbacks.append(callback)
-        if len(callbacks) > 1:
+            raise ValueError(SHARDED_PATTERN)
+        key = (channel_name(channel), sharded, pattern)
+        if not add_callback(self._interest, key, callback):
             return defer.succeed(self.is_subscribed(channel, sharded=sharded, pattern=pattern))
         self._dispatchers[key] = self._dispatcher(key)
         return self._place(key)
@@ -140,14 +135,9 @@ class ClusterSubscriber(Service):
         Raises:
             ValueError: ``callback`` is not subscribed to ``channel``.
         """
-        key = (_name(channel), sharded, pattern)
-        callbacks = self._interest.get(key, [])
-        if callback not in callbacks:
-            raise ValueError(f"{callback!r} is not subscribed to {key[0]!r}")
-        callbacks.remove(callback)
-        if callbacks:
+        key = (channel_name(channel), sharded, pattern)
+        if not remove_callback(self._interest, key, callback, repr(key[0])):
             return defer.succeed(True)
-        del self._interest[key]
         return self._unplace(key)
 
     def channels(self, *, sharded: bool = False, pattern: bool = False) -> list[bytes]:
@@ -156,11 +146,11 @@ class ClusterSubscriber(Service):
 
     def interest(self, channel: str | bytes, *, sharded: bool = False, pattern: bool = False) -> int:
         """How many local callbacks are subscribed to ``channel``."""
-        return len(self._interest.get((_name(channel), sharded, pattern), ()))
+        return len(self._interest.get((channel_name(channel), sharded, pattern), ()))
 
     def is_subscribed(self, channel: str | bytes, *, sharded: bool = False, pattern: bool = False) -> bool:
         """True if the channel's shard confirmed the subscription."""
-        key = (_name(channel), sharded, pattern)
+        key = (channel_name(channel), sharded, pattern)
         address = self._placed.get(key)
         shard = self.shards.get(address) if address is not None else None
         return shard is not None and shard.is_subscribed(key[0], sharded=sharded, pattern=pattern)

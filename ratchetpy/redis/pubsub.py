@@ -52,6 +52,7 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 
 from ..exceptions import RedisReplyError, RedisUnavailable
+from ._interest import SHARDED_PATTERN, add_callback, channel_name, remove_callback
 from .link import RedisLink
 from .protocol import RedisProtocol
 from .slots import hash_slot
@@ -111,10 +112,6 @@ class _Request:
 def _refusal_is_no_failure(failure: Failure) -> bool:
     failure.trap(RedisReplyError)
     return True
-
-
-def _name(channel: str | bytes) -> bytes:
-    return channel.encode() if isinstance(channel, str) else bytes(channel)
 
 
 class Subscriber(RedisLink):
@@ -183,10 +180,8 @@ class Subscriber(RedisLink):
         on reconnection).
         """
         kind = self._kind(sharded, pattern)
-        name = _name(channel)
-        callbacks = self._interest[kind].setdefault(name, [])
-        callbacks.append(callback)
-        if len(callbacks) == 1:
+        name = channel_name(channel)
+        if add_callback(self._interest[kind], name, callback):
             if self._live is None:
                 return defer.succeed(False)
             return self._send(kind, self._live, kind.subscribe, [name]).wait()
@@ -212,14 +207,9 @@ class Subscriber(RedisLink):
             ValueError: ``callback`` is not subscribed to ``channel``.
         """
         kind = self._kind(sharded, pattern)
-        name = _name(channel)
-        callbacks = self._interest[kind].get(name, [])
-        if callback not in callbacks:
-            raise ValueError(f"{callback!r} is not subscribed to {kind.name} {name!r}")
-        callbacks.remove(callback)
-        if callbacks:
+        name = channel_name(channel)
+        if not remove_callback(self._interest[kind], name, callback, f"{kind.name} {name!r}"):
             return defer.succeed(True)
-        del self._interest[kind][name]
         subscribed = name in self._confirmed[kind] or name in self._inflight[kind]
         self._confirmed[kind].discard(name)
         if self._live is None:
@@ -238,22 +228,20 @@ class Subscriber(RedisLink):
         self, channel: str | bytes, *, sharded: bool = False, pattern: bool = False
     ) -> int:
         """How many local callbacks are subscribed to ``channel``."""
-        return len(self._interest[self._kind(sharded, pattern)].get(_name(channel), ()))
+        return len(self._interest[self._kind(sharded, pattern)].get(channel_name(channel), ()))
 
     def is_subscribed(
         self, channel: str | bytes, *, sharded: bool = False, pattern: bool = False
     ) -> bool:
         """True if Redis confirmed the subscription on the current connection."""
-        return _name(channel) in self._confirmed[self._kind(sharded, pattern)]
+        return channel_name(channel) in self._confirmed[self._kind(sharded, pattern)]
 
     # -- commands -------------------------------------------------------------
 
     @staticmethod
     def _kind(sharded: bool, pattern: bool) -> _Kind:
         if sharded and pattern:
-            raise ValueError(
-                "Redis has no sharded pattern subscriptions: choose sharded or pattern"
-            )
+            raise ValueError(SHARDED_PATTERN)
         return _SHARD if sharded else _PATTERN if pattern else _CHANNEL
 
     def _send(

@@ -4,46 +4,15 @@ A decoder for PHP's ``serialize()`` format, as PHP 7 and 8 write it.
 It only builds plain Python values: it never imports, calls or evaluates
 anything named in the data (a class name is just a string here).
 
-Value mapping:
-
-=========================  ====================================================
-PHP                        Python
-=========================  ====================================================
-``N;``                     ``None``
-``b:0;`` / ``b:1;``        ``False`` / ``True``
-``i:42;``                  ``int`` (PHP's 64-bit range; outside it is refused)
-``d:0.1;``                 ``float``; ``INF``, ``-INF``, ``NAN`` and ``-0`` as
-                           PHP writes them (``math.inf``, ``-math.inf``,
-                           ``math.nan``, ``-0.0``)
-``s:5:"Zoë";``             ``str`` when the bytes are valid UTF-8, else
-                           ``bytes`` (lengths count bytes, as in PHP); the
-                           legacy escaped form ``S:`` PHP still reads likewise
-``a:2:{...}``              ``list`` when the keys are exactly 0..n-1 in order,
-                           else ``dict``; keys are ``int`` or ``str`` as PHP has
-                           them (a decimal string key such as ``"5"`` is the
-                           int ``5``, as PHP's arrays make it; a key that is not
-                           UTF-8 stays ``bytes``)
-``O:3:"Foo":1:{...}``      :class:`PhpObject`: ``class_name`` and
-                           ``properties`` by plain name (PHP's mangled
-                           ``\\0*\\0name``/``\\0Class\\0name`` unmangled;
-                           ``visibility`` and ``declared_in`` keep what the
-                           mangling said). Objects with ``__serialize()``
-                           (``ArrayObject``, ...) also use ``O:``; their
-                           properties are what ``__serialize()`` returned,
-                           integer keys included
-``C:3:"Foo":4:{...}``      :class:`PhpCustomObject`: ``class_name`` and the raw
-                           ``data`` bytes of ``Serializable::serialize()``
-``E:11:"Suit:Hearts";``    :class:`PhpEnum`: ``class_name`` and ``case``
-``r:3;`` / ``R:3;``        the same Python object as the value they point to
-                           (``r:`` only to an object, as PHP requires)
-=========================  ====================================================
+Values are built as :mod:`ratchetpy.session.php_values` describes (its
+table maps each PHP type to its Python value).
 
 References: PHP numbers every value it decodes from 1 (the outermost value
 is 1, then each array element and object property value in order, never a
 key; an ``R:`` takes no number, an ``r:`` does). ``r:``/``R:`` name that
 number; here both give the very object decoded there, so an object seen
-twice is one :class:`PhpObject` and a self-referencing object contains
-itself. An array that refers to itself while it is being decoded (only
+twice is one :class:`~ratchetpy.session.php_values.PhpObject` and a
+self-referencing object contains itself. An array that refers to itself while it is being decoded (only
 PHP references can make that) stays a ``dict`` even when its keys would
 make a list, so the cycle holds the final object. The ``data`` of a
 ``C:`` object is not decoded, but when it is serialized values (what
@@ -71,10 +40,16 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass, field
 from typing import Any
 
 from ratchetpy.exceptions import ConfigurationError, SessionDataError
+from ratchetpy.session.php_values import (
+    PhpCustomObject,
+    PhpEnum,
+    PhpObject,
+    set_property,
+    text_or_bytes,
+)
 
 __all__ = [
     "MAX_DEPTH_LIMIT",
@@ -114,66 +89,7 @@ _MAX_DIGITS = 20
 _MIN_ELEMENT = 6
 
 
-@dataclass(eq=True)
-class PhpObject:
-    """
-    A PHP object (``O:``): its class name and properties, nothing callable.
-
-    Attributes:
-        class_name: the class as PHP wrote it (``"App\\\\Models\\\\User"``);
-            bytes that are not UTF-8 are decoded with ``surrogateescape``.
-        properties: values by plain property name: a private ``$a`` of
-            ``Foo`` (serialized as ``"\\0Foo\\0a"``) and a protected
-            ``$b`` (``"\\0*\\0b"``) are ``"a"`` and ``"b"``. Should a
-            parent's private property share its name with another property,
-            the other one is kept here.
-        visibility: ``"public"``, ``"protected"`` or ``"private"`` for each
-            name in ``properties``.
-        declared_in: for private properties, the class that declares them.
-    """
-
-    class_name: str
-    properties: dict[Any, Any] = field(default_factory=dict)
-    visibility: dict[Any, str] = field(default_factory=dict)
-    declared_in: dict[Any, str] = field(default_factory=dict)
-
-    def get(self, name: str | int, default: Any = None) -> Any:
-        """The property ``name`` (plain name), or ``default``."""
-        return self.properties.get(name, default)
-
-
-@dataclass(frozen=True)
-class PhpCustomObject:
-    """
-    An object of a class implementing PHP's ``Serializable`` (``C:``).
-
-    Attributes:
-        class_name: the class as PHP wrote it.
-        data: exactly what its ``serialize()`` method returned, undecoded
-            (often itself serialized data: :func:`unserialize` it if you
-            trust it to be).
-    """
-
-    class_name: str
-    data: bytes
-
-
-@dataclass(frozen=True)
-class PhpEnum:
-    """A PHP 8.1+ enum case (``E:``): ``Suit::Hearts`` is ``PhpEnum("Suit", "Hearts")``."""
-
-    class_name: str
-    case: str
-
-
 _OBJECTS = (PhpObject, PhpCustomObject, PhpEnum)
-
-
-def _text_or_bytes(raw: bytes) -> str | bytes:
-    try:
-        return raw.decode("utf-8")
-    except UnicodeDecodeError:
-        return raw
 
 
 def _array_key(key: Any) -> Any:
@@ -353,7 +269,7 @@ class Unserializer:
                 start = fast.end()
                 end = start + int(fast.group(2))
                 if data[end : end + 2] == b'";':
-                    value = _text_or_bytes(data[start:end])
+                    value = text_or_bytes(data[start:end])
                     self._number(value)
                     return value, end + 2
             else:
@@ -394,10 +310,10 @@ class Unserializer:
             end = self._expect(end, b";")
         elif tag == b"s:":
             raw, end = self._quoted(pos + 2, "string")
-            value, end = _text_or_bytes(raw), self._expect(end, b";")
+            value, end = text_or_bytes(raw), self._expect(end, b";")
         elif tag == b"S:":
             raw, end = self._escaped(pos + 2)
-            value, end = _text_or_bytes(raw), self._expect(end, b";")
+            value, end = text_or_bytes(raw), self._expect(end, b";")
         elif tag == b"r:":
             value, end, _ = self._reference(pos)
         elif tag in (b"a:", b"O:", b"C:", b"E:"):
@@ -513,7 +429,7 @@ class Unserializer:
                 start = fast.end()
                 end = start + int(fast.group(2))
                 if data[end : end + 2] == b'";':
-                    return _text_or_bytes(data[start:end]), end + 2
+                    return text_or_bytes(data[start:end]), end + 2
         tag = data[pos : pos + 2]
         if tag == b"i:":
             digits, end = self._match(_INT, pos + 2, "an integer key")
@@ -523,10 +439,10 @@ class Unserializer:
             return key, self._expect(end, b";")
         if tag == b"s:":
             raw, end = self._quoted(pos + 2, "key")
-            return _text_or_bytes(raw), self._expect(end, b";")
+            return text_or_bytes(raw), self._expect(end, b";")
         if tag == b"S:":
             raw, end = self._escaped(pos + 2)
-            return _text_or_bytes(raw), self._expect(end, b";")
+            return text_or_bytes(raw), self._expect(end, b";")
         if len(tag) < 2:
             raise self._fail("truncated, expected an array key", pos)
         raise self._fail("an array key must be an integer or a string", pos)
@@ -547,32 +463,8 @@ class Unserializer:
             self._replacing = key in seen
             seen.add(key)
             value, pos = self._value(pos, depth)
-            self._set_property(obj, key, value)
+            set_property(obj, key, value)
         return obj, self._expect(pos, b"}")
-
-    def _set_property(self, obj: PhpObject, key: Any, value: Any) -> None:
-        visibility, owner = "public", ""
-        # "\0Class\0name" is private, "\0*\0name" protected. A malformed
-        # mangled name stays as it is (public), as PHP keeps it for a class
-        # it does not know (it refuses it for a declared one).
-        if isinstance(key, str) and key.startswith("\0"):
-            parts = key.split("\0")
-            if len(parts) == 3 and parts[1] and parts[2]:
-                _, owner, key = parts
-                visibility = "protected" if owner == "*" else "private"
-        elif isinstance(key, bytes) and key.startswith(b"\0"):
-            raw = key.split(b"\0")
-            if len(raw) == 3 and raw[1] and raw[2]:
-                owner, key = raw[1].decode("utf-8", "surrogateescape"), _text_or_bytes(raw[2])
-                visibility = "protected" if owner == "*" else "private"
-        if visibility == "private" and owner != obj.class_name and key in obj.properties:
-            return  # a parent's private property never hides the object's own
-        obj.properties[key] = value
-        obj.visibility[key] = visibility
-        if visibility == "private":
-            obj.declared_in[key] = owner
-        else:
-            obj.declared_in.pop(key, None)
 
     def _custom(self, pos: int, depth: int) -> tuple[PhpCustomObject, int]:
         name, pos = self._class_name(pos)

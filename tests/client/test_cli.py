@@ -20,7 +20,7 @@ from ratchetpy.app import App
 from ratchetpy.interfaces import MessageComponentInterface
 from ratchetpy.server.echo import EchoServer
 from ratchetpy.server.tls import tls_options
-from tests.support import autobahn_server
+from tests.support import autobahn_server, components
 from tests.support.paths import ROOT
 from tests.support.processes import python_path_env
 from tests.support.timing import seconds
@@ -44,18 +44,9 @@ class Quiet(MessageComponentInterface):
         pass
 
 
-class Binary(MessageComponentInterface):
+class Binary(components.Quiet):
     def on_open(self, conn: Any) -> None:
         conn.send(b"\x00\x01\xfe")
-
-    def on_message(self, conn: Any, msg: Any) -> None:
-        pass
-
-    def on_close(self, conn: Any) -> None:
-        pass
-
-    def on_error(self, conn: Any, exc: Exception) -> None:
-        pass
 
 
 class Sub(EchoServer):

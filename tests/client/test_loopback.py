@@ -191,6 +191,14 @@ class Failures(unittest.TestCase):
 
     timeout = 60
 
+    def _listener(self) -> socket.socket:
+        """A loopback TCP listener, closed after the test; the test does the serving."""
+        listener = socket.socket()
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(8)
+        self.addCleanup(listener.close)
+        return listener
+
     def setUp(self) -> None:
         from twisted.internet import reactor
 
@@ -207,10 +215,7 @@ class Failures(unittest.TestCase):
 
     @defer.inlineCallbacks
     def test_handshake_timeout_when_the_server_never_answers(self):
-        listener = socket.socket()
-        listener.bind(("127.0.0.1", 0))
-        listener.listen(8)  # accepted by the kernel, never answered
-        self.addCleanup(listener.close)
+        listener = self._listener()  # accepted by the kernel, never answered
         port = listener.getsockname()[1]
         with self.assertRaises(HandshakeTimeout) as caught:
             yield connect(f"ws://127.0.0.1:{port}/", reactor=self.reactor, handshake_timeout=0.5)
@@ -219,10 +224,7 @@ class Failures(unittest.TestCase):
     @defer.inlineCallbacks
     def test_refusal_body_is_read_and_bounded(self):
         body = b"no entry: " + b"x" * 5000
-        listener = socket.socket()
-        listener.bind(("127.0.0.1", 0))
-        listener.listen(8)
-        self.addCleanup(listener.close)
+        listener = self._listener()
 
         def serve() -> None:
             peer, _ = listener.accept()
@@ -248,10 +250,7 @@ class Failures(unittest.TestCase):
 
     @defer.inlineCallbacks
     def test_server_hanging_up_during_handshake(self):
-        listener = socket.socket()
-        listener.bind(("127.0.0.1", 0))
-        listener.listen(8)
-        self.addCleanup(listener.close)
+        listener = self._listener()
 
         def serve() -> None:
             peer, _ = listener.accept()

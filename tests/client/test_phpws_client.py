@@ -17,25 +17,16 @@ from websockets.sync.client import connect as ws_connect
 from ratchetpy.app import App
 from ratchetpy.client import ConnectionClosed
 from ratchetpy.client.phpws import connect_php
-from ratchetpy.interfaces import MessageComponentInterface
 from ratchetpy.phpws import PhpWsServer
+from tests.support.components import Quiet
 from tests.support.timing import seconds
 
 
-class ReadyThenSilent(MessageComponentInterface):
+class ReadyThenSilent(Quiet):
     """Says ready, then never answers (no "next")."""
 
     def on_open(self, conn: Any) -> None:
         conn.send('{"opcode":"ready","uuid":"silent-1"}')
-
-    def on_message(self, conn: Any, msg: Any) -> None:
-        pass
-
-    def on_close(self, conn: Any) -> None:
-        pass
-
-    def on_error(self, conn: Any, exc: Exception) -> None:
-        pass
 
 
 class PhpClientLoopback(unittest.TestCase):

@@ -20,6 +20,7 @@ from ratchetpy.http.router import Route, Router
 from ratchetpy.hub import Hub, HubError
 from ratchetpy.hub.pushapi import DRAIN_TIMEOUT, PushApi
 from ratchetpy.testing import FakeConnection
+from tests.support.components import Quiet
 from tests.support.memory import MemoryConnection
 
 KEY = "test-key-0123456789abcdef"
@@ -369,7 +370,7 @@ def test_configuration_errors(kwargs, words):
 
 def test_app_push_api():
     app = App("localhost", 0, reactor=MemoryReactorClock())
-    app.route("/chat", FakeComponent(), ["*"])
+    app.route("/chat", Quiet(), ["*"])
     api = app.push_api("/push/", KEY)
     assert api.path == "/push" and api.hub is app.hub
     with pytest.raises(ConfigurationError, match="already routed"):
@@ -385,7 +386,7 @@ def test_app_push_api():
 def test_app_push_api_on_its_own_endpoint():
     reactor = MemoryReactorClock()
     app = App("localhost", 0, reactor=reactor)
-    app.route("/chat", FakeComponent(), ["*"])
+    app.route("/chat", Quiet(), ["*"])
     app.push_api("/push", KEY, listen=["tcp:0:interface=127.0.0.1"])
     public, private = app.servers
     memory = MemoryConnection(None, server=public)
@@ -399,17 +400,3 @@ def test_app_push_api_on_its_own_endpoint():
     assert Answer(memory.take()).status == 404
     with pytest.raises(ConfigurationError, match="list of endpoints"):
         app.push_api("/other", KEY, listen="tcp:0")
-
-
-class FakeComponent:
-    def on_open(self, conn: Any) -> None:
-        pass
-
-    def on_message(self, conn: Any, msg: Any) -> None:
-        pass
-
-    def on_close(self, conn: Any) -> None:
-        pass
-
-    def on_error(self, conn: Any, exc: Exception) -> None:
-        pass

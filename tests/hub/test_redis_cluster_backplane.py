@@ -14,6 +14,7 @@ from __future__ import annotations
 import time
 from contextlib import ExitStack
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -49,6 +50,18 @@ def nodes(redis_cluster: RedisCluster, tmp_path: Path):
 
 def shard_subscribers(cluster: RedisCluster, channel: str) -> int:
     return cluster.owner(hash_slot(channel)).cli.numsub(channel, sharded=True)
+
+
+def both_in_room(
+    stack: ExitStack, cluster: RedisCluster, nodes: tuple[Node, Node], room: str, channel: str
+) -> tuple[Any, Any, Any]:
+    """A client of each node joins ``room``; returns them and ``channel``'s shard once both subscribed."""
+    a, b = nodes
+    on_a, _ = a.ws(stack, f"/tell?room={room}")
+    on_b, _ = b.ws(stack, f"/tell?room={room}")
+    source = cluster.owner(hash_slot(channel))
+    assert eventually(lambda: source.cli.numsub(channel, sharded=True) == 2)
+    return on_a, on_b, source
 
 
 def test_publish_push_and_presence_cross_the_cluster_with_exact_counts(redis_cluster, nodes):
@@ -91,10 +104,7 @@ def test_a_channel_keeps_flowing_while_its_slot_migrates_to_another_shard(redis_
     channel = names.channel(room)
     slot = hash_slot(channel)
     with ExitStack() as stack:
-        on_a, _ = a.ws(stack, f"/tell?room={room}")
-        on_b, _ = b.ws(stack, f"/tell?room={room}")
-        source = redis_cluster.owner(slot)
-        assert eventually(lambda: source.cli.numsub(channel, sharded=True) == 2)
+        on_a, on_b, source = both_in_room(stack, redis_cluster, (a, b), room, channel)
         assert a.api("POST", "", {"channel": room, "data": "before"}) == (200, {"delivered": 2})
         assert on_a.recv(timeout=seconds(5)) == on_b.recv(timeout=seconds(5)) == "before"
         target = redis_cluster.other_than(source)
@@ -120,10 +130,7 @@ def test_a_channel_with_history_is_stored_on_its_shard_and_survives_a_migration(
     channel, stream = names.channel(room), names.stream(room)
     slot = hash_slot(channel)
     with ExitStack() as stack:
-        on_a, _ = a.ws(stack, f"/tell?room={room}")
-        on_b, _ = b.ws(stack, f"/tell?room={room}")
-        source = redis_cluster.owner(slot)
-        assert eventually(lambda: source.cli.numsub(channel, sharded=True) == 2)
+        on_a, on_b, source = both_in_room(stack, redis_cluster, (a, b), room, channel)
         for seq in range(5):
             assert a.api("POST", "", {"channel": room, "data": f"m{seq}"}) == (200, {"delivered": 2})
         # stored and published in one script on the slot's owner (SPUBLISH from Lua)

@@ -29,11 +29,11 @@ from twisted.internet import defer, threads
 from twisted.logger import globalLogPublisher
 from websockets.sync.client import connect
 
-from ratchetpy import MessageComponentInterface
 from ratchetpy.app import App
 from ratchetpy.session import FilesHandler, MemcachedHandler, RedisHandler
 from ratchetpy.session.serialize import PhpCustomObject, PhpEnum, PhpObject
 from tests.session.tempdirs import TempDirCase
+from tests.support.components import ClosesOnError
 from tests.support.loopback import start_app
 from tests.support.memcached import MEMCACHED, require_memcached, shared_memcached
 from tests.support.php import PHP, require_php, run_php
@@ -104,7 +104,7 @@ def _plain(value: Any) -> Any:
     raise TypeError(type(value).__name__)
 
 
-class Report(MessageComponentInterface):
+class Report(ClosesOnError):
     """Sends what ``conn.session`` holds, as JSON, then stays quiet."""
 
     def on_open(self, conn: Any) -> None:
@@ -126,15 +126,6 @@ class Report(MessageComponentInterface):
             "created": session.get_metadata_bag().get_created(),
         }
         conn.send(json.dumps(report, default=_plain))
-
-    def on_message(self, conn: Any, msg: Any) -> None:
-        pass
-
-    def on_close(self, conn: Any) -> None:
-        pass
-
-    def on_error(self, conn: Any, exc: Exception) -> None:
-        conn.close(1011)
 
 
 def new_id() -> str:

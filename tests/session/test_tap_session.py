@@ -10,6 +10,7 @@ import json
 import os
 import secrets
 import string
+from pathlib import Path
 
 import pytest
 from twisted.internet.testing import MemoryReactorClock
@@ -102,17 +103,27 @@ def test_the_user_key_needs_a_built_in_chat():
     )
 
 
-@pytest.mark.slow
-def test_a_twistd_chat_greets_the_user_php_logged_in(twistd, tmp_path):
+def php_logged_in(tmp_path: Path, serialize_handler: str = "php") -> tuple[Path, str]:
+    """PHP (files handler) stores a session with ``name`` Zoë; returns its directory and id."""
     require_php("session")
     sessions = tmp_path / "sessions"
     sessions.mkdir()
     sid = "".join(secrets.choice(string.ascii_lowercase + string.digits) for _ in range(32))
     run_php(
         "<?php session_id($argv[1]); session_start(); $_SESSION['name'] = 'Zoë'; session_write_close();",
-        ini={"session.save_handler": "files", "session.save_path": str(sessions)},
+        ini={
+            "session.save_handler": "files",
+            "session.save_path": str(sessions),
+            "session.serialize_handler": serialize_handler,
+        },
         args=[sid],
     )
+    return sessions, sid
+
+
+@pytest.mark.slow
+def test_a_twistd_chat_greets_the_user_php_logged_in(twistd, tmp_path):
+    sessions, sid = php_logged_in(tmp_path)
     os.chmod(sessions / f"sess_{sid}", 0o640)
     server = twistd(
         "--route", "/chat", "--session-handler", f"files:{sessions}", "--session-user-key", "name",
@@ -163,16 +174,7 @@ def test_the_demo_page_says_hello_to_the_php_user(twistd, tmp_path):
     from tests.support.ci import require_tool
 
     require_tool(CHROMIUM is not None, "chromium is not installed", "apt-get install chromium (.ci/run does)")
-    require_php("session")
-    sessions = tmp_path / "sessions"
-    sessions.mkdir()
-    sid = "".join(secrets.choice(string.ascii_lowercase + string.digits) for _ in range(32))
-    run_php(
-        "<?php session_id($argv[1]); session_start(); $_SESSION['name'] = 'Zoë'; session_write_close();",
-        ini={"session.save_handler": "files", "session.save_path": str(sessions),
-             "session.serialize_handler": "php_binary"},
-        args=[sid],
-    )
+    sessions, sid = php_logged_in(tmp_path, serialize_handler="php_binary")
     server = twistd("--route", "/chat", "--session-handler", f"files:{sessions}", "--session-user-key", "name")
     server.wait_listening()
     with chromium(tmp_path) as tools:

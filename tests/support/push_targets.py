@@ -11,10 +11,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from ratchetpy import MessageComponentInterface
+from tests.support.components import ClosesOnError
 
 
-class IdFirst(MessageComponentInterface):
+class IdFirst(ClosesOnError):
     register_with_hub = True
 
     def on_open(self, conn: Any) -> None:
@@ -24,12 +24,3 @@ class IdFirst(MessageComponentInterface):
         if query.get("room"):
             conn.hub.join(conn, query["room"])
         conn.send(conn.id)
-
-    def on_message(self, conn: Any, msg: Any) -> None:
-        pass
-
-    def on_close(self, conn: Any) -> None:
-        pass
-
-    def on_error(self, conn: Any, exc: Exception) -> None:
-        conn.close(1011)
