@@ -95,15 +95,21 @@ Only ``name``, ``serialize_handler`` and ``gc_maxlifetime`` change what is read;
 the others are accepted so a Ratchet options array ports as is."""
 
 
+HELD_BYTES = 64 * 1024
+"""Bytes a client may send while its session loads before the server stops
+reading from it (TCP backpressure) until the session is there."""
+
+
 class _Pending:
     """A connection whose session is loading; what it sent meanwhile."""
 
-    __slots__ = ("request", "buffer", "loading")
+    __slots__ = ("request", "buffer", "loading", "paused")
 
     def __init__(self, request: Request) -> None:
         self.request = request
         self.buffer = bytearray()
         self.loading: defer.Deferred[Any] | None = None
+        self.paused: Any = None
 
 
 def _read_options(options: Mapping[str, Any] | None) -> dict[str, Any]:
@@ -378,6 +384,8 @@ class SessionProvider(HttpServerInterface):
         state = self._pending.pop(conn, None)
         if state is None or conn.closing:
             return  # the client left while its session loaded
+        if state.paused is not None:
+            state.paused.resumeProducing()
         data, status = result
         reactor = getattr(conn, "reactor", None)
         conn.session = Session(
@@ -404,6 +412,13 @@ class SessionProvider(HttpServerInterface):
         if state is None:
             return self.component.on_message(conn, msg)
         state.buffer += msg.encode("utf-8") if isinstance(msg, str) else msg
+        if len(state.buffer) > HELD_BYTES and state.paused is None:
+            # A client may not make the server hold more than this while a
+            # slow store answers (load_timeout bounds the wait, not the bytes).
+            transport = getattr(conn, "transport", None)
+            if transport is not None:
+                transport.pauseProducing()
+                state.paused = transport
         return None
 
     def on_close(self, conn: ConnectionInterface) -> Any:

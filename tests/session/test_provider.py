@@ -306,3 +306,22 @@ def test_app_route_session_forms_and_stop(tmp_path):
         app.route("/c", Recorder(), session={"serializer": "php"})
     app.stopService()
     assert handler.stopped == 1
+
+
+def test_a_client_flooding_while_its_session_loads_is_paused_then_resumed():
+    from ratchetpy.session.provider import HELD_BYTES
+
+    reactor = MemoryReactorClock()
+    handler = ControlledHandler()
+    app, _, top = stack(handler, reactor)
+    memory = connect(top, reactor, f"PHPSESSID={SID}", then=text_frame_bytes("early"))
+    assert memory.transport.producerState == "producing"
+    flood = text_frame_bytes("x" * 1000)
+    for _ in range(HELD_BYTES // len(flood) + 2):
+        memory.feed(flood, one_byte_at_a_time=False)
+    assert memory.transport.producerState == "paused"  # the server stopped reading
+    handler.answers[0].callback(SessionRecord(b'name|s:5:"alice";'))
+    assert memory.transport.producerState == "producing"
+    _, frames = parse_server_bytes(memory.take())
+    assert app.kinds()[:2] == ["open", "message"] and app.messages()[0] == "early"
+    assert len(app.messages()) == HELD_BYTES // len(flood) + 3  # nothing lost
