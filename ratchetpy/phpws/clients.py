@@ -42,6 +42,10 @@ __all__ = ["PhpWsClient", "PhpWsClients", "Pacer", "clients_for", "client_ip", "
 
 _log = Logger(namespace="ratchetpy.phpws")
 
+MAX_PACED_BYTES = 4 * 1024 * 1024
+"""What may wait to be paced out to one PHP-type client before it is dropped
+(the server's default ``max_buffered_bytes``)."""
+
 PHP = "php"
 BROWSER = "websocket"
 
@@ -107,17 +111,38 @@ class Pacer:
     ``close_after()`` drops the connection once the queue is written.
     """
 
-    def __init__(self, conn: ConnectionInterface, reactor: Any, gap: float) -> None:
+    def __init__(
+        self, conn: ConnectionInterface, reactor: Any, gap: float, max_bytes: int = MAX_PACED_BYTES
+    ) -> None:
         self._conn = conn
         self._reactor = reactor
         self._gap = gap
+        self._max_bytes = max_bytes
         self._queue: deque[str | bytes] = deque()
+        self._queued_bytes = 0
         self._due = float(reactor.seconds()) + gap
         self._call: Any = None
         self._closing = False
 
     def send(self, data: str | bytes) -> None:
+        size = len(data.encode("utf-8")) if isinstance(data, str) else len(data)
+        if self._queued_bytes + size > self._max_bytes and self._queue:
+            # Frames to a PHP-type client leave one per gap; a sender faster
+            # than that (a browser flooding feedback at its ident) must not
+            # grow this queue without end. Same rule as the server's
+            # overflow_policy "close": the slow reader goes, memory stays bounded.
+            _log.warn(
+                "phpws: PHP-type client {uuid}: over {limit} bytes wait to be paced out to it "
+                "({count} frames); dropping it (it reads one frame per --phpws-php-gap)",
+                uuid=getattr(self._conn, "id", None),
+                limit=self._max_bytes,
+                count=len(self._queue),
+            )
+            self.cancel()
+            drop_connection(self._conn)
+            return
         self._queue.append(data)
+        self._queued_bytes += size
         self._pump()
 
     def close_after(self) -> None:
@@ -127,6 +152,7 @@ class Pacer:
     def cancel(self) -> None:
         """Forget what is queued (the connection is gone)."""
         self._queue.clear()
+        self._queued_bytes = 0
         self._closing = False
         if self._call is not None and self._call.active():
             self._call.cancel()
@@ -148,7 +174,9 @@ class Pacer:
         if now < self._due:
             self._call = self._reactor.callLater(self._due - now, self._fire)
             return
-        self._conn.send(self._queue.popleft())
+        data = self._queue.popleft()
+        self._queued_bytes -= len(data.encode("utf-8")) if isinstance(data, str) else len(data)
+        self._conn.send(data)
         self._due = now + self._gap
         if self._queue or self._closing:
             self._call = self._reactor.callLater(self._gap, self._fire)

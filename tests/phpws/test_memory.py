@@ -271,6 +271,26 @@ def test_frames_to_a_php_client_are_spaced_by_the_gap():
     assert [json.loads(r[0])["message"] for r in got] == [0, 1, 2]
 
 
+def test_a_php_client_flooded_faster_than_its_pace_is_dropped_not_queued_forever():
+    from ratchetpy.phpws.clients import MAX_PACED_BYTES
+
+    server = PhpWsMemory(PhpWsSettings(php_gap=0.04))
+    receiver, _ = server.ready("/php", php=True, ident="receiver")
+    other, _ = server.ready("/php", php=True, ident="other")
+    flooder, _ = server.ready("/web")
+    message = "x" * 60_000
+    sends = MAX_PACED_BYTES // 60_000 + 2
+    for _ in range(sends):  # a browser that does not wait for next
+        flooder.send(json.dumps({"opcode": "feedback", "ident": "receiver", "message": message}))
+    assert not receiver.connected  # dropped once its queue passed the bound
+    assert flooder.connected and other.connected  # nobody else is touched
+    assert flooder.payloads() == [NEXT] * sends
+    server.advance(0.05)
+    flooder.send(json.dumps({"opcode": "feedback", "ident": "other", "message": "still works"}))
+    server.advance(0.05)
+    assert [json.loads(p)["message"] for p in other.payloads()] == ["still works"]
+
+
 def test_hub_push_and_push_user_reach_phpws_clients_by_uuid_and_ident():
     server = PhpWsMemory()
     browser, uuid = server.ready("/web")
