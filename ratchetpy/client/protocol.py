@@ -76,10 +76,16 @@ class Inbox:
     for ``ClientProtocol.receive()``.
     """
 
+    max_queue = 64
+    """Messages kept unread before the client stops reading from the server
+    (TCP backpressure); it reads again once half of them are taken."""
+
     def __init__(self) -> None:
         self.messages: deque[str | bytes] = deque()
         self.waiting: deque[Deferred[str | bytes]] = deque()
         self.closed: ClientError | None = None
+        self.transport: Any = None
+        self.paused = False
 
     def on_open(self, conn: ClientConnection) -> None:
         pass
@@ -91,6 +97,20 @@ class Inbox:
                 d.callback(msg)
                 return
         self.messages.append(msg)
+        if len(self.messages) >= self.max_queue and not self.paused and self.transport is not None:
+            # A caller that reads slower than the server sends must not
+            # make this queue grow without end: let TCP push back instead.
+            self.paused = True
+            self.transport.pauseProducing()
+
+    def take(self) -> str | bytes:
+        """The oldest unread message; reading resumes once the queue is half empty."""
+        msg = self.messages.popleft()
+        if self.paused and len(self.messages) <= self.max_queue // 2:
+            self.paused = False
+            if self.transport is not None:
+                self.transport.resumeProducing()
+        return msg
 
     def on_close(self, conn: ClientConnection) -> None:
         from ..exceptions import ConnectionClosed
@@ -218,7 +238,7 @@ class ClientProtocol(HandlerHostBase, WebSocketClientProtocol):  # type: ignore[
                 "this one delivers messages to its component's on_message"
             )
         if inbox.messages:
-            return succeed(inbox.messages.popleft())
+            return succeed(inbox.take())
         if inbox.closed is not None:
             return fail(inbox.closed)
         d: Deferred[str | bytes] = Deferred()
@@ -228,6 +248,8 @@ class ClientProtocol(HandlerHostBase, WebSocketClientProtocol):  # type: ignore[
     # -- Twisted ---------------------------------------------------------------
 
     def connectionMade(self) -> None:
+        if isinstance(self._component, Inbox):
+            self._component.transport = self.transport
         peer = self.transport.getPeer() if self.transport is not None else None
         self.conn.remote_address = str(getattr(peer, "host", peer or ""))
         super().connectionMade()

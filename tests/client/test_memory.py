@@ -391,3 +391,18 @@ def test_ipv6_host_header_has_brackets():
     request = endpoint.peer.request().decode()
     assert "\r\nHost: [::1]:9001\r\n" in request
     assert request.startswith("GET /x HTTP/1.1")
+
+
+def test_unread_messages_are_bounded_by_pausing_the_transport():
+    from ratchetpy.client.protocol import Inbox
+
+    clock = MemoryReactorClock()
+    conn, peer, _ = opened(clock, keepalive_interval=None)
+    for n in range(Inbox.max_queue):
+        peer.send(TEXT, f"m{n}".encode())
+    assert peer.transport.producerState == "paused"  # TCP pushes back on the server
+    got = [result_of(conn.receive()) for _ in range(Inbox.max_queue // 2)]
+    assert got == [f"m{n}" for n in range(Inbox.max_queue // 2)]
+    assert peer.transport.producerState == "producing"  # half taken: reading again
+    rest = [result_of(conn.receive()) for _ in range(Inbox.max_queue // 2)]
+    assert rest[-1] == f"m{Inbox.max_queue - 1}"  # nothing lost
