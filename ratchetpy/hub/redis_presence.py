@@ -25,10 +25,12 @@ from typing import TYPE_CHECKING, Any
 from twisted.internet import defer
 
 from ..redis.scripts import Script
+from ..redis.slots import hash_slot
 from .names import Member
 
 if TYPE_CHECKING:
     from ..redis.cluster import CommandClient
+    from ..redis.url import RedisConfig
     from .envelope import Names
     from .hub import Hub
 
@@ -48,6 +50,37 @@ redis.call('EXPIRE', KEYS[2], ttl * 2)
 return now
 """
 )
+
+# Presence refresh, many sets at once (KEYS: hash, zset pairs; ARGV: ttl,
+# then for each pair its entry count and that many id, value pairs). One
+# call per batch instead of one per channel: at thousands of channels per
+# node the refresh is most of what a node asks of Redis.
+_PRESENCE_ADD_MANY = Script(
+    """
+local now = tonumber(redis.call('TIME')[1])
+local ttl = tonumber(ARGV[1])
+local a = 2
+for k = 1, #KEYS, 2 do
+  local n = tonumber(ARGV[a])
+  a = a + 1
+  for i = 1, n do
+    redis.call('HSET', KEYS[k], ARGV[a], ARGV[a + 1])
+    redis.call('ZADD', KEYS[k + 1], now + ttl, ARGV[a])
+    a = a + 2
+  end
+  redis.call('EXPIRE', KEYS[k], ttl * 2)
+  redis.call('EXPIRE', KEYS[k + 1], ttl * 2)
+end
+return now
+"""
+)
+
+REFRESH_BATCH = 200
+"""Presence sets written by one script call during a refresh."""
+
+REFRESH_WINDOW = 32
+"""Refresh script calls that may wait for Redis at once (at most half the
+client's ``max_pending``)."""
 
 # Presence: drop expired entries, return the live ones as a flat hash.
 _PRESENCE_READ = Script(
@@ -79,6 +112,9 @@ class PresenceMixin:
         hub: Hub
         presence_ttl: float
         running: int
+        cluster: bool
+        config: RedisConfig
+        _refreshing: defer.Deferred[Any] | None
 
         @property
         def node(self) -> str: ...
@@ -126,14 +162,59 @@ class PresenceMixin:
         """Write this node's presence and stats again (every third of the TTL)."""
         if not self.running:
             return
+        sets: list[tuple[tuple[str, str], list[tuple[str, str]]]] = []
         for channel in self.hub.channels():
             entries = [(m.id, self._member_value(m.user)) for m in self.hub.local_members(channel)]
-            self._write_presence(self.names.presence(channel), entries)
+            sets.append((self.names.presence(channel), entries))
         for user in self.hub.users():
             entries = [(cid, self.node) for cid in self.hub.local_connections_of(user)]
-            self._write_presence(self.names.user_presence(user), entries)
+            sets.append((self.names.user_presence(user), entries))
         stats = json.dumps(self.hub.local_stats(), separators=(",", ":"))
-        self._write_presence((self.names.node_stats, self.names.nodes), [(self.node, stats)])
+        sets.append(((self.names.node_stats, self.names.nodes), [(self.node, stats)]))
+        self._write_presence_sets(sets)
+
+    def _write_presence_sets(self, sets: list[tuple[tuple[str, str], list[tuple[str, str]]]]) -> None:
+        """
+        Write many presence sets: ``REFRESH_BATCH`` sets per script call
+        (per hash slot on a Redis Cluster, where one call's keys share a
+        slot), at most ``REFRESH_WINDOW`` calls waiting for Redis at once.
+
+        The window keeps a node with many channels inside the client's
+        ``max_pending`` (past it commands fail fast, and those entries would
+        expire). A refresh still writing when the next one is due is not
+        doubled: the next tick writes everything again anyway.
+        """
+        if getattr(self, "_refreshing", None) is not None:
+            return
+        groups: dict[int, list[tuple[tuple[str, str], list[tuple[str, str]]]]] = {}
+        for keys, entries in sets:
+            if entries:
+                # A set's two keys share a hash tag (Names), so one slot.
+                groups.setdefault(hash_slot(keys[0]) if self.cluster else 0, []).append((keys, entries))
+        ttl = max(1, round(self.presence_ttl))
+        # Half of max_pending at most: publishes and pushes need room too.
+        window = defer.DeferredSemaphore(max(1, min(REFRESH_WINDOW, self.config.max_pending // 2)))
+        writes = []
+        for group in groups.values():
+            for start in range(0, len(group), REFRESH_BATCH):
+                keys_arg: list[str] = []
+                args: list[Any] = [ttl]
+                for keys, entries in group[start : start + REFRESH_BATCH]:
+                    keys_arg += keys
+                    args.append(len(entries))
+                    for cid, value in entries:
+                        args += [cid, value]
+                write = window.run(self.client.evalsha_or_eval, _PRESENCE_ADD_MANY, keys_arg, args)
+                writes.append(write.addErrback(self._failed("writing presence", None)))
+        if not writes:
+            return
+        refreshing = self._refreshing = defer.DeferredList(writes)
+
+        def finished(_: object) -> None:
+            if self._refreshing is refreshing:
+                self._refreshing = None
+
+        refreshing.addBoth(finished)
 
     def _read_presence(self, keys: tuple[str, str]) -> defer.Deferred[dict[str, str]]:
         d = self.client.evalsha_or_eval(_PRESENCE_READ, keys, ())
